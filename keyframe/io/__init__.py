@@ -1,0 +1,38 @@
+"""Media I/O: the only part of keyframe that reads or writes files."""
+
+from keyframe.io.atomic import (
+    atomic_path,
+    check_output_dir,
+    check_output_path,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
+from keyframe.io.images import from_float, read_mask, read_plate, read_png_text, to_float, write_image, write_mask
+from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, sidecar_path, write_sidecar
+
+__all__ = [
+    "Clip",
+    "array_sha256",
+    "atomic_path",
+    "check_output_dir",
+    "check_output_path",
+    "file_sha256",
+    "from_float",
+    "package_versions",
+    "read_clip",
+    "read_mask",
+    "read_plate",
+    "read_png_text",
+    "sidecar_path",
+    "to_float",
+    "write_bytes_atomic",
+    "write_clip",
+    "write_frames",
+    "write_image",
+    "write_json_atomic",
+    "write_mask",
+    "write_sidecar",
+    "write_text_atomic",
+]

@@ -1,0 +1,84 @@
+"""Shared test fixtures: paths to the committed real-photo fixtures and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keyframe.cli import main
+from keyframe.io import read_mask, read_plate
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+PLATE_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "brick")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+def plate_path(name: str) -> Path:
+    return FIXTURES / "plates" / f"{name}.png"
+
+
+def mask_path(name: str) -> Path:
+    return FIXTURES / "masks" / f"{name}.png"
+
+
+def load_pair(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The fixture plate ``name`` and its mask, as arrays."""
+    plate = read_plate(plate_path(name))
+    return plate, read_mask(mask_path(name), plate.shape[:2])
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``keyframe ARGS`` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str | Path) -> CliResult:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def cli_process():
+    """Run ``keyframe ARGS`` as a separate process (for signals, sockets, real exit codes)."""
+
+    def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 300) -> CliResult:
+        proc = subprocess.run(
+            [sys.executable, "-m", "keyframe", *[str(a) for a in args]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+def assert_one_line_error(result: CliResult, code: int = 2, contains: str | None = None) -> None:
+    """A user error: the given exit code, exactly one line on stderr, no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert result.code == code, (result.code, result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    if contains is not None:
+        assert contains.lower() in lines[0].lower(), lines[0]
