@@ -82,3 +82,75 @@ def assert_one_line_error(result: CliResult, code: int = 2, contains: str | None
     assert "Traceback" not in result.stderr
     if contains is not None:
         assert contains.lower() in lines[0].lower(), lines[0]
+
+
+def _mount_tmpfs(options: str) -> Path | None:
+    """Mount a small tmpfs (root only); None where mounting is not allowed."""
+    import tempfile
+
+    point = Path(tempfile.mkdtemp(prefix="kf-mnt-"))
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+    if proc.returncode != 0:
+        point.rmdir()
+        return None
+    return point
+
+
+def _unmount(point: Path) -> None:
+    subprocess.run(["umount", str(point)], capture_output=True)
+    point.rmdir()
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """An output directory nobody can write to: a read-only tmpfs as root, chmod 555 otherwise."""
+    if os.geteuid() != 0:
+        tmp_path.chmod(0o555)
+        yield tmp_path
+        tmp_path.chmod(0o755)
+        return
+    point = _mount_tmpfs("size=1m,ro,mode=0755")
+    if point is None:
+        pytest.skip("running as root without permission to mount a read-only tmpfs")
+    yield point
+    _unmount(point)
+
+
+@pytest.fixture
+def full_dir():
+    """An output directory on a 64 KiB tmpfs: writes past that fail with ENOSPC."""
+    point = _mount_tmpfs("size=64k,mode=0755")
+    if point is None:
+        pytest.skip("no permission to mount a size-limited tmpfs")
+    yield point
+    _unmount(point)
+
+
+@pytest.fixture
+def cli_as_other_user():
+    """Run ``keyframe ARGS`` as an unprivileged user (root reads files whatever their mode)."""
+    if os.geteuid() != 0:
+        return lambda *args: pytest.skip("already unprivileged")
+
+    def run(*args: str | Path) -> CliResult:
+        proc = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "keyframe", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture
+def shared_tmp():
+    """A temp folder other users can enter (for tests that run as another user)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="kf-shared-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

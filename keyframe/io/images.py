@@ -54,7 +54,7 @@ def _open_header(path: Path, what: str, max_pixels: int) -> tuple[str, tuple[int
     except PermissionError:
         raise KeyframeError(f"{what} is not readable (permission denied): {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise KeyframeError(f"{what} is not a readable image: {path}") from None
+        raise KeyframeError(f"{what} is not a readable image (corrupt, truncated or not an image): {path}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
     width, height = size

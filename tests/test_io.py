@@ -1,0 +1,199 @@
+"""Media I/O round trips: plates, masks, clips, atomic writes and sidecars."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import load_pair, mask_path, plate_path
+from keyframe.errors import KeyframeError
+from keyframe.io import (
+    atomic_path,
+    file_sha256,
+    read_clip,
+    read_mask,
+    read_plate,
+    read_png_text,
+    sidecar_path,
+    write_clip,
+    write_frames,
+    write_image,
+    write_mask,
+    write_sidecar,
+)
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    return read_plate(plate_path("coffee"))
+
+
+def test_fixture_plate_is_rgb_uint8(coffee):
+    assert coffee.shape == (288, 512, 3)
+    assert coffee.dtype == np.uint8
+    assert coffee.std() > 20  # a real photo, not a flat or striped image
+    assert np.abs(np.diff(coffee.astype(int), axis=1)).mean() > 1
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_png_round_trip_is_bit_exact(tmp_path, coffee, depth):
+    image = coffee if depth == 8 else (coffee.astype(np.uint16) * 257 + 3)
+    write_image(tmp_path / "p.png", image, text={"parameters": "Steps: 20, Seed: 7"})
+    back = read_plate(tmp_path / "p.png")
+    assert back.dtype == image.dtype
+    np.testing.assert_array_equal(back, image)
+    assert read_png_text(tmp_path / "p.png")["parameters"] == "Steps: 20, Seed: 7"
+
+
+def test_grey_plate_becomes_rgb(tmp_path, coffee):
+    grey = coffee[:, :, 1].copy()
+    cv2.imwrite(str(tmp_path / "g.png"), grey)
+    back = read_plate(tmp_path / "g.png")
+    assert back.shape == (288, 512, 3)
+    np.testing.assert_array_equal(back[:, :, 0], grey)
+
+
+def test_rgba_alpha_dropped_with_warning(tmp_path, coffee):
+    rgba = np.dstack([coffee, np.full(coffee.shape[:2], 128, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    with pytest.warns(UserWarning, match="alpha"):
+        back = read_plate(tmp_path / "a.png")
+    np.testing.assert_array_equal(back, coffee)
+
+
+@pytest.mark.parametrize(("suffix", "kwargs", "tolerance"), [(".jpg", {"quality": 95}, 12), (".tif", {}, 0), (".webp", {"lossless": True}, 0)])
+def test_other_formats(tmp_path, coffee, suffix, kwargs, tolerance):
+    Image.fromarray(coffee).save(tmp_path / f"p{suffix}", **kwargs)
+    back = read_plate(tmp_path / f"p{suffix}")
+    assert back.shape == coffee.shape
+    assert np.abs(back.astype(int) - coffee).mean() <= tolerance
+
+
+def test_16bit_tiff_keeps_depth(tmp_path, coffee):
+    deep = coffee.astype(np.uint16) * 257
+    cv2.imwrite(str(tmp_path / "d.tif"), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    back = read_plate(tmp_path / "d.tif")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, deep)
+
+
+def test_exif_orientation_is_applied(tmp_path, coffee):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90 degrees clockwise
+    stored = np.rot90(coffee, 1)
+    Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / "r.jpg", quality=98, exif=exif)
+    back = read_plate(tmp_path / "r.jpg")
+    assert back.shape == coffee.shape
+    assert np.abs(back.astype(int) - coffee).mean() < 6
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def test_pixel_limit_is_checked_before_decoding(tmp_path):
+    """A 30000x30000 PNG header with almost no data: 900 MP if anything tried to decode it."""
+    import struct
+    import zlib
+
+    header = _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+    bomb = b"\x89PNG\r\n\x1a\n" + header + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + _png_chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    with pytest.raises(KeyframeError, match="over the 64 MP limit"):
+        read_plate(tmp_path / "bomb.png")
+
+
+def test_masks_from_png_alpha_and_json(tmp_path):
+    plate, mask = load_pair("coffee")
+    assert mask.dtype == bool and 0.01 < mask.mean() < 0.2
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[..., 3] = mask * 255
+    Image.fromarray(rgba).save(tmp_path / "alpha.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "alpha.png", mask.shape), mask)
+
+    shapes = {"shapes": [{"type": "box", "xywh": [10, 20, 30, 40]}, {"type": "polygon", "points": [[100, 100], [150, 100], [125, 140]]}]}
+    (tmp_path / "m.json").write_text(json.dumps(shapes))
+    from_json = read_mask(tmp_path / "m.json", (288, 512))
+    assert from_json[20:60, 10:40].all() and not from_json[61, 10]
+    assert from_json[110, 125] and not from_json[99, 125]
+
+
+def test_mask_threshold(tmp_path):
+    soft = np.zeros((64, 64), np.uint8)
+    soft[10:20, 10:20] = 100
+    soft[30:40, 30:40] = 250
+    cv2.imwrite(str(tmp_path / "soft.png"), soft)
+    assert read_mask(tmp_path / "soft.png", (64, 64)).sum() == 200
+    assert read_mask(tmp_path / "soft.png", (64, 64), threshold=128).sum() == 100
+
+
+def test_write_mask_soft_and_hard(tmp_path):
+    soft = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    write_mask(tmp_path / "soft.png", soft)
+    back = cv2.imread(str(tmp_path / "soft.png"), cv2.IMREAD_UNCHANGED)
+    assert back.ndim == 2 and back.max() == 255 and back.min() == 0
+
+
+@pytest.fixture(scope="module")
+def moving_frames(coffee):
+    return np.stack([np.roll(coffee, 3 * t, axis=1) for t in range(6)])
+
+
+def test_mp4_round_trip(tmp_path, moving_frames):
+    write_clip(tmp_path / "c.mp4", moving_frames, fps=7)
+    clip = read_clip(tmp_path / "c.mp4")
+    assert clip.frames.shape == moving_frames.shape
+    assert clip.fps == pytest.approx(7)
+    assert np.abs(clip.frames.astype(int) - moving_frames).mean() < 4  # lossy but close
+
+
+def test_odd_sized_clip_is_padded_to_even(tmp_path, moving_frames):
+    odd = moving_frames[:, :287, :511]
+    write_clip(tmp_path / "odd.mp4", odd, fps=7)
+    assert read_clip(tmp_path / "odd.mp4").frames.shape[1:3] == (288, 512)
+
+
+def test_frame_folder_and_pattern_round_trip(tmp_path, moving_frames):
+    write_frames(tmp_path / "frames", moving_frames)
+    from_dir = read_clip(tmp_path / "frames", fps=12)
+    np.testing.assert_array_equal(from_dir.frames, moving_frames)
+    assert from_dir.fps == 12
+    from_pattern = read_clip(tmp_path / "frames" / "frame_%04d.png")
+    np.testing.assert_array_equal(from_pattern.frames, moving_frames)
+
+
+def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
+    target = tmp_path / "out.png"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer died")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_keeps_the_old_file_when_the_new_one_fails(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("approved")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer died")
+    assert target.read_text() == "approved"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_sidecar_records_hashes_params_seed_versions(tmp_path):
+    out = write_image(tmp_path / "o.png", np.zeros((16, 16, 3), np.uint8))
+    write_sidecar(out, stage="test", inputs={"plate": plate_path("coffee"), "mask": mask_path("coffee")}, params={"grow": 4}, seed=9)
+    data = json.loads(sidecar_path(out).read_text())
+    assert data["inputs"]["plate"]["sha256"] == file_sha256(plate_path("coffee"))
+    assert data["output_sha256"] == file_sha256(out)
+    assert data["params"] == {"grow": 4} and data["seed"] == 9
+    assert {"numpy", "keyframe", "python"} <= set(data["versions"])
