@@ -21,6 +21,7 @@ from keyframe.errors import KeyframeError
 from keyframe.io.atomic import atomic_path
 
 PLATE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "MPO"}
+_EXIF_IN_HEADER = {"JPEG", "TIFF", "WEBP", "MPO"}
 
 # EXIF orientation tag value -> operations that turn the stored pixels upright.
 _EXIF_ORIENTATION = {
@@ -44,26 +45,29 @@ def _require_file(path: Path, what: str) -> None:
 
 
 def _open_header(path: Path, what: str, max_pixels: int) -> tuple[str, tuple[int, int], int]:
-    """Read format, (width, height) and EXIF orientation without decoding the pixels."""
+    """Read format, (width, height) and EXIF orientation without decoding the pixels.
+
+    The pixel limit is checked from the header alone, before anything else is read.
+    """
     previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
     try:
         with Image.open(path) as img:
-            fmt, size = img.format or "", img.size
-            orientation = int(img.getexif().get(0x0112, 1)) if fmt in {"JPEG", "TIFF", "WEBP", "MPO", "PNG"} else 1
+            fmt, (width, height) = img.format or "", img.size
+            if width * height > max_pixels:
+                raise KeyframeError(
+                    f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the "
+                    f"{max_pixels / 1e6:.0f} MP limit (io.max_pixels): {path}"
+                )
+            # JPEG/TIFF/WebP keep EXIF in the header; PNG's eXIf chunk would need a decode.
+            orientation = int(img.getexif().get(0x0112, 1)) if fmt in _EXIF_IN_HEADER else 1
     except PermissionError:
         raise KeyframeError(f"{what} is not readable (permission denied): {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise KeyframeError(f"{what} is not a readable image (corrupt, truncated or not an image): {path}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
-    width, height = size
-    if width * height > max_pixels:
-        raise KeyframeError(
-            f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the {max_pixels / 1e6:.0f} MP limit "
-            f"(io.max_pixels): {path}"
-        )
-    return fmt, size, orientation
+    return fmt, (width, height), orientation
 
 
 def _decode(path: Path, what: str) -> np.ndarray:
