@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,21 +87,19 @@ def assert_one_line_error(result: CliResult, code: int = 2, contains: str | None
         assert contains.lower() in lines[0].lower(), lines[0]
 
 
-def _mount_tmpfs(options: str) -> Path | None:
-    """Mount a small tmpfs (root only); None where mounting is not allowed."""
-    import tempfile
-
+@contextlib.contextmanager
+def _tmpfs(options: str, why_skip: str):
+    """Mount a small tmpfs for the block (root only); skip the test where mounting is refused."""
     point = Path(tempfile.mkdtemp(prefix="kf-mnt-"))
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
     if proc.returncode != 0:
         point.rmdir()
-        return None
-    return point
-
-
-def _unmount(point: Path) -> None:
-    subprocess.run(["umount", str(point)], capture_output=True)
-    point.rmdir()
+        pytest.skip(why_skip)
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], capture_output=True)
+        point.rmdir()
 
 
 @pytest.fixture
@@ -109,21 +110,15 @@ def readonly_dir(tmp_path):
         yield tmp_path
         tmp_path.chmod(0o755)
         return
-    point = _mount_tmpfs("size=1m,ro,mode=0755")
-    if point is None:
-        pytest.skip("running as root without permission to mount a read-only tmpfs")
-    yield point
-    _unmount(point)
+    with _tmpfs("size=1m,ro,mode=0755", "running as root without permission to mount a read-only tmpfs") as point:
+        yield point
 
 
 @pytest.fixture
 def full_dir():
     """An output directory on a 64 KiB tmpfs: writes past that fail with ENOSPC."""
-    point = _mount_tmpfs("size=64k,mode=0755")
-    if point is None:
-        pytest.skip("no permission to mount a size-limited tmpfs")
-    yield point
-    _unmount(point)
+    with _tmpfs("size=64k,mode=0755", "no permission to mount a size-limited tmpfs") as point:
+        yield point
 
 
 @pytest.fixture
@@ -147,9 +142,6 @@ def cli_as_other_user():
 @pytest.fixture
 def shared_tmp():
     """A temp folder other users can enter (for tests that run as another user)."""
-    import shutil
-    import tempfile
-
     folder = Path(tempfile.mkdtemp(prefix="kf-shared-"))
     folder.chmod(0o755)
     yield folder
