@@ -35,26 +35,110 @@ class IOConfig(Section):
 
 class InpaintConfig(Section):
     backend: Literal["telea", "ns", "biharmonic", "diffusers"] = "telea"
+    grow: int = Field(6, ge=0, le=256)
+    feather: int = Field(4, ge=0, le=256)
+    crop_padding: int = Field(32, ge=0, le=4096)
+    seam_match: Literal["none", "color", "color+grain"] = "color+grain"
+    seam_band: int = Field(8, ge=1, le=128)
+    blend: Literal["alpha", "poisson"] = "alpha"
+    radius: int = Field(3, ge=1, le=64)
+    model: str | None = None
+    allow_pickle: bool = False
+    prompt: str = ""
+    negative_prompt: str = ""
+    strength: float = Field(1.0, gt=0.0, le=1.0)
+    steps: int = Field(30, ge=1, le=1000)
+    guidance: float = Field(7.5, ge=0.0, le=50.0)
+    resolution: int = Field(512, ge=64, le=4096, multiple_of=8)
 
 
 class GateConfig(Section):
-    pass
+    band: int = Field(6, ge=1, le=64)
+    focal_sharpness_min: float = Field(0.05, ge=0)
+    relative_sharpness_min: float = Field(0.5, ge=0)
+    halo_max: float = Field(4.0, gt=0)
+    color_step_max: float = Field(5.0, gt=0)
+    grain_mismatch_max: float = Field(1.6, ge=1)
+    gradient_ridge_max: float = Field(1.6, gt=0)
+    face_support_min: int = Field(8, ge=0)
+    face_search_px: int = Field(64, ge=0)
+    face_detect_side: int = Field(320, ge=48, le=4096)
+
+
+class RenderCameraConfig(Section):
+    move: Literal["pan", "zoom", "rotate", "dolly"] = "zoom"
+    pan_x: float = Field(0.12, ge=-0.9, le=0.9)
+    pan_y: float = Field(0.0, ge=-0.9, le=0.9)
+    zoom: float = Field(1.15, ge=0.5, le=3.0)
+    rotate: float = Field(4.0, ge=-45.0, le=45.0)
+    dolly: float = Field(1.15, ge=0.5, le=3.0)
+    parallax: float = Field(0.6, ge=0.0, le=1.5)
+    easing: Literal["linear", "ease_in_out"] = "ease_in_out"
+    border: Literal["overscan", "reflect"] = "overscan"
+
+
+class RenderSvdConfig(Section):
+    model: str | None = None
+    variant: str | None = None
+    allow_pickle: bool = False
+    steps: int = Field(25, ge=1, le=500)
+    motion_bucket_id: int = Field(127, ge=0, le=1023)
+    noise_aug_strength: float = Field(0.02, ge=0.0, le=2.0)
+    min_guidance_scale: float = Field(1.0, ge=0.0, le=30.0)
+    max_guidance_scale: float = Field(3.0, ge=0.0, le=30.0)
+    decode_chunk_size: int | None = Field(None, ge=1)
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    attention: Literal["auto", "cudnn", "flash", "efficient", "math"] = "auto"
+    compile: Literal["none", "full", "regional"] = "none"
+    compile_mode: Literal["default", "max-autotune-no-cudagraphs", "max-autotune"] = "default"
+    compile_cache_dir: str = "~/.cache/keyframe/inductor"
+    offload: Literal["none", "model", "sequential"] = "none"
 
 
 class RenderConfig(Section):
     backend: Literal["camera", "svd"] = "camera"
+    frames: int | None = Field(None, ge=1, le=2000)
+    fps: int = Field(7, ge=1, le=120)
+    size: str | None = Field(None, pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")
+    fit: Literal["crop", "pad"] = "crop"
+    camera: RenderCameraConfig = RenderCameraConfig()
+    svd: RenderSvdConfig = RenderSvdConfig()
 
 
 class CheckConfig(Section):
-    pass
+    flow: Literal["dis", "farneback", "raft"] = "dis"
+    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    search_px: int = Field(24, ge=4, le=1024)
+    ring_px: int = Field(16, ge=2, le=256)
+    ring_gap_px: int = Field(3, ge=0, le=64)
+    align_min_inliers: int = Field(25, ge=4)
+    align_min_ncc: float = Field(0.6, ge=0.0, le=1.0)
+    lpips: Literal["auto", "off"] = "auto"
+    min_run: int = Field(2, ge=1)
+    float_px: float = Field(0.5, gt=0)
+    slip_px: float = Field(3.0, gt=0)
+    flicker_levels: float = Field(3.0, gt=0)
+    warp_ratio: float = Field(4.0, gt=0)
+    warp_floor: float = Field(1e-4, gt=0)
+    drift_ssim: float = Field(0.1, gt=0)
+    drift_delta_e: float = Field(5.0, gt=0)
+    drift_lpips: float = Field(0.1, gt=0)
+    lost_visible: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class ReportConfig(Section):
-    pass
+    contact_sheet_frames: int = Field(8, ge=1, le=64)
+    thumbnail_width: int = Field(320, ge=64, le=1920)
 
 
 class NightlyConfig(Section):
-    pass
+    concurrency: int = Field(2, ge=1, le=256)
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None
+    dask_processes: bool = False
+    retries: int = Field(2, ge=0, le=10)
+    retry_delay_s: float = Field(10.0, ge=0.0, le=3600.0)
 
 
 class Config(Section):
