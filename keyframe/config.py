@@ -54,12 +54,12 @@ class InpaintConfig(Section):
 
 class GateConfig(Section):
     band: int = Field(6, ge=1, le=64)
-    focal_sharpness_min: float = Field(0.05, ge=0)
-    relative_sharpness_min: float = Field(0.5, ge=0)
-    halo_max: float = Field(4.0, gt=0)
-    color_step_max: float = Field(5.0, gt=0)
-    grain_mismatch_max: float = Field(1.6, ge=1)
-    gradient_ridge_max: float = Field(1.6, gt=0)
+    focal_sharpness_min: float = Field(0.9, ge=0)
+    relative_sharpness_min: float = Field(0.63, ge=0)
+    halo_max: float = Field(2.4, gt=0)
+    color_step_max: float = Field(4.7, gt=0)
+    grain_mismatch_max: float = Field(1.58, ge=1)
+    gradient_ridge_max: float = Field(1.65, gt=0)
     face_support_min: int = Field(8, ge=0)
     face_search_px: int = Field(64, ge=0)
     face_detect_side: int = Field(320, ge=48, le=4096)

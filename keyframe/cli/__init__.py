@@ -1,6 +1,7 @@
 """Command-line interface: ``keyframe <command> ...``. Each command lives in its own module."""
 
 from keyframe.cli import validate  # noqa: F401  (registers the command)
+from keyframe.cli import gate  # noqa: F401  (registers the command)
 from keyframe.cli.app import app, main, run
 
 __all__ = ["app", "main", "run"]
