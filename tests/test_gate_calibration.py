@@ -1,0 +1,53 @@
+"""The gate against its labelled calibration set: defects fail their criterion, good edits pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from gate_calibration import DEFECTS, build
+from keyframe.config import GateConfig
+from keyframe.gate import run_gate
+
+# What the shipped thresholds still get wrong on the calibration set, and why (see the table).
+KNOWN_WRONG = {
+    "chelsea/inpaint": "false alarm: the texture cloned beside the paw is 4.4x noisier than the fur around it",
+    "grass/colour_shift": "missed: grass's own colour varies as much as the tint across any line",
+    "grass/grain_free": "missed: grass texture swamps the noise estimate, so missing grain does not show",
+    "gravel/halo": "missed: a faint glow on high-contrast gravel sits within its own rim variation",
+    "astronaut/face_distorted": "missed: the slid face is no longer detected, so it cannot be checked",
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    cfg = GateConfig()
+    return {case.name: (case, run_gate(case.plate, case.mask, cfg)) for case in build()}
+
+
+def test_only_the_known_cases_are_wrong(outcomes):
+    wrong = set()
+    for name, (case, result) in outcomes.items():
+        if case.expect_fail is None:
+            if not result.passed:
+                wrong.add(name)
+        elif result.criteria[case.expect_fail].passed is not False:
+            wrong.add(name)
+    assert wrong == set(KNOWN_WRONG)
+
+
+@pytest.mark.parametrize("kind", sorted(DEFECTS))
+def test_each_defect_kind_fails_its_criterion(outcomes, kind):
+    cases = [(case, result) for case, result in outcomes.values() if case.kind == kind]
+    caught = [case.name for case, result in cases if result.criteria[case.expect_fail].passed is False]
+    missed = {case.name for case, _ in cases} - set(caught)
+    assert missed <= set(KNOWN_WRONG)
+    if kind != "face_distorted":  # the only face case; see KNOWN_WRONG
+        assert len(caught) >= len(cases) - 1
+
+
+def test_good_edits_pass_every_criterion(outcomes):
+    good = [(case, result) for case, result in outcomes.values() if case.expect_fail is None]
+    assert len(good) >= 25
+    for case, result in good:
+        if case.name not in KNOWN_WRONG:
+            assert result.passed, (case.name, {k: c.reason for k, c in result.criteria.items() if c.passed is False})
