@@ -6,6 +6,23 @@ Public API: :func:`inpaint` (arrays in, :class:`InpaintResult` out), :func:`writ
 """
 
 from keyframe.inpaint.diffusion import load_pipeline
-from keyframe.inpaint.stage import InpaintResult, Inpainter, check_inpaint_output, inpaint, make_inpainter, write_inpaint
+from keyframe.inpaint.stage import (
+    InpaintResult,
+    Inpainter,
+    check_inpaint_output,
+    inpaint,
+    load_model,
+    make_inpainter,
+    write_inpaint,
+)
 
-__all__ = ["InpaintResult", "Inpainter", "check_inpaint_output", "inpaint", "load_pipeline", "make_inpainter", "write_inpaint"]
+__all__ = [
+    "InpaintResult",
+    "Inpainter",
+    "check_inpaint_output",
+    "inpaint",
+    "load_model",
+    "load_pipeline",
+    "make_inpainter",
+    "write_inpaint",
+]

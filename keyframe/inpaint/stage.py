@@ -57,18 +57,30 @@ class InpaintResult:
     regions: list[dict[str, Any]] = field(default_factory=list)
 
 
+def load_model(cfg: InpaintConfig) -> Any:
+    """The diffusers pipeline ``cfg`` asks for, or None for the weight-free backends.
+
+    Raises
+    ------
+    KeyframeError
+        The diffusers backend without a model, or a model folder that is missing, incomplete,
+        of the wrong pipeline class or pickle-only (see ``load_pipeline``).
+    """
+    if cfg.backend != "diffusers":
+        return None
+    if not cfg.model:
+        raise KeyframeError("the diffusers backend needs a model: pass --model DIR (a local diffusers folder)")
+    return load_pipeline(cfg.model, allow_pickle=cfg.allow_pickle)
+
+
 def make_inpainter(cfg: InpaintConfig, model: Any = None) -> Inpainter:
     """The backend named by ``cfg.backend``; for diffusers, ``model`` is a loaded pipeline (else ``cfg.model`` is loaded)."""
     if cfg.backend in ("telea", "ns"):
         return OpenCVInpainter(cfg.backend, cfg.radius)
     if cfg.backend == "biharmonic":
         return BiharmonicInpainter()
-    if model is None:
-        if not cfg.model:
-            raise KeyframeError("the diffusers backend needs a model: pass --model DIR (a local diffusers folder)")
-        model = load_pipeline(cfg.model, allow_pickle=cfg.allow_pickle)
     return DiffusersInpainter(
-        model,
+        model if model is not None else load_model(cfg),
         prompt=cfg.prompt,
         negative_prompt=cfg.negative_prompt,
         strength=cfg.strength,
