@@ -4,6 +4,8 @@ from keyframe.cli import validate  # noqa: F401  (registers the command)
 from keyframe.cli import gate  # noqa: F401  (registers the command)
 from keyframe.cli import inpaint  # noqa: F401  (registers the command)
 from keyframe.cli import check  # noqa: F401  (registers the command)
+from keyframe.cli import render  # noqa: F401  (registers the command)
+from keyframe.cli import bench  # noqa: F401  (registers the command group)
 from keyframe.cli.app import app, main, run
 
 __all__ = ["app", "main", "run"]

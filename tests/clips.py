@@ -1,0 +1,97 @@
+"""Real-photo clips with KNOWN motion, and the same clips with injected defects.
+
+The helper warps a fixture plate with a homography per frame (a slow pan, zoom and roll), so the
+true position of the masked region is known in every frame. It does not use the render stage.
+
+Defects are composited into the masked region (with a 2-px soft edge, like a real paste):
+
+- ``fixed``: the region's pixels stay where they were in frame 0 while the camera moves;
+- ``slide``: the region moves with the camera plus an extra drift of ``slide_px`` per frame;
+- ``flicker``: the region's brightness oscillates (+/- ``amount``, period 4 frames);
+- ``blur``: the region blurs progressively (Gaussian sigma growing to ``amount`` * 10 px);
+- ``color``: the region's colour shifts progressively (red up, blue down by ``amount``);
+- ``boil``: fresh noise (sigma ``amount``) inside the region every frame, the texture "boils".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from keyframe.masks import feather
+
+DEFECTS = ("fixed", "slide", "flicker", "blur", "color", "boil")
+
+
+@dataclass(frozen=True)
+class KnownClip:
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    transforms: list[np.ndarray]  # plate -> frame t (3x3)
+    true_masks: np.ndarray  # (T, H, W) bool: where the plate mask really is in frame t
+    fps: float = 7.0
+
+
+def camera_path(shape: tuple[int, int], n: int, *, pan=(1.6, -0.7), zoom=0.004, roll_deg=0.08,
+                start_zoom=1.06) -> list[np.ndarray]:
+    """Homographies plate -> frame t: about the image centre, zoom in, pan and a slight roll."""
+    height, width = shape
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    out = []
+    for t in range(n):
+        s = start_zoom * (1.0 + zoom * t)
+        a = np.deg2rad(roll_deg * t)
+        rot = np.array([[s * np.cos(a), -s * np.sin(a), 0], [s * np.sin(a), s * np.cos(a), 0], [0, 0, 1]])
+        to_c = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1.0]])
+        back = np.array([[1, 0, cx + pan[0] * t], [0, 1, cy + pan[1] * t], [0, 0, 1.0]])
+        out.append(back @ rot @ to_c)
+    return out
+
+
+def _warp(image: np.ndarray, h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return cv2.warpPerspective(image, h, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def known_clip(plate: np.ndarray, mask: np.ndarray, n: int = 12, defect: str | None = None, *,
+               amount: float | None = None, slide_px: float = 1.5, seed: int = 0, **path) -> KnownClip:
+    """Render ``n`` frames of ``plate`` along :func:`camera_path`, optionally with a defect."""
+    if defect is not None and defect not in DEFECTS:
+        raise ValueError(f"unknown defect {defect!r}")
+    shape = plate.shape[:2]
+    hs = camera_path(shape, n, **path)
+    rng = np.random.default_rng(seed)
+    soft = feather(mask, 2)
+    frames, truth = [], []
+    for t, h in enumerate(hs):
+        frame = _warp(plate, h, shape).astype(np.float32)
+        region_h = h
+        if defect == "fixed":
+            region_h = hs[0]
+        elif defect == "slide":
+            region_h = np.array([[1, 0, slide_px * t], [0, 1, 0.0], [0, 0, 1]]) @ h
+        patch = _warp(plate, region_h, shape).astype(np.float32)
+        alpha = _warp(soft, region_h, shape)[..., None]
+        if defect == "flicker":
+            patch = patch * (1.0 + (amount or 0.15) * np.sin(2 * np.pi * t / 4.0))
+        elif defect == "blur" and t:
+            sigma = (amount or 0.25) * 10.0 * t / (n - 1)
+            patch = cv2.GaussianBlur(patch, (0, 0), sigma)
+        elif defect == "color":
+            k = (amount or 0.25) * t / (n - 1)
+            patch = patch * np.array([1.0 + k, 1.0, 1.0 - k], np.float32)
+        elif defect == "boil" and t:
+            patch = patch + rng.normal(0.0, 255.0 * (amount or 0.06), patch.shape).astype(np.float32)
+        frame = frame * (1.0 - alpha) + patch * alpha
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+        truth.append(_warp(mask.astype(np.float32), region_h, shape) >= 0.5)
+    return KnownClip(np.stack(frames), hs, np.stack(truth))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def centroid(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()])
