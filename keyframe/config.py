@@ -62,7 +62,7 @@ class GateConfig(Section):
     gradient_ridge_max: float = Field(1.65, gt=0)
     face_support_min: int = Field(8, ge=0)
     face_search_px: int = Field(64, ge=0)
-    face_detect_side: int = Field(320, ge=48, le=4096)
+    face_detect_side: int = Field(256, ge=48, le=4096)
 
 
 class RenderCameraConfig(Section):

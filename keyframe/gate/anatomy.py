@@ -22,8 +22,8 @@ from skimage import data as skdata
 from skimage.feature import Cascade
 
 from keyframe.config import GateConfig
-from keyframe.gate.criterion import Check, Criterion, check_inputs, has_boundary, judge, neighbourhood
-from keyframe.masks import Box, grow
+from keyframe.gate.criterion import Check, Criterion, check_inputs, distance_outside, has_boundary, judge, neighbourhood, paste
+from keyframe.masks import Box
 
 NAME = "anatomy"
 FACE_PX = 48  # faces are re-checked at this width (the cascade's 24 px window fits twice)
@@ -107,9 +107,9 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     hands = {"checked": False, "why": HANDS_WHY}
     if has_boundary(mask):
         edit_size = max(neighbourhood(mask, 0).shape)
-        faces = detect_faces(grey, neighbourhood(mask, max(cfg.face_search_px, edit_size)), cfg.face_detect_side)
-        near = grow(mask, cfg.face_search_px) if cfg.face_search_px else mask
-        faces = [face for face in faces if near[face.slices].any()]
+        box = neighbourhood(mask, max(cfg.face_search_px, edit_size))
+        near = paste(distance_outside(mask[box.slices]) <= cfg.face_search_px, box, mask.shape) > 0
+        faces = [face for face in detect_faces(grey, box, cfg.face_detect_side) if near[face.slices].any()]
         scope, where = "edit and its surroundings", "in or near the edit"
     else:
         faces = detect_faces(grey, Box(0, grey.shape[0], 0, grey.shape[1]), cfg.face_detect_side)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from keyframe.io.images import to_float
@@ -73,11 +74,14 @@ def not_checked(name: str, why: str, details: dict[str, Any] | None = None) -> C
 
 
 def check_inputs(plate: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate a plate and optional mask; return the plate as float32 RGB in [0, 1] and a bool mask."""
+    """Validate a plate and optional mask; return the plate as float32 RGB in [0, 1] and a bool mask.
+
+    uint8/uint16 plates are converted; a float32 plate is taken as already in [0, 1].
+    """
     plate = np.asarray(plate)
     if plate.ndim != 3 or plate.shape[2] != 3:
         raise ValueError(f"plate must be (H, W, 3), got {plate.shape}")
-    rgb = np.clip(to_float(plate), 0.0, 1.0) if plate.dtype != np.float32 else np.clip(plate, 0.0, 1.0)
+    rgb = plate if plate.dtype == np.float32 else to_float(plate)  # float32 input must already be in [0, 1]
     if mask is None:
         return rgb, None
     mask = np.asarray(mask)
@@ -94,6 +98,11 @@ def has_boundary(mask: np.ndarray | None) -> bool:
 def neighbourhood(mask: np.ndarray, padding: int) -> Box:
     """The box around the mask, padded; criteria crop to it so their cost follows the edit, not the plate."""
     return bounding_box(mask, padding)
+
+
+def distance_outside(mask: np.ndarray) -> np.ndarray:
+    """Distance (px) of each pixel to the mask; 0 on it. Thresholding it grows the mask without a big dilation."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
 
 
 def paste(values: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,64 @@
+"""Time the whole gate (edge + seam + anatomy) on a 1024x576 plate; the budget is 150 ms.
+
+Run: ``.venv/bin/python benchmarks/bench_gate.py [--repeat N]``. The plate is the astronaut photo
+(which has a face) scaled to 1024x576 with an elliptical mask beside the face, so the anatomy
+check runs its detector on a region that holds a face. Prints the median and spread per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import cv2
+import numpy as np
+from skimage import data
+
+from keyframe.config import GateConfig
+from keyframe.gate import anatomy, edge, run_gate, seam
+
+BUDGET_MS = 150.0
+
+
+def plate_and_mask() -> tuple[np.ndarray, np.ndarray]:
+    plate = cv2.resize(data.astronaut()[40:328], (1024, 576), interpolation=cv2.INTER_CUBIC)
+    mask = np.zeros((576, 1024), np.uint8)
+    cv2.ellipse(mask, (700, 330), (90, 70), 0, 0, 360, 1, -1)
+    return plate, mask.astype(bool)
+
+
+def timed(fn, repeat: int) -> list[float]:
+    fn()  # warm-up (loads the face cascade)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    plate, mask = plate_and_mask()
+    cfg = GateConfig()
+    cases = {
+        "gate, with mask": lambda: run_gate(plate, mask, cfg),
+        "gate, no mask (whole plate)": lambda: run_gate(plate, None, cfg),
+        "  edge": lambda: edge.score(plate, mask, cfg),
+        "  seam": lambda: seam.score(plate, mask, cfg),
+        "  anatomy": lambda: anatomy.score(plate, mask, cfg),
+    }
+    faces = anatomy.score(plate, None, cfg).details["faces_found"]
+    print(f"1024x576 plate, faces found on the whole plate: {faces}; {args.repeat} runs each")
+    for name, fn in cases.items():
+        times = timed(fn, args.repeat)
+        median = statistics.median(times)
+        flag = "" if name.startswith("  ") else ("  within budget" if median <= BUDGET_MS else "  OVER BUDGET")
+        print(f"{name:30s} median {median:7.1f} ms  min {min(times):7.1f}  max {max(times):7.1f}{flag}")
+
+
+if __name__ == "__main__":
+    main()
