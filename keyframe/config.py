@@ -54,9 +54,9 @@ class InpaintConfig(Section):
 
 class GateConfig(Section):
     band: int = Field(6, ge=1, le=64)
-    focal_sharpness_min: float = Field(0.9, ge=0)
+    focal_sharpness_min: float = Field(0.87, ge=0)
     relative_sharpness_min: float = Field(0.63, ge=0)
-    halo_max: float = Field(2.4, gt=0)
+    halo_max: float = Field(1.67, gt=0)
     color_step_max: float = Field(4.7, gt=0)
     grain_mismatch_max: float = Field(1.58, ge=1)
     gradient_ridge_max: float = Field(1.65, gt=0)
@@ -108,7 +108,7 @@ class RenderConfig(Section):
 
 class CheckConfig(Section):
     flow: Literal["dis", "farneback", "raft"] = "dis"
-    dis_preset: Literal["ultrafast", "fast", "medium"] = "medium"
+    dis_preset: Literal["ultrafast", "fast", "balanced", "medium"] = "balanced"
     search_px: int = Field(24, ge=4, le=1024)
     ring_px: int = Field(16, ge=2, le=256)
     ring_gap_px: int = Field(3, ge=0, le=64)

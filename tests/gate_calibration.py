@@ -203,30 +203,50 @@ def measure(cases: list[Case], cfg: GateConfig | None = None) -> list[dict]:
     return rows
 
 
+# Cases the shipped thresholds get wrong, and why; they are left out when thresholds are suggested
+# (otherwise one outlier would decide a limit for everything else) and the tests pin this list.
+KNOWN_WRONG = {
+    "chelsea/inpaint": "false alarm: the texture cloned beside the paw is 4.4x noisier than the fur around it",
+    "grass/colour_shift": "missed: grass's own colour varies as much as the tint across any line",
+    "grass/grain_free": "missed: grass texture swamps the noise estimate, so missing grain does not show",
+    "astronaut/face_distorted": "missed: the slid face is no longer detected, so it cannot be checked",
+}
+
+# sub-check -> (direction, defect kinds it targets)
+TARGETS = {
+    "focal_sharpness": ("min", {"soft_plate"}),
+    "relative_sharpness": ("min", {"blurred"}),
+    "halo": ("max", {"halo", "fringe"}),
+    "color_step": ("max", {"colour_shift"}),
+    "grain_mismatch": ("max", {"grain_free"}),
+    "gradient_ridge": ("max", {"hard_paste"}),
+    "face_1_support": ("min", {"face_distorted"}),
+}
+
+
 def separation(rows: list[dict]) -> list[str]:
-    """For each sub-check: the worst good value and the mildest value of the defects it targets."""
-    targets = {
-        "focal_sharpness": ("min", {"soft_plate"}),
-        "relative_sharpness": ("min", {"blurred"}),
-        "halo": ("max", {"halo", "fringe"}),
-        "color_step": ("max", {"colour_shift"}),
-        "grain_mismatch": ("max", {"grain_free"}),
-        "gradient_ridge": ("max", {"hard_paste"}),
-        "face_1_support": ("min", {"face_distorted"}),
-    }
+    """Per sub-check: worst good value, mildest defect beyond it, and the threshold between them.
+
+    The suggested threshold is the geometric mean of the worst good edit and the mildest targeted
+    defect that is worse than every good edit; cases in :data:`KNOWN_WRONG` are left out.
+    """
     lines = []
-    for key, (kind, defects) in targets.items():
-        good = [r[key] for r in rows if r["expect_fail"] == "-" and r[key] is not None]
-        bad = [r[key] for r in rows if r["case"].split("/")[1] in defects and r[key] is not None]
+    for key, (kind, defects) in TARGETS.items():
+        usable = [r for r in rows if r[key] is not None and r["case"] not in KNOWN_WRONG]
+        good = [r[key] for r in usable if r["expect_fail"] == "-"]
+        bad = [r[key] for r in usable if r["case"].split("/")[1] in defects]
         if not good or not bad:
             lines.append(f"{key:20s} not measured on both sides (good: {len(good)}, defects: {len(bad)})")
             continue
-        worst_good = min(good) if kind == "min" else max(good)
-        mildest_bad = max(bad) if kind == "min" else min(bad)
-        caught = sum((v < worst_good) if kind == "min" else (v > worst_good) for v in bad)
+        sign = 1.0 if kind == "max" else -1.0
+        worst_good = sign * max(sign * v for v in good)
+        beyond = [v for v in bad if sign * v > sign * worst_good]
+        mildest = sign * min(sign * v for v in beyond) if beyond else None
+        suggested = f"{np.sqrt(worst_good * mildest):.3g}" if beyond and worst_good > 0 else "none"
         lines.append(
-            f"{key:20s} good {'min' if kind == 'min' else 'max'} {worst_good:8.3f} | {'/'.join(sorted(defects))} "
-            f"mildest {mildest_bad:8.3f} | defects beyond every good: {caught}/{len(bad)}"
+            f"{key:20s} {kind} | worst good {worst_good:8.3f} | mildest {'/'.join(sorted(defects))} beyond it "
+            f"{mildest if mildest is None else round(mildest, 3)} | caught {len(beyond)}/{len(bad)} | "
+            f"suggested {suggested}"
         )
     return lines
 
@@ -240,6 +260,10 @@ def main() -> None:
         print(f"{row['case']:34s} {row['expect_fail']:9s} {str(row['pass']):5s} {values}")
     print()
     print("\n".join(separation(rows)))
+    print()
+    print("known wrong (left out of the suggestions):")
+    for name, why in KNOWN_WRONG.items():
+        print(f"  {name}: {why}")
 
 
 if __name__ == "__main__":

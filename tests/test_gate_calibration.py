@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gate_calibration import DEFECTS, build
+from gate_calibration import DEFECTS, KNOWN_WRONG, build
 from keyframe.config import GateConfig
 from keyframe.gate import run_gate
-
-# What the shipped thresholds still get wrong on the calibration set, and why (see the table).
-KNOWN_WRONG = {
-    "chelsea/inpaint": "false alarm: the texture cloned beside the paw is 4.4x noisier than the fur around it",
-    "grass/colour_shift": "missed: grass's own colour varies as much as the tint across any line",
-    "grass/grain_free": "missed: grass texture swamps the noise estimate, so missing grain does not show",
-    "gravel/halo": "missed: a faint glow on high-contrast gravel sits within its own rim variation",
-    "astronaut/face_distorted": "missed: the slid face is no longer detected, so it cannot be checked",
-}
-
 
 @pytest.fixture(scope="module")
 def outcomes():
