@@ -22,15 +22,12 @@ new one, never half of either; :meth:`Ledger.recover` tidies what a killed run l
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +163,8 @@ def confined_path(folder: Path, relative: str, what: str) -> Path:
 def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     """Turn a manifest entry into a :class:`Shot`: confined paths, overrides merged over ``base``.
 
+    The shot's ``prompt``, when given, becomes its ``inpaint.prompt``.
+
     Raises
     ------
     KeyframeError
@@ -173,7 +172,10 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     """
     plate = confined_path(manifest.folder, spec.plate, "plate")
     mask = confined_path(manifest.folder, spec.mask, "mask")
-    config = validate(merge(base.model_dump(), spec.config), f"shot {spec.id} config") if spec.config else base
+    overrides = dict(spec.config)
+    if spec.prompt is not None:  # the shot's prompt drives the diffusers inpaint backend
+        overrides = merge(overrides, {"inpaint": {"prompt": spec.prompt}})
+    config = validate(merge(base.model_dump(), overrides), f"shot {spec.id} config") if overrides else base
     return Shot(spec.id, plate, mask, spec.prompt, config)
 
 
@@ -191,19 +193,6 @@ class Ledger:
     def __init__(self, out_dir: str | Path):
         self.out_dir = check_output_dir(out_dir)
         self.shots_dir = check_output_dir(self.out_dir / "shots")
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the folder for one run; a second run on the same folder is refused."""
-        with open(self.out_dir / ".nightly.lock", "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise KeyframeError(f"another nightly run is using {self.out_dir}") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def recover(self) -> list[str]:
         """Clean up after a killed run; returns what was done, one line each.
@@ -261,16 +250,7 @@ class Ledger:
             old = self.shots_dir / f".{shot_id}.old-{uuid.uuid4().hex[:12]}"
             os.rename(final, old)
         os.rename(staging, final)
-        _fsync_dir(self.shots_dir)
         if old is not None:
             shutil.rmtree(old)
         return final
 
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the renames inside ``directory`` durable before the run reports them."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

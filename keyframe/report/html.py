@@ -21,12 +21,12 @@ from keyframe import __version__
 from keyframe.config import ReportConfig
 from keyframe.io import check_output_dir, from_float, to_float, write_image, write_text_atomic
 from keyframe.render.base import to_uint8
+from keyframe.report.json import GATE_CODES
+from keyframe.report.outputs import flagged_frames, overlay_frames
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ASSETS = "report_files"
-CONTOUR_RGB = (255, 230, 0)
 _COLUMNS = 4
-_CHART_W, _CHART_H, _PAD = 640.0, 160.0, 6.0
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -38,29 +38,41 @@ _env = jinja2.Environment(
 _env.filters["tojson_pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-def frame_ranges_text(frames: list[list[int]] | None) -> str:
-    """``[[3, 5], [9, 9]]`` -> ``"3-5, 9"``; no ranges -> ``"whole clip"``.
+def frame_ranges_text(reason: Mapping[str, Any]) -> str:
+    """A reason's frames for people: ``[[3, 5], [9, 9]]`` -> ``"3-5, 9"``.
+
+    A gate reason (no frames) concerns the plate; any other reason without frames, the whole clip.
 
     Examples
     --------
-    >>> frame_ranges_text([[3, 5], [9, 9]])
+    >>> frame_ranges_text({"code": "flicker", "frames": [[3, 5], [9, 9]]})
     '3-5, 9'
+    >>> frame_ranges_text({"code": "seam", "frames": []})
+    'the plate'
     """
+    frames = reason.get("frames")
     if not frames:
-        return "whole clip"
+        return "the plate" if reason.get("code") in GATE_CODES else "whole clip"
     return ", ".join(f"{s}" if s == e else f"{s}-{e}" for s, e in frames)
 
 
 def contact_sheet(
-    frames: np.ndarray, masks: np.ndarray | None = None, *, n_frames: int = 8, width: int = 320
+    frames: np.ndarray,
+    masks: np.ndarray | None = None,
+    reasons: list[Mapping[str, Any]] | None = None,
+    *,
+    n_frames: int = 8,
+    width: int = 320,
 ) -> np.ndarray:
-    """Tile ``n_frames`` evenly spaced frames with the tracked mask's contour drawn on each.
+    """Tile ``n_frames`` evenly spaced frames with the tracked region outlined on each.
 
     Parameters
     ----------
     frames : ndarray of shape (T, H, W, 3), uint8
     masks : ndarray of shape (T, H, W), bool, optional
-        The tracked mask per frame; its outline is drawn in yellow.
+        The tracked region per frame; outlined green, or red on flagged frames.
+    reasons : list of dict, optional
+        The report's reasons; their frame ranges mark frames as flagged.
     n_frames : int
         Frames to show (first and last included), at most ``T``.
     width : int
@@ -79,26 +91,20 @@ def contact_sheet(
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError("frames must be a non-empty (T, H, W, 3) uint8 array")
-    if masks is not None and np.asarray(masks).shape != frames.shape[:3]:
-        raise ValueError(f"masks must be (T, H, W) = {frames.shape[:3]}, got {np.asarray(masks).shape}")
     if n_frames < 1 or width < 8:
         raise ValueError("n_frames must be >= 1 and width >= 8")
     count, height, full_width = frames.shape[:3]
     picks = np.unique(np.rint(np.linspace(0, count - 1, min(n_frames, count))).astype(int))
+    shown = frames[picks]
+    if masks is not None:
+        shown = overlay_frames(shown, np.asarray(masks)[picks], flagged_frames(list(reasons or []), count)[picks])
     thumb_h = max(1, int(round(height * width / full_width)))
-    thumbs = []
-    for index in picks:
-        thumb = cv2.resize(frames[index], (width, thumb_h), interpolation=cv2.INTER_AREA)
-        if masks is not None:
-            small = cv2.resize(np.asarray(masks[index], np.uint8), (width, thumb_h), interpolation=cv2.INTER_NEAREST)
-            contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(thumb, contours, -1, CONTOUR_RGB, 2, lineType=cv2.LINE_AA)
-        cv2.putText(thumb, str(int(index)), (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-        thumbs.append(thumb)
-    columns = min(_COLUMNS, len(thumbs))
-    rows = -(-len(thumbs) // columns)
+    columns = min(_COLUMNS, len(picks))
+    rows = -(-len(picks) // columns)
     sheet = np.zeros((rows * thumb_h, columns * width, 3), np.uint8)
-    for i, thumb in enumerate(thumbs):
+    for i, (index, frame) in enumerate(zip(picks, shown)):
+        thumb = cv2.resize(frame, (width, thumb_h), interpolation=cv2.INTER_AREA)
+        cv2.putText(thumb, str(int(index)), (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         row, col = divmod(i, columns)
         sheet[row * thumb_h : (row + 1) * thumb_h, col * width : (col + 1) * width] = thumb
     return sheet
@@ -121,48 +127,6 @@ def heatmap_overlay(plate: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.
     return from_float(to_float(base) * (1.0 - weight) + to_float(colour) * weight)
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) else None
-
-
-def drift_charts(frames: list[Mapping[str, Any]], reasons: list[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
-    """Per-frame metric curves as SVG-ready data, flagged frame ranges shaded.
-
-    Every per-frame key holding numbers becomes one chart (the frame index key is the x axis).
-    Frames where a metric is ``null`` are gaps in its curve.
-    """
-    count = len(frames)
-    if count == 0:
-        return []
-    keys = [k for k in frames[0] if k not in ("frame", "index") and any(_number(f.get(k)) is not None for f in frames)]
-    step = (_CHART_W - 2 * _PAD) / max(count - 1, 1)
-    x_of = lambda i: _PAD + i * step  # noqa: E731
-    shades = [
-        {"x": x_of(s) - step / 2, "width": (e - s + 1) * step}
-        for reason in reasons
-        for s, e in (reason.get("frames") or [])
-    ]
-    charts = []
-    for key in keys:
-        values = [_number(f.get(key)) for f in frames]
-        known = [v for v in values if v is not None]
-        low, high = min(known + [0.0]), max(known)
-        span = (high - low) or 1.0
-        segments, current = [], []
-        for i, value in enumerate(values):
-            if value is None:
-                if current:
-                    segments.append(" ".join(current))
-                current = []
-                continue
-            y = _CHART_H - _PAD - (value - low) / span * (_CHART_H - 2 * _PAD)
-            current.append(f"{x_of(i):.1f},{y:.1f}")
-        if current:
-            segments.append(" ".join(current))
-        charts.append({"name": key, "segments": segments, "low": low, "high": high, "missing": len(values) - len(known)})
-    return [{**chart, "shades": shades, "width": _CHART_W, "height": _CHART_H} for chart in charts]
-
-
 def _relative(path: str | Path | None, folder: Path) -> str | None:
     if path is None:
         return None
@@ -182,6 +146,7 @@ def write_html_report(
     tracked_masks: np.ndarray | None = None,
     plate: np.ndarray | None = None,
     heatmaps: Mapping[str, np.ndarray] | None = None,
+    drift_plot: str | Path | None = None,
     media: Mapping[str, str | Path] | None = None,
     extra: Mapping[str, Any] | None = None,
     cfg: ReportConfig = ReportConfig(),
@@ -200,6 +165,8 @@ def write_html_report(
         The clip ``(T, H, W, 3)`` and its tracked mask ``(T, H, W)`` for the contact sheet.
     plate, heatmaps : optional
         The checked plate and the gate's heatmaps by criterion, shown as colour overlays.
+    drift_plot : str or Path, optional
+        The check's per-frame plot (``drift.png`` inside ``out_dir``).
     media : mapping, optional
         Label -> file inside ``out_dir`` to link (clip, overlay video, CSV, report.json).
     extra : mapping, optional
@@ -215,7 +182,9 @@ def write_html_report(
     assets = check_output_dir(out_dir / ASSETS)
     sheet = None
     if frames is not None:
-        image = contact_sheet(frames, tracked_masks, n_frames=cfg.contact_sheet_frames, width=cfg.thumbnail_width)
+        image = contact_sheet(
+            frames, tracked_masks, report.get("reasons"), n_frames=cfg.contact_sheet_frames, width=cfg.thumbnail_width
+        )
         sheet = _relative(write_image(assets / "contact_sheet.png", image), out_dir)
     overlays = {}
     if plate is not None:
@@ -226,7 +195,7 @@ def write_html_report(
         {**criterion, "name": name, "overlay": overlays.get(name)}
         for name, criterion in (gate.get("criteria") or {}).items()
     ]
-    reasons = [{**reason, "ranges": frame_ranges_text(reason.get("frames"))} for reason in report.get("reasons") or []]
+    reasons = [{**reason, "ranges": frame_ranges_text(reason)} for reason in report.get("reasons") or []]
     html = _env.get_template("report.html.j2").render(
         title=title,
         report=report,
@@ -234,7 +203,7 @@ def write_html_report(
         reasons=reasons,
         gate=gate,
         criteria=criteria,
-        charts=drift_charts(report.get("frames") or [], report.get("reasons") or []),
+        drift_plot=_relative(drift_plot, out_dir),
         contact_sheet=sheet,
         media={label: _relative(path, out_dir) for label, path in (media or {}).items()},
         extra=dict(extra or {}),
@@ -258,7 +227,7 @@ def write_html_index(out_dir: str | Path, shots: list[Mapping[str, Any]], *, tit
             **shot,
             "report": _relative(shot.get("report"), out_dir),
             "thumbnail": _relative(shot.get("thumbnail"), out_dir),
-            "reasons": [{**r, "ranges": frame_ranges_text(r.get("frames"))} for r in shot.get("reasons") or []],
+            "reasons": [{**r, "ranges": frame_ranges_text(r)} for r in shot.get("reasons") or []],
         }
         for shot in shots
     ]

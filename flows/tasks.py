@@ -1,0 +1,163 @@
+"""Thin Prefect tasks over the keyframe stages: one task per stage, cached by content.
+
+Each stage task's cache key is the SHA-256 of its inputs' content (arrays by
+:func:`keyframe.io.array_sha256`), its config section's JSON, the seed, a fingerprint of the
+model weights it loads, the task's name and keyframe's version: a rerun with the same inputs
+reuses the persisted result instead of recomputing it. Results are persisted in the output folder
+(``<out>/.keyframe-cache``), so the cache travels with the outputs and two runs into different
+folders never share one. Only transient errors (``OSError``, ``TimeoutError``) are retried; an
+input or quality error (:class:`~keyframe.errors.KeyframeError`) fails at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import Task, task
+from pydantic import BaseModel
+
+from keyframe import __version__
+from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfig, RenderConfig, RenderSvdConfig
+from keyframe.errors import KeyframeError
+from keyframe.gate import GateResult, run_gate
+from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
+from keyframe.io import array_sha256, file_sha256
+from keyframe.render import RenderResult, load_svd, render
+from keyframe.track import CheckResult, check_clip
+
+CACHE_DIR = ".keyframe-cache"
+TRANSIENT = (OSError, TimeoutError)
+#: Parameters that name a task run in the UI but do not change its result.
+_LABELS = ("label",)
+
+
+def is_transient(task: Task, task_run: Any, state: Any) -> bool:
+    """Retry condition: retry OSError/TimeoutError, never a KeyframeError (bad input, bad weights)."""
+    error = state.data
+    return isinstance(error, TRANSIENT) and not isinstance(error, KeyframeError)
+
+
+def _digest_value(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return array_sha256(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def content_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Cache key of a stage task: its name, keyframe's version and the content of every input."""
+    digest = hashlib.sha256(f"{context.task.name}\0{__version__}\0".encode())
+    for name in sorted(parameters):
+        if name not in _LABELS:
+            digest.update(name.encode() + b"\0" + _digest_value(parameters[name]).encode() + b"\0")
+    return f"{context.task.name}-{digest.hexdigest()}"
+
+
+def weights_fingerprint(source: str | None) -> str | None:
+    """Identify model weights for cache keys without reading gigabytes on every task.
+
+    A local folder is fingerprinted by each file's relative path, size and modification time; a
+    single file by its content; anything else (a Hugging Face id in the local cache) by its name.
+    """
+    if not source:
+        return None
+    path = Path(source).expanduser()
+    if path.is_dir():
+        listing = sorted(
+            f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in path.rglob("*") if p.is_file()
+        )
+        return hashlib.sha256("\n".join(listing).encode()).hexdigest()
+    if path.is_file():
+        return file_sha256(path)
+    return source
+
+
+_models: dict[str, Any] = {}
+_models_lock = threading.Lock()
+
+
+def shared_model(loader: Callable[..., Any], key: str, *args: Any, **kwargs: Any) -> Any:
+    """Load a model once per process and reuse it for every shot of a batch."""
+    with _models_lock:
+        if key not in _models:
+            _models[key] = loader(*args, **kwargs)
+        return _models[key]
+
+
+def _inpaint_model(cfg: InpaintConfig) -> Any:
+    if cfg.backend != "diffusers" or not cfg.model:
+        return None  # the stage itself reports a missing model
+    return shared_model(load_pipeline, f"inpaint:{cfg.model}:{cfg.allow_pickle}", cfg.model, allow_pickle=cfg.allow_pickle)
+
+
+def _render_model(cfg: RenderConfig) -> Any:
+    if cfg.backend != "svd" or not cfg.svd.model:
+        return None
+    svd: RenderSvdConfig = cfg.svd
+    return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
+
+
+# Retries and result storage are bound per run by Stages.for_output (from the nightly config).
+_STAGE = dict(cache_key_fn=content_key, persist_result=True, retry_condition_fn=is_transient)
+
+
+@task(name="inpaint", task_run_name="inpaint [{label}]", **_STAGE)
+def inpaint_task(
+    plate: np.ndarray, mask: np.ndarray, cfg: InpaintConfig, seed: int, weights: str | None, label: str
+) -> InpaintResult:
+    """Clean the masked region (``weights`` only keys the cache)."""
+    return inpaint(plate, mask, cfg, seed=seed, model=_inpaint_model(cfg))
+
+
+@task(name="gate", task_run_name="gate [{label}]", **_STAGE)
+def gate_task(plate: np.ndarray, mask: np.ndarray, cfg: GateConfig, label: str) -> GateResult:
+    """Motion-readiness gate of the cleaned plate."""
+    return run_gate(plate, mask, cfg)
+
+
+@task(name="render", task_run_name="render [{label}]", **_STAGE)
+def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str) -> RenderResult:
+    """Render a clip from the cleaned plate (``weights`` only keys the cache)."""
+    return render(plate, cfg, seed=seed, model=_render_model(cfg))
+
+
+@task(name="check", task_run_name="check [{label}]", **_STAGE)
+def check_task(
+    frames: np.ndarray,
+    plate: np.ndarray,
+    mask: np.ndarray,
+    cfg: CheckConfig,
+    fps: float,
+    plate_to_frame0: list[list[float]] | None,
+    label: str,
+) -> CheckResult:
+    """Track the edited region through the clip and judge it."""
+    return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stage tasks bound to one output folder's result storage and the retry settings."""
+
+    inpaint: Task
+    gate: Task
+    render: Task
+    check: Task
+
+    @classmethod
+    def for_output(cls, out_dir: Path, nightly: NightlyConfig) -> Stages:
+        """Stage tasks that persist their results in ``out_dir/.keyframe-cache``."""
+        options = dict(
+            result_storage=Path(out_dir).resolve() / CACHE_DIR,
+            retries=nightly.retries,
+            retry_delay_seconds=nightly.retry_delay_s,
+        )
+        return cls(*(t.with_options(**options) for t in (inpaint_task, gate_task, render_task, check_task)))
