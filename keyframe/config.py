@@ -55,12 +55,12 @@ class InpaintConfig(Section):
 class GateConfig(Section):
     band: int = Field(6, ge=1, le=64)
     focal_sharpness_min: float = Field(0.87, ge=0)
-    relative_sharpness_min: float = Field(0.63, ge=0)
-    halo_max: float = Field(1.67, gt=0)
-    color_step_max: float = Field(4.7, gt=0)
-    grain_mismatch_max: float = Field(1.58, ge=1)
+    relative_sharpness_min: float = Field(0.62, ge=0)
+    halo_max: float = Field(2.9, gt=0)
+    color_step_max: float = Field(4.4, gt=0)
+    grain_mismatch_max: float = Field(2.03, ge=1)
     gradient_ridge_max: float = Field(1.65, gt=0)
-    face_support_min: int = Field(8, ge=0)
+    face_support_min: int = Field(9, ge=0)
     face_search_px: int = Field(64, ge=0)
     face_detect_side: int = Field(256, ge=48, le=4096)
 
@@ -118,13 +118,13 @@ class CheckConfig(Section):
     min_run: int = Field(2, ge=1)
     float_px: float = Field(0.5, gt=0)
     slip_px: float = Field(3.0, gt=0)
-    flicker_levels: float = Field(3.0, gt=0)
-    warp_ratio: float = Field(4.0, gt=0)
+    flicker_levels: float = Field(2.0, gt=0)
+    warp_ratio: float = Field(3.0, gt=0)
     warp_floor: float = Field(1e-4, gt=0)
-    drift_ssim: float = Field(0.1, gt=0)
-    drift_delta_e: float = Field(5.0, gt=0)
+    drift_ssim: float = Field(0.025, gt=0)
+    drift_delta_e: float = Field(2.0, gt=0)
     drift_lpips: float = Field(0.1, gt=0)
-    lost_visible: float = Field(0.5, ge=0.0, le=1.0)
+    lost_visible: float = Field(0.2, ge=0.0, le=1.0)
 
 
 class ReportConfig(Section):

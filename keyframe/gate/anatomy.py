@@ -105,15 +105,13 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     rgb, mask = check_inputs(plate, mask)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     hands = {"checked": False, "why": HANDS_WHY}
+    faces = detect_faces(grey, Box(0, grey.shape[0], 0, grey.shape[1]), cfg.face_detect_side)
+    scope, where = "whole plate", "in the plate"
     if has_boundary(mask):
-        edit_size = max(neighbourhood(mask, 0).shape)
-        box = neighbourhood(mask, max(cfg.face_search_px, edit_size))
+        box = neighbourhood(mask, cfg.face_search_px)
         near = paste(distance_outside(mask[box.slices]) <= cfg.face_search_px, box, mask.shape) > 0
-        faces = [face for face in detect_faces(grey, box, cfg.face_detect_side) if near[face.slices].any()]
+        faces = [face for face in faces if near[face.slices].any()]
         scope, where = "edit and its surroundings", "in or near the edit"
-    else:
-        faces = detect_faces(grey, Box(0, grey.shape[0], 0, grey.shape[1]), cfg.face_detect_side)
-        scope, where = "whole plate", "in the plate"
     heatmap = np.zeros(grey.shape, np.float32)
     details = {"scope": scope, "faces_found": len(faces), "faces": [], "hands": hands,
                "heatmap_shows": "face boxes, brighter the less plausible"}
