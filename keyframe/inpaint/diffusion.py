@@ -24,7 +24,7 @@ LAYOUT = (
     "with .safetensors weights"
 )
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # org/name, as the Hugging Face hub spells ids
 
 
 def _resolve(source: str | Path) -> Path:
@@ -151,7 +151,7 @@ def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
     device, dtype = device_and_dtype()
     try:
         pipe = AutoPipelineForInpainting.from_pretrained(
-            found["path"], torch_dtype=dtype, local_files_only=True, use_safetensors=found["use_safetensors"]
+            found["path"], dtype=dtype, local_files_only=True, use_safetensors=found["use_safetensors"]
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -234,7 +234,7 @@ class DiffusersInpainter:
     def describe(self) -> dict[str, Any]:
         device, dtype = str(self.pipe.device), str(self.pipe.dtype).replace("torch.", "")
         return {
-            "model": self.pipe.name_or_path,
+            "model": str(self.pipe.name_or_path),
             "pipeline": type(self.pipe).__name__,
             "scheduler": type(self.pipe.scheduler).__name__,
             "device": device,
