@@ -304,9 +304,10 @@ def main() -> None:
     print()
     for key, sep in separation(rows).items():
         suggested = "none" if sep["suggested"] is None else f"{sep['suggested']:.3g}"
+        mildest = "none" if sep["mildest_beyond"] is None else f"{sep['mildest_beyond']:.3f}"
         print(
             f"{key:20s} {sep['kind']} | worst good {sep['worst_good']:8.3f} | mildest {'/'.join(sep['defects'])} "
-            f"beyond it {sep['mildest_beyond']:.3f} | caught {sep['caught']}/{sep['targeted']} | suggested {suggested}"
+            f"beyond it {mildest} | caught {sep['caught']}/{sep['targeted']} | suggested {suggested}"
         )
     print()
     print("known wrong (left out of the suggestions):")

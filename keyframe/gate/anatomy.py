@@ -1,12 +1,14 @@
 """Anatomy criterion: are the faces in and near the edit plausible? (Hands: see below.)
 
 Faces are found with scikit-image's LBP frontal-face cascade (its weights ship inside
-scikit-image), on a copy of the edit's neighbourhood scaled down to ``face_detect_side`` pixels.
-The cascade gives no confidence score, so each face gets one: the cascade is run again on the face
-(at a fixed size, every window position and scale, no merging) and on its mirror image, and the
-smaller of the two window counts is the face's ``support``. A real frontal face is found by many
-windows both ways round; a face whose halves no longer agree (a shifted eye, a melted jaw) or a
-face-like texture is found by few, at least one way round.
+scikit-image) on a copy of the whole plate scaled down to ``face_detect_side`` pixels (the same
+faces with or without a mask; the mask only decides which are near enough to check). The
+cascade gives no confidence score and no landmarks, so each face gets a confidence of its own:
+the cascade is run again on the face (at a fixed size, every window position and scale, no
+merging) and on its mirror image, and the smaller of the two window counts is the face's
+``support``. A real frontal face is found by many windows both ways round; a face whose halves no
+longer agree (a slid half, a swirl) is found by few, at least one way round. A face distorted so
+far that the cascade no longer finds it is not checked at all: the check cannot see what is gone.
 
 Hands are not checked: no hand detector whose weights ship inside its package is installed (see
 :data:`HANDS_WHY`). The criterion says so in its reason and details; it never implies they passed.
@@ -22,7 +24,17 @@ from skimage import data as skdata
 from skimage.feature import Cascade
 
 from keyframe.config import GateConfig
-from keyframe.gate.criterion import Check, Criterion, check_inputs, distance_outside, has_boundary, judge, neighbourhood, paste
+from keyframe.gate.criterion import (
+    SEVERITY_LIMIT,
+    Check,
+    Criterion,
+    check_inputs,
+    distance_outside,
+    has_boundary,
+    judge,
+    neighbourhood,
+    paste,
+)
 from keyframe.masks import Box
 
 NAME = "anatomy"
@@ -42,11 +54,10 @@ def _to_u8(grey: np.ndarray) -> np.ndarray:
     return np.clip(grey * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def detect_faces(grey: np.ndarray, box: Box, max_side: int) -> list[Box]:
-    """Frontal faces inside ``box`` of a grey [0, 1] image, in full-image pixel coordinates."""
-    crop = grey[box.slices]
-    scale = min(1.0, max_side / max(crop.shape))
-    small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+def detect_faces(grey: np.ndarray, max_side: int) -> list[Box]:
+    """Frontal faces in a grey [0, 1] image scaled down to ``max_side``, as boxes in its own pixels."""
+    scale = min(1.0, max_side / max(grey.shape))
+    small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
     side = min(small.shape)
     if side < 24:
         return []
@@ -56,7 +67,7 @@ def detect_faces(grey: np.ndarray, box: Box, max_side: int) -> list[Box]:
     )
     faces = []
     for face in found:
-        y0, x0 = box.y0 + int(face["r"] / scale), box.x0 + int(face["c"] / scale)
+        y0, x0 = int(face["r"] / scale), int(face["c"] / scale)
         faces.append(Box(y0, y0 + int(face["height"] / scale), x0, x0 + int(face["width"] / scale)))
     return faces
 
@@ -67,7 +78,8 @@ def face_support(grey: np.ndarray, face: Box) -> tuple[int, int]:
     margin = width // 2
     crop = grey[max(face.y0 - margin, 0) : face.y1 + margin, max(face.x0 - margin, 0) : face.x1 + margin]
     scale = FACE_PX / width
-    small = _to_u8(cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = _to_u8(cv2.resize(crop, None, fx=scale, fy=scale, interpolation=interpolation))
     limits = {"min_size": (int(FACE_PX * 0.6),) * 2, "max_size": (int(FACE_PX * 1.5),) * 2}
     counts = []
     for view in (small, np.ascontiguousarray(small[:, ::-1])):
@@ -105,7 +117,7 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     rgb, mask = check_inputs(plate, mask)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     hands = {"checked": False, "why": HANDS_WHY}
-    faces = detect_faces(grey, Box(0, grey.shape[0], 0, grey.shape[1]), cfg.face_detect_side)
+    faces = detect_faces(grey, cfg.face_detect_side)
     scope, where = "whole plate", "in the plate"
     if has_boundary(mask):
         box = neighbourhood(mask, cfg.face_search_px)
@@ -114,11 +126,12 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         scope, where = "edit and its surroundings", "in or near the edit"
     heatmap = np.zeros(grey.shape, np.float32)
     details = {"scope": scope, "faces_found": len(faces), "faces": [], "hands": hands,
+               "landmarks": "not checked: the LBP face cascade gives boxes only",
                "heatmap_shows": "face boxes, brighter the less plausible"}
     hands_note = f"; hands not checked ({HANDS_WHY})"
     if not faces:
         reason = f"no frontal face {where} (profile and half-hidden faces are not detected){hands_note}"
-        return Criterion(NAME, 0.0, 1.0, True, reason, heatmap, details)
+        return Criterion(NAME, 0.0, SEVERITY_LIMIT, True, reason, heatmap, details)
     checks, reasons = {}, {}
     for index, face in enumerate(faces, start=1):
         as_is, mirrored = face_support(grey, face)

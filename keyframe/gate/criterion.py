@@ -60,12 +60,27 @@ class Check:
 
 
 def judge(name: str, checks: dict[str, Check], reasons: dict[str, str], ok: str, heatmap, details) -> Criterion:
-    """Fold sub-checks into a :class:`Criterion`: worst severity is the score; failing checks give the reason."""
+    """Fold sub-checks into a :class:`Criterion`: worst severity is the score; failing checks give the reason.
+
+    A sub-check whose value is not finite (e.g. no pixels to measure) is left out and named in
+    ``details`` with ``value: None``; if none is left the criterion is "not checked".
+    """
+    details = dict(details)
+    for key in [key for key, check in checks.items() if not np.isfinite(check.value)]:
+        details[key] = {"value": None, "why": "could not be measured on this edit (too few pixels)"}
+        del checks[key]
+    if not checks:
+        return not_checked(name, "none of its measures could be computed on this edit", details)
     worst = max(check.severity for check in checks.values())
     failing = [reasons[key] for key, check in checks.items() if not check.passed]
-    details = {**details, "checks": {key: check.as_dict() for key, check in checks.items()}}
+    details["checks"] = {key: check.as_dict() for key, check in checks.items()}
     reason = "; ".join(failing) if failing else ok
     return Criterion(name, round(worst, 4), SEVERITY_LIMIT, not failing, reason, heatmap, details)
+
+
+def finite(values: dict[str, float]) -> dict[str, float | None]:
+    """``values`` with every non-finite number replaced by None (JSON has no NaN)."""
+    return {key: (round(float(v), 4) if np.isfinite(v) else None) for key, v in values.items()}
 
 
 def not_checked(name: str, why: str, details: dict[str, Any] | None = None) -> Criterion:

@@ -81,7 +81,7 @@ def _detail_bands(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (grey - blur1) ** 2, (blur3 - blur6) ** 2
 
 
-def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
+def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None, np.ndarray]:
     """How much of its fine detail the edit keeps compared with a ring around it (1 = the same).
 
     Natural images lose detail with scale at about the same rate everywhere (their spectra fall
@@ -92,8 +92,9 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float, np.nd
 
     Returns
     -------
-    ratio : float
-        sqrt((fine/coarse inside) / (fine/coarse in the ring)).
+    ratio : float or None
+        sqrt((fine/coarse inside) / (fine/coarse in the ring)); None when the edit is under 16 px
+        or leaves no ring around it.
     softness : ndarray of float32
         Inside the edit, 1 - the local ratio (capped at 1): where the patch is soft.
     """
@@ -102,6 +103,8 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float, np.nd
     inside = inside if inside.sum() >= 16 else mask
     d_out = distance_outside(mask)
     ring = (d_out > 2.5) & (d_out <= ring_px + 0.5)
+    if ring.sum() < 16 or mask.sum() < 16:
+        return None, np.zeros(mask.shape, np.float32)
     fine, coarse = _detail_bands(grey)
     ring_ratio = (fine[ring].mean() + _ENERGY_FLOOR) / (coarse[ring].mean() + _ENERGY_FLOOR)
     inside_ratio = (fine[inside].mean() + _ENERGY_FLOOR) / (coarse[inside].mean() + _ENERGY_FLOOR)
@@ -207,14 +210,17 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
 
     box = neighbourhood(mask, max(80, 5 * cfg.band + 8))
     crop_rgb, crop_mask = rgb[box.slices], mask[box.slices]
-    ratio, softness = relative_sharpness(grey[box.slices], crop_mask)
-    checks["relative_sharpness"] = Check(ratio, cfg.relative_sharpness_min, "min")
-    reasons["relative_sharpness"] = (
-        f"the edited patch is softer than the picture around it ({ratio:.0%} of the surrounding detail, "
-        f"needs {cfg.relative_sharpness_min:.0%}): it will read as a smudge that swims in motion"
-    )
-    overshoot, halo_map = halo(crop_rgb, crop_mask, cfg.band)
     details = {"scope": "edit and its surroundings", "heatmap_shows": "soft areas inside the edit and halo along its outline"}
+    ratio, softness = relative_sharpness(grey[box.slices], crop_mask)
+    if ratio is None:
+        details["relative_sharpness"] = {"value": None, "why": "the edit is too small, or leaves no surroundings, to compare"}
+    else:
+        checks["relative_sharpness"] = Check(ratio, cfg.relative_sharpness_min, "min")
+        reasons["relative_sharpness"] = (
+            f"the edited patch is softer than the picture around it ({ratio:.0%} of the surrounding detail, "
+            f"needs {cfg.relative_sharpness_min:.0%}): it will read as a smudge that swims in motion"
+        )
+    overshoot, halo_map = halo(crop_rgb, crop_mask, cfg.band)
     if overshoot is None:
         details["halo"] = {"value": None, "why": "the edit is too thin to have bands on both sides of its outline"}
     else:

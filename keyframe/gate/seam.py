@@ -16,7 +16,18 @@ from __future__ import annotations
 import numpy as np
 
 from keyframe.config import GateConfig
-from keyframe.gate.criterion import Check, Criterion, check_inputs, has_boundary, judge, neighbourhood, not_checked, paste, unit
+from keyframe.gate.criterion import (
+    Check,
+    Criterion,
+    check_inputs,
+    finite,
+    has_boundary,
+    judge,
+    neighbourhood,
+    not_checked,
+    paste,
+    unit,
+)
 from keyframe.masks import grow
 from keyframe.seam import measure_seam
 
@@ -73,6 +84,6 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         "gradient_ridge": f"a visible edge follows the edit's outline ({seam.gradient_ridge:.2f}x the gradient "
         f"beside it, limit {cfg.gradient_ridge_max}x): the video model will treat it as an object edge",
     }
-    details = {"measure": seam.as_dict(), "own_color_step": round(own, 4), "heatmap_shows": "colour step across the outline (ΔE)"}
+    details = {"measure": finite(seam.as_dict()), "own_color_step": finite({"v": own})["v"], "heatmap_shows": "colour step across the outline (ΔE)"}
     heatmap = paste(unit(seam.heatmap, 2 * cfg.color_step_max), box, mask.shape)
     return judge(NAME, checks, reasons, "the edit's outline is invisible in colour, grain and gradient", heatmap, details)
