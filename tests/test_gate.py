@@ -124,3 +124,27 @@ def test_cli_mask_of_wrong_size(cli, tmp_path):
     result = cli("gate", plate_path("coffee"), "--mask", small)
     assert_one_line_error(result, 2, "mask is 30x20")
 
+
+
+@pytest.mark.parametrize("shape", ["one pixel", "nearly full"])
+def test_degenerate_masks_give_json_safe_results(shape):
+    plate, _ = load_pair("coffee")
+    mask = np.zeros(plate.shape[:2], bool)
+    if shape == "one pixel":
+        mask[100, 100] = True
+    else:
+        mask[:] = True
+        mask[0, 0] = False
+    data = run_gate(plate, mask, GateConfig()).to_dict()
+    json.dumps(data, allow_nan=False)
+    for entry in data["criteria"].values():
+        assert entry["pass"] in (True, False, None)
+
+
+def test_heatmap_points_at_the_defect():
+    plate, mask = load_pair("chelsea")
+    blurred = plate.copy()
+    blurred[mask] = cv2.GaussianBlur(plate, (0, 0), 3)[mask]
+    edge = run_gate(blurred, mask, GateConfig()).criteria["edge"]
+    assert edge.passed is False
+    assert edge.heatmap[mask].mean() > 5 * edge.heatmap[~mask].mean()
