@@ -124,7 +124,7 @@ class CheckConfig(Section):
     drift_ssim: float = Field(0.025, gt=0)
     drift_delta_e: float = Field(2.0, gt=0)
     drift_lpips: float = Field(0.1, gt=0)
-    lost_visible: float = Field(0.2, ge=0.0, le=1.0)
+    lost_visible: float = Field(0.4, ge=0.0, le=1.0)
 
 
 class ReportConfig(Section):

@@ -72,6 +72,8 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
 
     A frame exceeds a rule when its value is past the rule's threshold; a value of ``None`` (not
     measurable in that frame) never exceeds. Runs shorter than ``cfg.min_run`` frames are ignored.
+    Frames where the region is lost count only towards ``lost``: what little remains of it is too
+    small for the other metrics to mean much.
 
     Examples
     --------
@@ -79,6 +81,7 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
     >>> [r.code for r in judge(rows, CheckConfig())]
     ['lost']
     """
+    lost = [row.get("visible") is not None and row["visible"] < cfg.lost_visible for row in per_frame]
     reasons = []
     for code in CODES:
         rules = [r for r in RULES if r.code == code]
@@ -87,7 +90,8 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
             limit = getattr(cfg, rule.limit)
             values = [row.get(rule.key) for row in per_frame]
             hits[rule] = [(v if v is not None and (v > limit if rule.above else v < limit) else None) for v in values]
-        ranges = frame_ranges([any(hits[r][i] is not None for r in rules) for i in range(len(per_frame))], cfg.min_run)
+        flags = [any(hits[r][i] is not None for r in rules) and (code == "lost" or not lost[i]) for i in range(len(per_frame))]
+        ranges = frame_ranges(flags, cfg.min_run)
         if not ranges:
             continue
         parts = []

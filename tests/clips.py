@@ -8,7 +8,7 @@ Defects are composited into the masked region (with a 2-px soft edge, like a rea
 - ``fixed``: the region's pixels stay where they were in frame 0 while the camera moves;
 - ``slide``: the region moves with the camera plus an extra drift of ``slide_px`` per frame;
 - ``flicker``: the region's brightness oscillates (+/- ``amount``, period 4 frames);
-- ``blur``: the region blurs progressively (Gaussian sigma growing to ``amount`` * 10 px);
+- ``blur``: the region blurs progressively (Gaussian sigma growing to ``amount`` * 10 px, default 4);
 - ``color``: the region's colour shifts progressively (red up, blue down by ``amount``);
 - ``boil``: fresh noise (sigma ``amount``) inside the region every frame, the texture "boils".
 """
@@ -75,7 +75,7 @@ def known_clip(plate: np.ndarray, mask: np.ndarray, n: int = 12, defect: str | N
         if defect == "flicker":
             patch = patch * (1.0 + (amount or 0.15) * np.sin(2 * np.pi * t / 4.0))
         elif defect == "blur" and t:
-            sigma = (amount or 0.25) * 10.0 * t / (n - 1)
+            sigma = (amount or 0.4) * 10.0 * t / (n - 1)
             patch = cv2.GaussianBlur(patch, (0, 0), sigma)
         elif defect == "color":
             k = (amount or 0.25) * t / (n - 1)
@@ -95,3 +95,62 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def centroid(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     return np.array([xs.mean(), ys.mean()])
+
+
+# The calibration set the check's thresholds were chosen from (configs/default.yaml, check:).
+# Run ``python tests/clips.py`` to print, per metric, the worst clean value and each defect's value.
+PATHS = {
+    "pan": {},
+    "fast": {"pan": (3.0, -1.5), "zoom": 0.006, "roll_deg": 0.15},
+    "back": {"pan": (-2.0, 1.0), "zoom": -0.003, "roll_deg": -0.1, "start_zoom": 1.12},
+}
+METRICS = ("float_px", "slip_px", "flicker_excess", "warp_ratio", "drift_ssim", "drift_delta_e", "visible")
+
+
+def calibration_table(names=("astronaut", "coffee", "chelsea", "rocket", "brick"), n: int = 16) -> list[dict]:
+    """One row per (plate, camera path, variant): the extreme value of each verdict metric."""
+    from conftest import load_pair
+
+    from keyframe.config import CheckConfig
+    from keyframe.io import read_clip, write_clip
+    from keyframe.track import check_clip
+
+    cfg = CheckConfig(lpips="off")
+    rows = []
+    for name in names:
+        plate, mask = load_pair(name)
+        for path_name, path in PATHS.items():
+            for variant in ("clean", "clean-mp4", *DEFECTS):
+                clip = known_clip(plate, mask, n, None if variant.startswith("clean") else variant, **path)
+                frames = clip.frames
+                if variant == "clean-mp4":  # real clips arrive H.264-compressed
+                    import tempfile
+
+                    with tempfile.TemporaryDirectory() as tmp:
+                        frames = read_clip(write_clip(f"{tmp}/c.mp4", frames, 7.0)).frames
+                result = check_clip(frames, plate, mask, cfg, fps=7.0, plate_to_frame0=clip.transforms[0])
+                row = {"plate": name, "path": path_name, "variant": variant,
+                       "codes": [r.code for r in result.reasons]}
+                for key in METRICS:
+                    values = [f[key] for f in result.per_frame if f.get(key) is not None]
+                    row[key] = (min(values) if key == "visible" else max(values)) if values else None
+                rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    table = calibration_table()
+    for row in table:
+        print(f"{row['plate']:9s} {row['path']:5s} {row['variant']:9s} {','.join(row['codes']) or 'pass':24s} "
+              + " ".join(f"{k}={row[k]:.3g}" if row[k] is not None else f"{k}=None" for k in METRICS))
+    print("\nworst clean value / smallest defect value per metric (clean and clean-mp4 together):")
+    for key in METRICS:
+        pick = min if key == "visible" else max
+        clean = [r[key] for r in table if r["variant"].startswith("clean") and r[key] is not None]
+        print(f"  {key:15s} clean worst {pick(clean):.4g}  |  "
+              + "  ".join(f"{d} {(max if key == 'visible' else min)(r[key] for r in table if r['variant'] == d and r[key] is not None):.3g}"
+                          for d in DEFECTS))

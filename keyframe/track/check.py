@@ -13,7 +13,7 @@ import numpy as np
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
-from keyframe.masks import bounding_box, grow
+from keyframe.masks import bounding_box
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
@@ -25,7 +25,7 @@ from keyframe.metrics import (
     warping_error,
 )
 from keyframe.track.align import Alignment, align_plate
-from keyframe.track.flow import make_flow_pair
+from keyframe.track.flow import make_flow
 from keyframe.track.propagate import Step, track_region
 from keyframe.verdict import Reason, judge
 
@@ -73,8 +73,14 @@ class _Measure:
         self.cfg, self.lpips = cfg, lpips
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
+        """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
+
+        One distance transform instead of two large dilations (:func:`keyframe.masks.grow`):
+        the same disk-shaped ring at a fraction of the cost.
+        """
+        distance = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         gap = self.cfg.ring_gap_px
-        return grow(region, gap + self.cfg.ring_px) & ~grow(region, gap) & inside_plate
+        return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
 
     def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray) -> dict[str, Any]:
         """SSIM, colour difference and LPIPS of the frame against the carried plate, region vs ring."""
@@ -212,14 +218,14 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     available, why = lpips_status() if cfg.lpips == "auto" else (False, "turned off (check.lpips: off)")
     status["lpips"] = {"available": available, "why": why}
     measure = _Measure(plate, cfg, LpipsMetric() if available else None)
-    flows = make_flow_pair(cfg.flow, cfg.dis_preset)
+    flow = make_flow(cfg.flow, cfg.dis_preset)
 
     total = len(frames)
     tracked = np.zeros((total, *frames.shape[1:3]), bool)
     rows: list[dict[str, Any]] = []
     slips: list[np.ndarray | None] = []
     margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
-    for step in track_region(frames, mask, alignment.matrix, flows, margin=margin, search=cfg.search_px):
+    for step in track_region(frames, mask, alignment.matrix, flow, margin=margin, search=cfg.search_px):
         tracked[step.t][step.box.slices] = step.mask
         row, vector = measure(step, frames[step.t], fps)
         rows.append(row)

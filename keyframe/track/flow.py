@@ -16,12 +16,17 @@ import numpy as np
 from keyframe.errors import WeightsError
 from keyframe.metrics.weights import hub_checkpoint
 
+# name -> (OpenCV preset, finest scale or None for the preset's own). "balanced" is FAST refined
+# down to half resolution (finest scale 1): on the calibration clips it tracks as accurately as
+# MEDIUM (end-point error 0.03-0.11 px vs 0.03-0.12) in about 70 % of its time.
 DIS_PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, None),
+    "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, None),
+    "balanced": (cv2.DISOPTICAL_FLOW_PRESET_FAST, 1),
+    "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None),
 }
 RAFT_WEIGHTS = "raft_small_C_T_V2-01064c6d.pth"
+_RAFT_MIN = 128
 
 
 class FlowBackend(Protocol):
@@ -41,7 +46,10 @@ class DISFlow:
         if preset not in DIS_PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}; use one of {sorted(DIS_PRESETS)}")
         self.preset = preset
-        self._dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
+        code, finest = DIS_PRESETS[preset]
+        self._dis = cv2.DISOpticalFlow.create(code)
+        if finest is not None:
+            self._dis.setFinestScale(finest)
 
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         return self._dis.calc(first, second, None)
@@ -84,7 +92,8 @@ class RAFTFlow:
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         torch = self._torch
         height, width = first.shape
-        pad_h, pad_w = -height % 8, -width % 8
+        # RAFT needs sides that are multiples of 8 and at least 128 (its correlation pyramid)
+        pad_h, pad_w = max(-height % 8, _RAFT_MIN - height), max(-width % 8, _RAFT_MIN - width)
         pair = [np.pad(img, ((0, pad_h), (0, pad_w)), mode="edge") for img in (first, second)]
         tensors = [
             torch.from_numpy(np.repeat(img[None, None].astype(np.float32) / 127.5 - 1.0, 3, axis=1)) for img in pair
@@ -94,7 +103,7 @@ class RAFTFlow:
         return np.ascontiguousarray(flow[0].permute(1, 2, 0).numpy()[:height, :width], dtype=np.float32)
 
 
-def make_flow(name: str, preset: str = "medium") -> FlowBackend:
+def make_flow(name: str, preset: str = "balanced") -> FlowBackend:
     """The flow backend called ``name`` (``dis``, ``farneback`` or ``raft``).
 
     Examples
@@ -112,13 +121,3 @@ def make_flow(name: str, preset: str = "medium") -> FlowBackend:
         return RAFTFlow()
     raise ValueError(f"unknown flow backend {name!r}")
 
-
-def make_flow_pair(name: str, preset: str = "medium") -> tuple[FlowBackend, FlowBackend]:
-    """Backends for the tracking direction and for the consistency-check direction.
-
-    The backward flow carries the mask and measures the region, so it gets ``preset``; the
-    forward flow only feeds the forward-backward occlusion test (tolerance 0.5 px^2 + 1 %) and
-    the in-frame count, so for DIS it runs at the FAST preset (0.1-0.3 px end-point error here),
-    about 3x cheaper than MEDIUM.
-    """
-    return make_flow(name, preset), make_flow(name, "fast") if name == "dis" else make_flow(name, preset)

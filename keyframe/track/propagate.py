@@ -50,8 +50,7 @@ class Step:
 
 
 def _grid(box: Box) -> tuple[np.ndarray, np.ndarray]:
-    ys, xs = np.mgrid[box.y0 : box.y1, box.x0 : box.x1]
-    return xs.astype(np.float32), ys.astype(np.float32)
+    return np.meshgrid(np.arange(box.x0, box.x1, dtype=np.float32), np.arange(box.y0, box.y1, dtype=np.float32))
 
 
 def _remap(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0) -> np.ndarray:
@@ -73,15 +72,18 @@ def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
     ndarray of bool: True where the pixel has no reliable match in the first frame.
     """
     height, width = flow_bw.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    fw = cv2.remap(flow_fw, xs + flow_bw[..., 0], ys + flow_bw[..., 1], cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_REPLICATE)
-    total = flow_bw + fw
-    inconsistent = (total * total).sum(2) > FB_ALPHA * ((flow_bw * flow_bw).sum(2) + (fw * fw).sum(2)) + FB_BETA
-    gx = [cv2.Sobel(flow_bw[..., c], cv2.CV_32F, 1, 0, ksize=1) for c in (0, 1)]
-    gy = [cv2.Sobel(flow_bw[..., c], cv2.CV_32F, 0, 1, ksize=1) for c in (0, 1)]
-    grad = sum(g * g for g in gx + gy) * 0.25  # ksize=1 Sobel is a central difference times 2
-    boundary = grad > MB_ALPHA * (flow_bw * flow_bw).sum(2) + MB_BETA
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    bx, by = cv2.split(flow_bw)
+    fx, fy = cv2.split(cv2.remap(flow_fw, xs + bx, ys + by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    sx, sy = bx + fx, by + fy
+    b2 = bx * bx + by * by
+    inconsistent = sx * sx + sy * sy > FB_ALPHA * (b2 + fx * fx + fy * fy) + FB_BETA
+    grad = np.zeros_like(b2)
+    for channel in (bx, by):
+        for dx, dy in ((1, 0), (0, 1)):  # central differences, as np.gradient
+            d = cv2.Sobel(channel, cv2.CV_32F, dx, dy, ksize=1, scale=0.5)
+            grad += d * d
+    boundary = grad > MB_ALPHA * b2 + MB_BETA
     return inconsistent | boundary
 
 
@@ -107,8 +109,8 @@ def _lookup(flow: np.ndarray, points: np.ndarray, box: Box) -> np.ndarray:
     return cv2.remap(flow, local[..., 0], local[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
 
 
-def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np.ndarray,
-                 flows: tuple[FlowBackend, FlowBackend], *, margin: int, search: int) -> Iterator[Step]:
+def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np.ndarray, flow: FlowBackend, *,
+                 margin: int, search: int) -> Iterator[Step]:
     """Yield a :class:`Step` for every frame, following the region until it is lost.
 
     Parameters
@@ -118,9 +120,9 @@ def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np
         The edit mask in plate coordinates.
     plate_to_frame0 : ndarray (3, 3)
         Homography from plate pixels to frame-0 pixels (see :mod:`keyframe.track.align`).
-    flows : (FlowBackend, FlowBackend)
-        The backend for the backward flow (which carries the mask) and for the forward flow
-        (which only checks it), see :func:`keyframe.track.flow.make_flow_pair`.
+    flow : FlowBackend
+        Computes both the backward flow (which carries the mask) and the forward flow (which
+        checks it for occlusion).
     margin : int
         Pixels kept around the region for its ring of background.
     search : int
@@ -152,7 +154,7 @@ def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np
         for attempt in range(_MAX_GROW + 1):
             new_box = _crop_box(mask, box, margin + search * 2**attempt, shape)
             first, second = _grey(frames[t - 1], new_box), _grey(frames[t], new_box)
-            flow_bw, flow_fw = flows[0](second, first), flows[1](first, second)
+            flow_bw, flow_fw = flow(second, first), flow(first, second)
             gx, gy = _grid(new_box)
             src_x, src_y = gx + flow_bw[..., 0], gy + flow_bw[..., 1]
             new_x = _remap(map_x, src_x - box.x0, src_y - box.y0, _OUTSIDE)

@@ -1,0 +1,98 @@
+"""Metrics: warping error, flicker, float, appearance, LPIPS availability, the verdict's frame ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from keyframe.config import CheckConfig
+from keyframe.metrics import (
+    LpipsMetric,
+    delta_e_map,
+    flicker_mae,
+    lpips_status,
+    region_motion,
+    ssim_map,
+    vbench_flicker,
+    warping_error,
+)
+from keyframe.verdict import frame_ranges, judge
+
+
+def test_warp_and_flicker_measure_the_compensated_residual():
+    rng = np.random.default_rng(0)
+    current = rng.random((30, 30)).astype(np.float32)
+    valid = np.ones((30, 30), bool)
+    assert warping_error(current, current, valid) == 0.0
+    assert warping_error(current, current - 0.1, valid) == pytest.approx(0.01, rel=1e-4)
+    assert flicker_mae(current, current - 0.1, valid) == pytest.approx(25.5, rel=1e-4)
+    assert warping_error(current, current, ~valid) is None and flicker_mae(current, current, ~valid) is None
+
+
+def test_vbench_flicker_formula():
+    assert vbench_flicker([0.0, 0.0]) == 1.0
+    assert vbench_flicker([25.5, None, 76.5]) == pytest.approx((255 - 51) / 255)
+    assert vbench_flicker([None]) is None
+
+
+def test_float_compares_region_motion_with_the_ring_prediction_under_zoom():
+    ys, xs = np.mgrid[0:80, 0:80].astype(np.float32)
+    zoom = np.stack([(xs - 40) * 0.02, (ys - 40) * 0.02], -1)  # a zoom: motion grows away from the centre
+    region = np.zeros((80, 80), bool)
+    region[10:25, 50:70] = True  # off-centre, so its motion is not the ring's mean
+    ring = ~region
+    glued = region_motion(zoom, region, ring)
+    assert np.hypot(*glued.float_vector) < 0.05
+    floating = zoom.copy()
+    floating[region] = 0.0
+    fit = region_motion(floating, region, ring)
+    assert np.hypot(*fit.float_vector) == pytest.approx(np.hypot(*np.median(zoom[region], axis=0)), abs=0.05)
+    assert region_motion(zoom, np.zeros_like(region), ring) is None
+
+
+def test_appearance_maps():
+    rng = np.random.default_rng(1)
+    a = rng.random((40, 40)).astype(np.float32)
+    assert ssim_map(a, a).min() == pytest.approx(1.0)
+    assert ssim_map(a, np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1).astype(np.float32)).mean() < 0.9
+    rgb = np.full((8, 8, 3), 0.5, np.float32)
+    shifted = rgb * np.array([1.2, 1.0, 0.8], np.float32)
+    assert delta_e_map(rgb, rgb).max() == 0 and delta_e_map(rgb, shifted).min() > 5
+
+
+def test_lpips_is_unavailable_without_backbone_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    available, why = lpips_status()
+    assert not available and "alexnet-owt-7be5be79.pth" in why and str(tmp_path) in why
+    with pytest.raises(RuntimeError, match="unavailable"):
+        LpipsMetric()
+
+
+def test_lpips_code_path_runs_with_a_cached_backbone(tmp_path, monkeypatch):
+    """Random AlexNet weights under the cache name: proves the plumbing only; the values mean nothing."""
+    from torchvision.models import alexnet
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(alexnet(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth")
+    assert lpips_status() == (True, None)
+    rgb = np.random.default_rng(2).random((40, 50, 3)).astype(np.float32)
+    distance = LpipsMetric()(rgb, rgb[::-1].copy())
+    assert distance.shape == (40, 50) and np.isfinite(distance).all()
+
+
+def test_frame_ranges_and_min_run():
+    assert frame_ranges([True, True, False, True, True, True]) == [[0, 1], [3, 5]]
+    assert frame_ranges([True, False, True], min_run=2) == []
+
+
+def test_judge_reports_every_code_with_its_threshold_and_ignores_nulls():
+    cfg = CheckConfig()
+    rows = [{"frame": i, "visible": 1.0, "float_px": None, "flicker_excess": 0.0} for i in range(6)]
+    for i in (2, 3, 4):
+        rows[i].update(float_px=2.0, flicker_excess=9.0)
+    rows[5]["drift_delta_e"] = 50.0  # one frame only: shorter than min_run
+    reasons = judge(rows, cfg)
+    assert [r.code for r in reasons] == ["float", "flicker"]
+    assert reasons[0].frames == [[2, 4]] and "check.float_px" in reasons[0].message and "2 px/frame" in reasons[0].message
