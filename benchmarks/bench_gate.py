@@ -46,7 +46,10 @@ def timed(fn, repeat: int) -> tuple[list[float], list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--cv-threads", type=int, default=None, help="cv2.setNumThreads before timing (default: leave it)")
     args = parser.parse_args()
+    if args.cv_threads is not None:
+        cv2.setNumThreads(args.cv_threads)
     plate, mask = plate_and_mask()
     cfg = GateConfig()
     cases = {
@@ -58,7 +61,8 @@ def main() -> None:
     }
     faces = anatomy.score(plate, None, cfg).details["faces_found"]
     print(f"1024x576 plate, faces found on the whole plate: {faces}; {args.repeat} runs each")
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
+          f"OpenCV threads {cv2.getNumThreads()}")
     for name, fn in cases.items():
         wall, cpu = timed(fn, args.repeat)
         median = statistics.median(wall)
