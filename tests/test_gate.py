@@ -86,9 +86,13 @@ def test_cli_json_pass(cli, tmp_path):
     assert set(data) == {"gate"} and set(data["gate"]) == {"pass", "criteria"}
     assert set(data["gate"]["criteria"]) == {"edge", "seam", "anatomy"}
     for entry in data["gate"]["criteria"].values():
-        assert CRITERION_KEYS <= set(entry)
+        assert set(entry) == CRITERION_KEYS
         assert entry["heatmap"] and (out / entry["heatmap"].split("/")[-1]).is_file()
-    assert json.loads((out / "gate.json").read_text()) == data
+    saved = json.loads((out / "gate.json").read_text())["gate"]
+    assert saved["pass"] == data["gate"]["pass"]
+    for name, entry in saved["criteria"].items():
+        assert {k: v for k, v in entry.items() if k != "details"} == data["gate"]["criteria"][name]
+        assert entry["details"]["heatmap_shows"]
 
 
 def test_cli_fail_exits_1_and_no_mask_skips_seam(cli, tmp_path):

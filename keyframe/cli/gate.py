@@ -17,7 +17,9 @@ def gate(
     plate: Annotated[Path, typer.Argument(help="Edited plate (PNG, JPEG, TIFF, WebP).")],
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask; without it the seam is not checked.")] = None,
     as_json: JsonOption = False,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for heatmap PNGs and gate.json.")] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Folder for heatmap PNGs and gate.json (with every sub-check).")
+    ] = None,
     config: ConfigOption = None,
 ) -> int:
     """Score edge, seam and anatomy; exit 0 if the plate passes, 1 if it fails."""
@@ -34,7 +36,7 @@ def gate(
         paths = {name: str(path) for name, path in write_heatmaps(result, out_dir).items()}
         write_json_atomic(Path(out_dir) / "gate.json", {"gate": result.to_dict(paths)})
     if as_json:
-        print_json({"gate": result.to_dict(paths)})
+        print_json({"gate": result.to_dict(paths, details=False)})
     else:
         for name, criterion in result.criteria.items():
             verdict = {True: "pass", False: "FAIL", None: "not checked"}[criterion.passed]

@@ -34,26 +34,26 @@ class GateResult:
     def passed(self) -> bool:
         return all(criterion.passed is not False for criterion in self.criteria.values())
 
-    def to_dict(self, heatmap_paths: dict[str, str] | None = None) -> dict[str, Any]:
+    def to_dict(self, heatmap_paths: dict[str, str] | None = None, *, details: bool = True) -> dict[str, Any]:
         """JSON-ready ``{"pass", "criteria": {name: {"score", "threshold", "pass", "reason", "heatmap", "details"}}}``.
 
         ``heatmap`` is the path from ``heatmap_paths`` (as written by :func:`write_heatmaps`) or None.
+        With ``details=False`` each criterion has exactly the five keys of the issue's ``--json`` shape.
         """
         paths = heatmap_paths or {}
-        return {
-            "pass": self.passed,
-            "criteria": {
-                name: {
-                    "score": c.score,
-                    "threshold": c.threshold,
-                    "pass": c.passed,
-                    "reason": c.reason,
-                    "heatmap": None if paths.get(name) is None else str(paths[name]),
-                    "details": c.details,
-                }
-                for name, c in self.criteria.items()
-            },
-        }
+        criteria = {}
+        for name, c in self.criteria.items():
+            entry = {
+                "score": c.score,
+                "threshold": c.threshold,
+                "pass": c.passed,
+                "reason": c.reason,
+                "heatmap": None if paths.get(name) is None else str(paths[name]),
+            }
+            if details:
+                entry["details"] = c.details
+            criteria[name] = entry
+        return {"pass": self.passed, "criteria": criteria}
 
 
 def run_gate(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> GateResult:
