@@ -61,11 +61,12 @@ def main() -> None:
     parser.add_argument("--plate", default="astronaut")
     parser.add_argument("--preset", default=CheckConfig().dis_preset, choices=sorted(DIS_PRESETS))
     parser.add_argument("--threads", type=int, default=None, help="cv2.setNumThreads (default: OpenCV's own)")
+    parser.add_argument("--search", type=int, default=CheckConfig().search_px, help="check.search_px")
     args = parser.parse_args()
     if args.threads is not None:
         cv2.setNumThreads(args.threads)
     frames, plate, mask, h0 = make_clip(args.plate, args.frames)
-    cfg = CheckConfig(lpips="off", dis_preset=args.preset)
+    cfg = CheckConfig(lpips="off", dis_preset=args.preset, search_px=args.search)
     check_clip(frames[:3], plate, mask, cfg, fps=7.0, plate_to_frame0=h0)  # warm-up (imports, first calls)
     checks, cpus, bares, verdicts = [], [], [], set()
     for _ in range(args.repeat):

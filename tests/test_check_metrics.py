@@ -14,6 +14,7 @@ from keyframe.metrics import (
     lpips_status,
     region_motion,
     ssim_map,
+    to_lab,
     vbench_flicker,
     warping_error,
 )
@@ -58,7 +59,7 @@ def test_appearance_maps():
     assert ssim_map(a, np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1).astype(np.float32)).mean() < 0.9
     rgb = np.full((8, 8, 3), 0.5, np.float32)
     shifted = rgb * np.array([1.2, 1.0, 0.8], np.float32)
-    assert delta_e_map(rgb, rgb).max() == 0 and delta_e_map(rgb, shifted).min() > 5
+    assert delta_e_map(to_lab(rgb), to_lab(rgb)).max() == 0 and delta_e_map(to_lab(rgb), to_lab(shifted)).min() > 5
 
 
 def test_lpips_is_unavailable_without_backbone_weights(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ Each function takes small arrays (a crop around the region) and boolean selectio
 plain floats, or ``None`` when there are no pixels to measure (the caller says why).
 """
 
-from keyframe.metrics.appearance import delta_e_map, ssim_map
+from keyframe.metrics.appearance import delta_e_map, ssim_map, to_lab
 from keyframe.metrics.flicker import flicker_mae, vbench_flicker
 from keyframe.metrics.float import MotionFit, region_motion
 from keyframe.metrics.lpips import LpipsMetric, lpips_status
@@ -18,6 +18,7 @@ __all__ = [
     "lpips_status",
     "region_motion",
     "ssim_map",
+    "to_lab",
     "vbench_flicker",
     "warping_error",
 ]

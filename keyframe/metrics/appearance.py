@@ -22,15 +22,19 @@ def ssim_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return full
 
 
-def delta_e_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Per-pixel CIE76 colour difference of two RGB float images in ``[0, 1]``.
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab of an RGB float image in ``[0, 1]`` (L in 0-100)."""
+    return cv2.cvtColor(np.ascontiguousarray(rgb, np.float32), cv2.COLOR_RGB2Lab)
+
+
+def delta_e_map(lab: np.ndarray, reference_lab: np.ndarray) -> np.ndarray:
+    """Per-pixel CIE76 colour difference of two Lab images (see :func:`to_lab`).
 
     Examples
     --------
-    >>> a = np.full((2, 2, 3), 0.5, np.float32)
+    >>> a = to_lab(np.full((2, 2, 3), 0.5, np.float32))
     >>> bool(delta_e_map(a, a).max() == 0)
     True
     """
-    lab_a = cv2.cvtColor(np.ascontiguousarray(image, np.float32), cv2.COLOR_RGB2Lab)
-    lab_b = cv2.cvtColor(np.ascontiguousarray(reference, np.float32), cv2.COLOR_RGB2Lab)
-    return np.linalg.norm(lab_a - lab_b, axis=2)
+    diff = lab - reference_lab
+    return np.sqrt((diff * diff).sum(axis=2))

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from keyframe.metrics.warp import compensated_residual
+
 
 def flicker_mae(current: np.ndarray, prev_warped: np.ndarray, valid: np.ndarray) -> float | None:
     """Mean absolute difference, in 0-255 levels, of a frame and its motion-compensated predecessor.
@@ -24,9 +26,8 @@ def flicker_mae(current: np.ndarray, prev_warped: np.ndarray, valid: np.ndarray)
     >>> flicker_mae(a + 0.02, a, np.ones((4, 4), bool))
     5.1
     """
-    if not valid.any():
-        return None
-    return round(float(np.mean(np.abs(current[valid] - prev_warped[valid]))) * 255.0, 4)
+    diff = compensated_residual(current, prev_warped, valid)
+    return None if diff is None else round(float(np.mean(np.abs(diff))) * 255.0, 4)
 
 
 def vbench_flicker(maes: Iterable[float | None]) -> float | None:

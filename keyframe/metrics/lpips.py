@@ -8,6 +8,7 @@ file is not there the metric is reported as unavailable, with the reason, and it
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ class LpipsMetric:
         import torch
 
         self._torch = torch
-        self._model = lpips.LPIPS(net="alex", spatial=True, verbose=False).eval()
+        with warnings.catch_warnings():  # lpips still passes torchvision's deprecated `pretrained=`
+            warnings.simplefilter("ignore", UserWarning)
+            self._model = lpips.LPIPS(net="alex", spatial=True, verbose=False).eval()
 
     def __call__(self, image: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Per-pixel LPIPS distance of two RGB float images in ``[0, 1]``, shape ``(H, W)``."""

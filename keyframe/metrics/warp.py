@@ -28,7 +28,12 @@ def warping_error(current: np.ndarray, prev_warped: np.ndarray, valid: np.ndarra
     >>> warping_error(a + 0.1, a, np.ones((4, 4), bool))
     0.01
     """
+    diff = compensated_residual(current, prev_warped, valid)
+    return None if diff is None else round(float(np.mean(diff * diff)), 8)
+
+
+def compensated_residual(current: np.ndarray, prev_warped: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+    """``current - prev_warped`` at the ``valid`` pixels (1-D), or None when there are none."""
     if not valid.any():
         return None
-    diff = current[valid] - prev_warped[valid]
-    return round(float(np.mean(diff * diff)), 8)
+    return current[valid] - prev_warped[valid]

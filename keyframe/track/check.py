@@ -21,6 +21,7 @@ from keyframe.metrics import (
     lpips_status,
     region_motion,
     ssim_map,
+    to_lab,
     vbench_flicker,
     warping_error,
 )
@@ -70,6 +71,7 @@ class _Measure:
     def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None) -> None:
         self.rgb = to_float(plate)
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
+        self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
         self.cfg, self.lpips = cfg, lpips
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
@@ -89,17 +91,18 @@ class _Measure:
             return {}
         mx, my = step.map_x[sub.slices], step.map_y[sub.slices]
         sel_region, sel_ring = region[sub.slices], ring[sub.slices]
-        ref_rgb = cv2.remap(self.rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        ref_lab = cv2.remap(self.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         ref_grey = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         box = step.box
         rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
         ssim = ssim_map(step.grey[sub.slices], ref_grey)
-        delta_e = delta_e_map(rgb, ref_rgb)
+        delta_e = delta_e_map(to_lab(rgb), ref_lab)
         out = {
             "ssim_region": _mean(ssim[sel_region]), "ssim_ring": _mean(ssim[sel_ring]),
             "delta_e_region": _mean(delta_e[sel_region]), "delta_e_ring": _mean(delta_e[sel_ring]),
         }  # fmt: skip
         if self.lpips is not None:
+            ref_rgb = cv2.remap(self.rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             distance = self.lpips(rgb, ref_rgb)
             out.update(lpips_region=_mean(distance[sel_region]), lpips_ring=_mean(distance[sel_ring]))
         return out
@@ -224,7 +227,7 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     tracked = np.zeros((total, *frames.shape[1:3]), bool)
     rows: list[dict[str, Any]] = []
     slips: list[np.ndarray | None] = []
-    margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
+    margin = cfg.ring_gap_px + cfg.ring_px + 1
     for step in track_region(frames, mask, alignment.matrix, flow, margin=margin, search=cfg.search_px):
         tracked[step.t][step.box.slices] = step.mask
         row, vector = measure(step, frames[step.t], fps)
