@@ -75,7 +75,16 @@ def match_color(fill: np.ndarray, plate: np.ndarray, hole: np.ndarray, outside: 
         return fill
     window = 2 * band + 1
     shift = _local_mean(plate, outer, window) - _local_mean(fill, inner, window)
-    return _add_membrane(fill, shift, hole)
+    # the shift is a window mean, smooth at the scale of the band: solve on a grid band/2 coarser
+    height, width = hole.shape
+    factor = max(1, band // 2)
+    small = (max(1, -(-width // factor)), max(1, -(-height // factor)))
+    coarse_hole = cv2.resize(hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.5
+    coarse_shift = cv2.resize(shift, small, interpolation=cv2.INTER_AREA)
+    field = np.where(coarse_hole[..., None], _membrane(coarse_shift, coarse_hole), coarse_shift)
+    matched = fill.copy()
+    matched[hole] += cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)[hole]
+    return matched
 
 
 def match_grain(
@@ -119,11 +128,13 @@ def poisson_blend(fill: np.ndarray, plate: np.ndarray, hole: np.ndarray) -> np.n
     -------
     ndarray of float32, the fill with the hole's pixels corrected (others unchanged)
     """
-    return _add_membrane(fill, plate - fill, hole)
+    blended = fill.copy()
+    blended[hole] += _membrane(plate - fill, hole)[hole]
+    return blended
 
 
-def _add_membrane(fill: np.ndarray, boundary: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Add to ``fill`` inside ``hole`` the harmonic function equal to ``boundary`` just outside it.
+def _membrane(boundary: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The harmonic function inside ``hole`` equal to ``boundary`` just outside it (zero elsewhere).
 
     Solves the 5-point Laplace equation over the hole's pixels (neighbours beyond the array's
     edge are left out, a zero-flux border) with sparse LU; ``boundary`` is read only at the
@@ -135,7 +146,7 @@ def _add_membrane(fill: np.ndarray, boundary: np.ndarray, hole: np.ndarray) -> n
     index[ys, xs] = np.arange(ys.size)
     rows, cols, vals = [np.arange(ys.size)], [np.arange(ys.size)], []
     degree = np.zeros(ys.size)
-    rhs = np.zeros((ys.size, fill.shape[2]))
+    rhs = np.zeros((ys.size, boundary.shape[2]))
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
         ny, nx = ys + dy, xs + dx
         inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
@@ -148,16 +159,15 @@ def _add_membrane(fill: np.ndarray, boundary: np.ndarray, hole: np.ndarray) -> n
         vals.append(-np.ones(int(linked.sum())))
         edge = inside & ~linked
         rhs[edge] += boundary[ny[edge], nx[edge]]
+    membrane = np.zeros(boundary.shape, np.float32)
     if not rhs.any():  # zero on the whole boundary: the membrane is zero
-        return fill
+        return membrane
     system = coo_matrix((np.concatenate([degree, *vals]), (np.concatenate(rows), np.concatenate(cols))), shape=(ys.size,) * 2)
     try:
-        membrane = splu(system.tocsc()).solve(rhs)
+        membrane[ys, xs] = splu(system.tocsc()).solve(rhs)
     except RuntimeError:  # singular: a hole with no boundary at all (it covers the whole crop)
-        return fill
-    out = fill.copy()
-    out[ys, xs] += membrane.astype(np.float32)
-    return out
+        pass
+    return membrane
 
 
 def paste(plate: np.ndarray, fill: np.ndarray, zone: np.ndarray) -> np.ndarray:
