@@ -57,7 +57,7 @@ class GateConfig(Section):
     focal_sharpness_min: float = Field(0.87, ge=0)
     relative_sharpness_min: float = Field(0.62, ge=0)
     halo_max: float = Field(2.9, gt=0)
-    color_step_max: float = Field(4.4, gt=0)
+    color_step_max: float = Field(4.0, gt=0)
     grain_mismatch_max: float = Field(2.03, ge=1)
     gradient_ridge_max: float = Field(1.65, gt=0)
     face_support_min: int = Field(9, ge=0)
