@@ -10,8 +10,12 @@ from typing import Annotated, Optional
 import typer
 
 from keyframe.cli.app import EXIT_OK, JsonOption, app, info, print_json
+from keyframe.config import RenderSvdConfig
 from keyframe.errors import KeyframeError
-from keyframe.io import package_versions, write_json_atomic
+from keyframe.io import check_output_path, package_versions, write_json_atomic
+from keyframe.render.bench import ARCHS, bench_options, run_bench
+from keyframe.render.fit import parse_size
+from keyframe.render.svd import resolve_runtime
 
 bench_app = typer.Typer(help="Speed measurements with random weights (no downloads).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -28,19 +32,17 @@ def bench_render(
     steps: Annotated[Optional[int], typer.Option(help="Denoising steps (default 25; tiny 2).")] = None,
     size: Annotated[Optional[str], typer.Option(help="WxH (default 1024x576; tiny 64x64).")] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Timed calls per option (median reported).")] = 3,
-    decode_chunk: Annotated[int, typer.Option(min=1, help="Chunk size for the decode-chunk option.")] = 8,
+    decode_chunk: Annotated[
+        Optional[int], typer.Option(min=1, help="Chunk size for the decode-chunk option (default 8; tiny 2).")
+    ] = None,
     only: Annotated[Optional[str], typer.Option(help="Comma-separated option names to run (default all).")] = None,
     device: Annotated[str, typer.Option(help="auto | cuda | cpu.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads (default: torch's choice).")] = None,
     compile_cache_dir: Annotated[str, typer.Option(help="Persistent inductor cache.")] = "~/.cache/keyframe/inductor",
     save: Annotated[Optional[Path], typer.Option(help="Also write the results as JSON here.")] = None,
     as_json: JsonOption = False,
 ) -> int:
     """Time the SVD pipeline once per speed option: seconds, peak memory, achieved TFLOP/s."""
-    from keyframe.render.bench import ARCHS, bench_options, run_bench
-    from keyframe.render.fit import parse_size
-    from keyframe.render.svd import resolve_runtime
-    from keyframe.config import RenderSvdConfig
-
     if arch not in ARCHS:
         raise KeyframeError(f"--arch must be one of {', '.join(ARCHS)}, got {arch}")
     if not random_weights:
@@ -48,8 +50,6 @@ def bench_render(
     if device not in ("auto", "cuda", "cpu"):
         raise KeyframeError(f"--device must be auto, cuda or cpu, got {device}")
     if save is not None:
-        from keyframe.io import check_output_path
-
         check_output_path(save)
     defaults = ARCHS[arch]["defaults"]
     try:
@@ -59,13 +59,17 @@ def bench_render(
     if width % 64 or height % 64:
         raise KeyframeError(f"--size {width}x{height}: SVD needs multiples of 64")
     runtime = resolve_runtime(RenderSvdConfig(device=device))
-    options = bench_options(runtime["device"], compile_=compile_, decode_chunk=decode_chunk)
+    options = bench_options(runtime["device"], compile_=compile_, decode_chunk=decode_chunk or defaults["decode_chunk"])
     if only:
         wanted = {name.strip() for name in only.split(",")}
         unknown = wanted - {o.name for o in options}
         if unknown:
             raise KeyframeError(f"--only: unknown option(s) {sorted(unknown)}; available: {[o.name for o in options]}")
         options = [o for o in options if o.name in wanted]
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     frames = frames or defaults["frames"]
     steps = steps or defaults["steps"]
     info(f"bench render: {arch}, random weights, {frames} frames {width}x{height}, {steps} steps, {runtime['device']}")

@@ -67,14 +67,14 @@ ARCHS: dict[str, dict[str, Any]] = {
         "vae": _SVD_VAE,
         "image_encoder": _VIT_H14,
         "feature_extractor": {"crop_size": 224, "size": {"shortest_edge": 224}},
-        "defaults": {"frames": 25, "size": "1024x576", "steps": 25},
+        "defaults": {"frames": 25, "size": "1024x576", "steps": 25, "decode_chunk": 8},
     },
     "svd": {
         "unet": {"sample_size": 96, "num_frames": 14},
         "vae": _SVD_VAE,
         "image_encoder": _VIT_H14,
         "feature_extractor": {"crop_size": 224, "size": {"shortest_edge": 224}},
-        "defaults": {"frames": 14, "size": "1024x576", "steps": 25},
+        "defaults": {"frames": 14, "size": "1024x576", "steps": 25, "decode_chunk": 7},
     },
     "tiny": {  # ../shared/REFERENCE.md's recipe (64x64, 4 frames, 2 steps), one attention head
         "unet": {
@@ -107,7 +107,7 @@ ARCHS: dict[str, dict[str, Any]] = {
             "patch_size": 32,
         },
         "feature_extractor": {"crop_size": 32, "size": 32},
-        "defaults": {"frames": 4, "size": "64x64", "steps": 2},
+        "defaults": {"frames": 4, "size": "64x64", "steps": 2, "decode_chunk": 2},
     },
 }
 

@@ -9,7 +9,8 @@ Speed options (``render.svd``): ``dtype`` fp16/bf16 on CUDA; ``compile`` the UNe
 ``torch.compile`` (``full``: one graph; ``regional``: only its repeated blocks, a much shorter
 first compile) with inductor's FX-graph and AOT-autograd caches in ``compile_cache_dir`` so a
 second process reuses the first one's kernels; ``attention`` picks the SDPA backend (cuDNN was the
-fastest on an H100 for SVD's shapes, see REFERENCE.md); ``decode_chunk_size`` trades VAE memory
+fastest on an H100 for SVD's shapes, see REFERENCE.md; with ``compile`` the backend active at the
+first, compiling call is baked into the graph); ``decode_chunk_size`` trades VAE memory
 for temporal consistency; ``offload`` moves idle sub-models (or every layer) to the CPU.
 """
 
@@ -116,11 +117,16 @@ def inspect_model_dir(directory: Path, cfg: RenderSvdConfig) -> dict[str, Any]:
     }
     weights: dict[str, int] = {}
     use_safetensors = True
-    infix = f".{cfg.variant}." if cfg.variant else "."
+
+    def is_variant(file: Path) -> bool:
+        # "model.fp16.safetensors" (sharded: "model.fp16-00001-of-00002.safetensors") is the fp16 variant
+        tags = [part.split("-")[0] for part in file.name.split(".")[1:-1]]
+        return tags == [cfg.variant] if cfg.variant else not tags
+
     for name in WEIGHT_COMPONENTS:
-        files = sorted(p for p in (directory / name).iterdir() if p.is_file())
-        safe = [p for p in files if p.name.endswith(".safetensors") and (infix in p.name if cfg.variant else p.name.count(".") == 1)]
-        pickle = [p for p in files if p.suffix == ".bin" and (infix in p.name if cfg.variant else p.name.count(".") == 1)]
+        files = sorted(p for p in (directory / name).iterdir() if p.is_file() and is_variant(p))
+        safe = [p for p in files if p.suffix == ".safetensors"]
+        pickle = [p for p in files if p.suffix == ".bin"]
         if not safe and not pickle:
             variant = f" (variant {cfg.variant})" if cfg.variant else ""
             raise WeightsError(f"weights for {name}{variant} are missing in {directory / name}")
@@ -361,7 +367,7 @@ def plan_svd_fit(plate_size: tuple[int, int], cfg: RenderConfig, unet_config: di
         if size[0] % MODEL_MULTIPLE or size[1] % MODEL_MULTIPLE:
             raise KeyframeError(f"--size {cfg.size}: SVD needs both sides to be multiples of {MODEL_MULTIPLE}")
     else:
-        native = int(unet_config.get("sample_size") or 96) * 2 ** (len(vae_config.get("block_out_channels", [0] * 4)) - 1)
+        native = int(unet_config["sample_size"]) * 2 ** (len(vae_config["block_out_channels"]) - 1)
         size = size_for_area(plate_size, native * native)
     return plan_fit(plate_size, size, cfg.fit, multiple=MODEL_MULTIPLE)
 
