@@ -25,7 +25,7 @@ from skimage.metrics import structural_similarity
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from clips import known_clip  # noqa: E402
+from clips import centroid, iou, known_clip  # noqa: E402
 
 from keyframe.config import CheckConfig  # noqa: E402
 from keyframe.io import read_mask, read_plate  # noqa: E402
@@ -33,14 +33,13 @@ from keyframe.track import check_clip  # noqa: E402
 from keyframe.track.flow import DIS_PRESETS, DISFlow  # noqa: E402
 
 
-def make_clip(name: str, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def make_clip(name: str, frames: int):
     """The fixture plate upscaled to 1024x576 (mask too) and its known-motion clip."""
     plate = read_plate(ROOT / "fixtures" / "plates" / f"{name}.png")
     mask = read_mask(ROOT / "fixtures" / "masks" / f"{name}.png", plate.shape[:2])
     plate = cv2.resize(plate, (1024, 576), interpolation=cv2.INTER_CUBIC)
     mask = cv2.resize(mask.astype(np.uint8), (1024, 576), interpolation=cv2.INTER_NEAREST).astype(bool)
-    clip = known_clip(plate, mask, n=frames, pan=(3.2, -1.4))
-    return clip.frames, plate, mask, clip.transforms[0]
+    return known_clip(plate, mask, n=frames, pan=(3.2, -1.4)), plate, mask
 
 
 def bare_loop(frames: np.ndarray, preset: str) -> float:
@@ -65,7 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads is not None:
         cv2.setNumThreads(args.threads)
-    frames, plate, mask, h0 = make_clip(args.plate, args.frames)
+    clip, plate, mask = make_clip(args.plate, args.frames)
+    frames, h0 = clip.frames, clip.transforms[0]
     cfg = CheckConfig(lpips="off", dis_preset=args.preset, search_px=args.search)
     check_clip(frames[:3], plate, mask, cfg, fps=7.0, plate_to_frame0=h0)  # warm-up (imports, first calls)
     checks, cpus, bares, verdicts = [], [], [], set()
@@ -84,6 +84,9 @@ def main() -> None:
     print(f"check (no LPIPS): median {check_s:.3f} s  (runs: {', '.join(f'{c:.3f}' for c in checks)})")
     print(f"check CPU time (all threads, a load-independent figure): median {statistics.median(cpus):.3f} s")
     print(f"bare DIS+SSIM loop: median {bare_s:.3f} s  (runs: {', '.join(f'{b:.3f}' for b in bares)})")
+    errors = [np.linalg.norm(centroid(a) - centroid(b)) for a, b in zip(result.tracked_masks, clip.true_masks)]
+    print(f"tracking: last-frame IoU {iou(result.tracked_masks[-1], clip.true_masks[-1]):.3f}, "
+          f"median centroid error {np.median(errors):.2f} px")
     print(f"ratio check / bare: {check_s / bare_s:.2f}x")
 
 
