@@ -90,3 +90,13 @@ def test_check_outputs_are_written(tmp_path, floating):
     assert (drawn[0][edge0] == PASS_RGB).all() and (drawn[5][edge5] == FLAG_RGB).all()
     assert np.array_equal(drawn[0][~grow(edge0, 2)], clip.frames[0][~grow(edge0, 2)])  # nothing else touched
     assert not list((tmp_path / "out").glob(".*part*"))  # atomic writes left no temporaries
+
+
+def test_a_metric_null_in_every_frame_is_reported_unavailable():
+    plate, mask = load_pair("astronaut")
+    clip = known_clip(plate, mask, n=4)
+    whole = np.ones_like(mask)  # no background left for a ring
+    result = check_clip(clip.frames, plate, whole, CheckConfig(lpips="off"), fps=7.0, plate_to_frame0=clip.transforms[0])
+    assert result.metric_status["float"]["available"] is False
+    assert "ring" in result.metric_status["float"]["why"]
+    assert all(row["float_px"] is None for row in result.per_frame)

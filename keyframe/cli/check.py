@@ -77,4 +77,7 @@ def check(
              f"lpips {'on' if result.metric_status['lpips']['available'] else 'unavailable: ' + str(result.metric_status['lpips']['why'])})")
         for reason in report["reasons"]:
             info(f"  {reason['message']}")
+        for metric, state in result.metric_status.items():
+            if not state["available"] and metric != "lpips":
+                info(f"  {metric}: unavailable ({state['why']})")
     return EXIT_OK if report["verdict"] == "pass" else EXIT_FLAGGED

@@ -163,6 +163,19 @@ def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: Che
     return out
 
 
+# metric -> the per-frame column the verdict reads for it
+_VERDICT_COLUMNS = {"float": "float_px", "warp": "warp_ratio", "flicker": "flicker_excess", "ssim": "drift_ssim",
+                    "delta_e": "drift_delta_e", "lpips": "drift_lpips"}
+
+
+def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str, Any]]) -> None:
+    """A metric available in principle but null in every frame is reported unavailable, and why."""
+    for metric, column in _VERDICT_COLUMNS.items():
+        if status[metric]["available"] and all(row.get(column) is None for row in per_frame):
+            status[metric] = {"available": False, "why": "not measurable in any frame: too few visible pixels in "
+                              "the region or in its ring of background (mask too small, too large or lost)"}
+
+
 def _validate(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> None:
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
@@ -243,6 +256,7 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
                      "note": "region lost: no tracked pixels left"})
         slips.append(None)
     per_frame = _finish(rows, slips, cfg)
+    _mark_unmeasured(status, per_frame)
     reasons = judge(per_frame, cfg)
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
     return CheckResult("flagged" if reasons else "pass", reasons, per_frame, summary, tracked, status, alignment)
