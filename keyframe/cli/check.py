@@ -50,8 +50,7 @@ def check(
 ) -> int:
     """Check that the edited region stays glued to the scene; exit 0 pass, 1 flagged, 2 input error.
 
-    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0
-    transform is used; otherwise the plate is aligned to frame 0 by feature matching.
+    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching.
     """
     cfg = config_from(config)
     if out is not None:
