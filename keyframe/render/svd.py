@@ -217,7 +217,8 @@ def configure_pipeline(pipeline: Any, cfg: RenderSvdConfig, runtime: dict[str, s
         pipeline.to(runtime["device"])
     if runtime["compile"] != "none":
         enable_compile_cache(cfg.compile_cache_dir)
-        options = {"mode": cfg.compile_mode, "fullgraph": True, "dynamic": False}
+        # offload hooks wrap forward() in Python: a full graph is possible only without them
+        options = {"mode": cfg.compile_mode, "fullgraph": runtime["offload"] == "none", "dynamic": False}
         if runtime["compile"] == "full":
             pipeline.unet = torch.compile(pipeline.unet, **options)
         else:
