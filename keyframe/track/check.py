@@ -240,7 +240,8 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     tracked = np.zeros((total, *frames.shape[1:3]), bool)
     rows: list[dict[str, Any]] = []
     slips: list[np.ndarray | None] = []
-    margin = cfg.ring_gap_px + cfg.ring_px + 1
+    # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
+    margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
     for step in track_region(frames, mask, alignment.matrix, flow, margin=margin, search=cfg.search_px):
         tracked[step.t][step.box.slices] = step.mask
         row, vector = measure(step, frames[step.t], fps)
