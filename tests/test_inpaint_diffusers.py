@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, load_pair, mask_path, plate_path
 from test_inpaint import assert_preserved, random_mask
-from tiny_sd import save_tiny_sd_inpaint
+from tiny_sd import shared_tiny_sd_dir
 
 from keyframe.config import InpaintConfig
 from keyframe.errors import WeightsError
 from keyframe.inpaint import inpaint, load_pipeline
-from keyframe.inpaint.diffusion import inspect_model, model_size
+from keyframe.inpaint.diffusion import device_and_dtype, inspect_model, model_size
 from keyframe.io import read_plate, read_png_text
 
 # small and few steps: random weights, so only plumbing is under test
@@ -23,8 +23,8 @@ FAST = {"backend": "diffusers", "steps": 2, "resolution": 64}
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return save_tiny_sd_inpaint(tmp_path_factory.mktemp("models") / "tiny-sd-inpaint")
+def tiny_dir() -> Path:
+    return shared_tiny_sd_dir()
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,14 @@ def test_same_seed_identical_other_seed_different_params_and_progress(pipe, tiny
     assert params["device"] == "cpu" and params["dtype"] == "float32" and params["steps"] == 2
     assert params["prompt"] == "a tree" and params["negative_prompt"] == "blur"
     assert params["scheduler"] == "PNDMScheduler" and params["seed"] == 5
+
+
+def test_fp16_on_cuda_fp32_on_cpu(monkeypatch):
+    import torch
+
+    assert device_and_dtype() == ("cpu", torch.float32)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device_and_dtype() == ("cuda", torch.float16)
 
 
 def test_crop_is_given_to_the_model_at_its_resolution():

@@ -8,6 +8,10 @@ check plumbing, determinism and compositing, never image quality. Runs on CPU in
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -83,3 +87,11 @@ def save_tiny_sd_inpaint(path: str | Path, seed: int = 0) -> Path:
     path = Path(path)
     build_tiny_sd_inpaint(seed).save_pretrained(path, safe_serialization=True)
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def shared_tiny_sd_dir() -> Path:
+    """One saved tiny pipeline per test process (building it takes seconds), removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="keyframe-tiny-sd-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return save_tiny_sd_inpaint(folder / "tiny-sd-inpaint")
