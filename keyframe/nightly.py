@@ -137,11 +137,12 @@ class Shot:
     def key(self) -> str:
         """Content key: the inputs' hashes, the prompt, the configuration and keyframe's version.
 
-        A finished shot is redone only when this changes.
+        A finished shot is redone only when this changes. The ``nightly`` section (how the batch
+        runs: concurrency, task runner, retries) does not change a shot's outputs and is left out.
         """
         digest = hashlib.sha256()
         for part in (file_sha256(self.plate), file_sha256(self.mask), self.prompt or "",
-                     self.config.model_dump_json(), __version__):
+                     self.config.model_dump_json(exclude={"nightly"}), __version__):
             digest.update(part.encode() + b"\0")
         return digest.hexdigest()
 

@@ -1,0 +1,105 @@
+"""keyframe prep and keyframe demo end to end, through Prefect (one temporary server per session)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from flowkit import GATE_PASSING, SHORT_CLIP, fixture_pair, write_config
+
+from keyframe.io import file_sha256, read_clip
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _outputs(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and ".keyframe-cache" not in p.parts}
+
+
+def test_prep_runs_every_stage_and_a_rerun_reuses_the_cache(cli, tmp_path, monkeypatch):
+    plate, mask = fixture_pair("coffee_defect")
+    config = write_config(tmp_path / "cfg.yaml", GATE_PASSING, SHORT_CLIP)
+    out = tmp_path / "out"
+
+    first = cli("prep", plate, "--mask", mask, "-o", out, "--config", config, "--json")
+
+    entry = json.loads(first.stdout)
+    report = json.loads((out / "report.json").read_text())
+    assert first.code == (0 if report["verdict"] == "pass" else 1), first.stderr
+    assert entry["verdict"] == report["verdict"] and not entry["stopped_at_gate"]
+    assert report["schema"] == "keyframe.report/1" and report["gate"]["pass"] is True
+    assert len(report["frames"]) == 8 and read_clip(out / "clip.mp4").frames.shape[0] == 8
+    assert {"clean.png", "clean.mask.png", "clean.png.json", "clip.mp4", "clip.mp4.json", "report.json",
+            "report.html", "frames.csv", "overlay.mp4", "drift.png", "flags.otio",
+            "report_files/contact_sheet.png"} <= _outputs(out)
+    assert any((out / ".keyframe-cache").iterdir()), "stage results are persisted in the output folder"
+    timeline = otio.adapters.read_from_file(str(out / "flags.otio"))
+    assert [clip.name for clip in timeline.find_clips()] == ["coffee_defect"]
+    assert Path(entry["html"]) == (out / "report.html").resolve()
+
+    # Same inputs and config: every stage comes from the cache; a recomputation would raise.
+    import flows.tasks
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("a cached stage was recomputed")
+
+    for name in ("inpaint", "run_gate", "render", "check_clip"):
+        monkeypatch.setattr(flows.tasks, name, recomputed)
+    clip_hash = file_sha256(out / "clip.mp4")
+    second = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
+    assert second.code == first.code, second.stderr
+    assert file_sha256(out / "clip.mp4") == clip_hash
+    assert "report:" in second.stderr
+
+
+def test_a_failing_gate_stops_prep_before_the_render_unless_forced(cli, tmp_path):
+    plate, mask = fixture_pair("coffee_defect")
+    strict = write_config(tmp_path / "strict.yaml", GATE_PASSING, SHORT_CLIP, {"gate": {"relative_sharpness_min": 50.0}})
+
+    stopped = cli("prep", plate, "--mask", mask, "-o", tmp_path / "stopped", "--config", strict)
+
+    assert stopped.code == 1
+    assert "gate stopped the plate before the render" in stopped.stderr
+    report = json.loads((tmp_path / "stopped" / "report.json").read_text())
+    assert report["verdict"] == "flagged" and report["gate"]["pass"] is False
+    assert "edge" in {reason["code"] for reason in report["reasons"]}
+    assert not (tmp_path / "stopped" / "clip.mp4").exists()
+    assert (tmp_path / "stopped" / "report.html").is_file()
+
+    forced = cli("prep", plate, "--mask", mask, "-o", tmp_path / "forced", "--config", strict, "--force")
+
+    assert forced.code == 1
+    report = json.loads((tmp_path / "forced" / "report.json").read_text())
+    assert report["verdict"] == "flagged" and len(report["frames"]) == 8
+    assert "edge" in {reason["code"] for reason in report["reasons"]}
+    assert (tmp_path / "forced" / "clip.mp4").is_file()
+
+
+def test_prep_refuses_bad_input_before_writing_anything(cli, tmp_path):
+    plate, _ = fixture_pair("coffee_defect")
+    _, other_mask = fixture_pair("brick")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    out = tmp_path / "out"
+
+    result = cli("prep", bad, "--mask", other_mask, "-o", out)
+    assert result.code == 2 and "not a readable image" in result.stderr
+    result = cli("prep", plate, "--mask", other_mask, "-o", out, "--model", "weights/")
+    assert result.code == 2 and "--render svd" in result.stderr
+    assert not out.exists()
+
+
+def test_demo_runs_the_bundled_fixture_and_says_where_the_report_is(cli, tmp_path):
+    out = tmp_path / "demo"
+
+    result = cli("demo", "-o", out)
+
+    assert result.code == 0, result.stderr
+    assert f"report: {(out / 'report.html').resolve()}" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["params"]["config"]["inpaint"]["backend"] == "telea"  # the embedded defaults
+    assert report["params"]["config"]["render"]["backend"] == "camera"
+    assert len(report["frames"]) == read_clip(out / "clip.mp4").frames.shape[0]
+    assert (out / "report_files" / "contact_sheet.png").is_file()
