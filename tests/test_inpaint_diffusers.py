@@ -128,6 +128,10 @@ def _pickle_unet(model: Path) -> None:
     (model / "unet" / "diffusion_pytorch_model.safetensors").rename(model / "unet" / "diffusion_pytorch_model.bin")
 
 
+def _truncate(weights: Path) -> None:
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+
 BROKEN_MODELS = {
     "no model_index.json": (lambda m: _drop(m, "model_index.json"), "model_index.json"),
     "missing unet folder": (lambda m: _drop(m, "unet"), "unet/ is missing"),
@@ -136,6 +140,7 @@ BROKEN_MODELS = {
     "video class": (lambda m: _retarget_class(m, "StableVideoDiffusionPipeline"), "not an inpainting pipeline"),
     "index not json": (lambda m: (m / "model_index.json").write_text("{not json"), "not valid JSON"),
     "pickle only": (_pickle_unet, "--allow-pickle"),
+    "truncated weights": (lambda m: _truncate(m / "unet" / "diffusion_pytorch_model.safetensors"), "cannot load"),
 }
 
 

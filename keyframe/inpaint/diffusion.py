@@ -7,9 +7,10 @@ Face cache (``org/name``, looked up with ``local_files_only=True``). Nothing is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,23 @@ def device_and_dtype() -> tuple[str, Any]:
     return ("cuda", torch.float16) if torch.cuda.is_available() else ("cpu", torch.float32)
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide diffusers' and transformers' loading bars (stderr stays one line on errors), then restore them."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    enabled = [(lib, lib.is_progress_bar_enabled()) for lib in (diffusers_logging, transformers_logging)]
+    for lib, _ in enabled:
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, was_enabled in enabled:
+            if was_enabled:
+                lib.enable_progress_bar()
+
+
 def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
     """Load a local diffusers inpainting pipeline through ``AutoPipelineForInpainting``.
 
@@ -150,9 +168,10 @@ def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
 
     device, dtype = device_and_dtype()
     try:
-        pipe = AutoPipelineForInpainting.from_pretrained(
-            found["path"], dtype=dtype, local_files_only=True, use_safetensors=found["use_safetensors"]
-        )
+        with _quiet_loading():
+            pipe = AutoPipelineForInpainting.from_pretrained(
+                found["path"], dtype=dtype, local_files_only=True, use_safetensors=found["use_safetensors"]
+            )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"cannot load the model at {found['path']} ({first}); expected {LAYOUT}") from None
