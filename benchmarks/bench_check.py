@@ -81,9 +81,9 @@ def main() -> None:
           f"cv2 threads {cv2.getNumThreads()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"clip: {args.plate} {frames.shape[0]}x{frames.shape[2]}x{frames.shape[1]}, DIS preset {args.preset}, "
           f"verdict {sorted(verdicts)}")
-    print(f"check (no LPIPS): median {check_s:.3f} s  (runs: {', '.join(f'{c:.3f}' for c in checks)})")
+    print(f"check (no LPIPS): median {check_s:.3f} s, best {min(checks):.3f} s  (runs: {', '.join(f'{c:.3f}' for c in checks)})")
     print(f"check CPU time (all threads, a load-independent figure): median {statistics.median(cpus):.3f} s")
-    print(f"bare DIS+SSIM loop: median {bare_s:.3f} s  (runs: {', '.join(f'{b:.3f}' for b in bares)})")
+    print(f"bare DIS+SSIM loop: median {bare_s:.3f} s, best {min(bares):.3f} s  (runs: {', '.join(f'{b:.3f}' for b in bares)})")
     errors = [np.linalg.norm(centroid(a) - centroid(b)) for a, b in zip(result.tracked_masks, clip.true_masks)]
     print(f"tracking: last-frame IoU {iou(result.tracked_masks[-1], clip.true_masks[-1]):.3f}, "
           f"median centroid error {np.median(errors):.2f} px")
