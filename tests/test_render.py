@@ -228,3 +228,14 @@ def test_warp_matches_opencv_convention():
     resized = cv2.resize(plate, (40, 40), interpolation=cv2.INTER_CUBIC)
     assert np.array_equal(image[..., 0], resized)
     assert fit.matrix[:2].tolist() == [[2.0, 0.0, 0.5], [0.0, 2.0, 0.5]]
+
+
+def test_reflect_border_keeps_scale_and_mirrors_instead_of_black(coffee):
+    cfg = RenderConfig(frames=3, camera={"move": "pan", "pan_x": 0.25, "border": "reflect"})  # 64 px each side
+    plan = plan_camera((512, 288), cfg)
+    assert plan.overscan == 1.0
+    map_x, _ = camera_map(plan, 0)
+    assert map_x.min() < -10  # the first frame looks past the plate's left edge
+    frame = render(coffee, cfg).frames[0]
+    mirrored = int(-map_x.min())
+    assert np.array_equal(frame[:, mirrored - 5], frame[:, mirrored + 5])  # reflect-101 about the edge column
