@@ -185,11 +185,15 @@ def torch_dtype(name: str):  # noqa: ANN201 - torch is imported lazily
 
 def enable_compile_cache(directory: str) -> Path:
     """Point inductor's persistent caches (FX graphs, AOT autograd, Triton) at ``directory``."""
-    import torch
+    import torch._functorch.config
+    import torch._inductor.config
 
     path = Path(directory).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KeyframeError(f"cannot create render.svd.compile_cache_dir {path}: {exc.strerror}") from None
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)  # read by inductor when it first needs the cache
     torch._inductor.config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
     return path
