@@ -34,7 +34,7 @@ class IOConfig(Section):
 
 
 class InpaintConfig(Section):
-    backend: Literal["telea", "ns", "biharmonic", "diffusers"] = "telea"
+    backend: Literal["telea", "ns", "biharmonic", "diffusers"] = "biharmonic"
     grow: int = Field(6, ge=0, le=256)
     feather: int = Field(4, ge=0, le=256)
     crop_padding: int = Field(32, ge=0, le=4096)
@@ -109,7 +109,7 @@ class RenderConfig(Section):
 class CheckConfig(Section):
     flow: Literal["dis", "farneback", "raft"] = "dis"
     dis_preset: Literal["ultrafast", "fast", "balanced", "medium"] = "balanced"
-    search_px: int = Field(24, ge=4, le=1024)
+    search_px: int = Field(12, ge=4, le=1024)
     ring_px: int = Field(16, ge=2, le=256)
     ring_gap_px: int = Field(3, ge=0, le=64)
     align_min_inliers: int = Field(25, ge=4)

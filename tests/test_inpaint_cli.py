@@ -27,13 +27,13 @@ def test_inpaint_writes_clean_plate_mask_and_sidecar(cli, tmp_path):
     assert "Inpaint backend: ns, Radius: 3, Seam match: color, Blend: poisson" in read_png_text(out)["parameters"]
 
 
-def test_default_backend_is_telea_and_json_mask_works(cli, tmp_path):
+def test_default_backend_is_biharmonic_and_json_mask_works(cli, tmp_path):
     out = tmp_path / "clean.png"
     result = cli("inpaint", plate_path("coffee_defect"), "--mask", mask_path("coffee_defect").with_suffix(".json"),
                  "-o", out, "--json")
     assert result.code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["params"]["backend"] == "telea" and len(summary["regions"]) == 1
+    assert summary["params"]["backend"] == "biharmonic" and len(summary["regions"]) == 1
     assert summary["outputs"]["mask"] == str(tmp_path / "clean.mask.png")
 
 
