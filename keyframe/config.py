@@ -109,7 +109,7 @@ class RenderConfig(Section):
 class CheckConfig(Section):
     flow: Literal["dis", "farneback", "raft"] = "dis"
     dis_preset: Literal["ultrafast", "fast", "balanced", "medium"] = "balanced"
-    search_px: int = Field(12, ge=4, le=1024)
+    search_px: int = Field(24, ge=4, le=1024)
     ring_px: int = Field(16, ge=2, le=256)
     ring_gap_px: int = Field(3, ge=0, le=64)
     align_min_inliers: int = Field(25, ge=4)
