@@ -109,7 +109,7 @@ METRICS = ("float_px", "slip_px", "flicker_excess", "warp_ratio", "drift_ssim", 
 
 def calibration_table(names=("astronaut", "coffee", "chelsea", "rocket", "brick"), n: int = 16) -> list[dict]:
     """One row per (plate, camera path, variant): the extreme value of each verdict metric."""
-    from conftest import load_pair
+    from support import load_pair
 
     from keyframe.config import CheckConfig
     from keyframe.io import read_clip, write_clip

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from clips import known_clip
-from conftest import assert_one_line_error, load_pair, mask_path, plate_path
+from support import assert_one_line_error, load_pair, mask_path, plate_path
 
 from keyframe.io import write_clip, write_json_atomic
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from clips import known_clip
-from conftest import load_pair
+from support import load_pair
 
 from keyframe.config import CheckConfig
 from keyframe.io import read_clip, write_clip

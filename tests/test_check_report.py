@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from clips import known_clip
-from conftest import load_pair, mask_path, plate_path
+from support import load_pair, mask_path, plate_path
 
 from keyframe.config import CheckConfig
 from keyframe.io import read_clip

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from clips import centroid, iou, known_clip
-from conftest import PLATE_NAMES, load_pair
+from support import PLATE_NAMES, load_pair
 
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError, WeightsError

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, mask_path, plate_path
+from support import assert_one_line_error, mask_path, plate_path
 from keyframe.errors import KeyframeError
 from keyframe.io import write_clip, write_image
 

@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, load_pair, mask_path, plate_path
+from support import assert_one_line_error, load_pair, mask_path, plate_path
 
 from keyframe.config import GateConfig
 from keyframe.gate import Criterion, run_gate, write_heatmaps

@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import PLATE_NAMES, load_pair, mask_path, plate_path
+from support import PLATE_NAMES, load_pair, mask_path, plate_path
 from scipy.ndimage import distance_transform_edt
 
 from keyframe.config import InpaintConfig

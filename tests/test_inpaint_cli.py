@@ -8,7 +8,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, mask_path, plate_path
+from support import assert_one_line_error, mask_path, plate_path
 
 from keyframe.io import read_plate, read_png_text, write_image
 

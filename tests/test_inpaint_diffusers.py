@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, load_pair, mask_path, plate_path
+from support import assert_one_line_error, load_pair, mask_path, plate_path
 from test_inpaint import assert_preserved, random_mask
 from tiny_sd import shared_tiny_sd_dir
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PLATE_NAMES, load_pair
+from support import PLATE_NAMES, load_pair
 from test_inpaint_diffusers import FAST, pipe, tiny_dir  # noqa: F401  (module-scoped fixtures)
 
 from keyframe.config import InpaintConfig

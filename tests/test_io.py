@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import load_pair, mask_path, plate_path
+from support import load_pair, mask_path, plate_path
 from keyframe.errors import KeyframeError
 from keyframe.io import (
     atomic_path,

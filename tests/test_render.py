@@ -14,7 +14,7 @@ from skimage.transform import ProjectiveTransform, warp
 from keyframe.config import RenderConfig
 from keyframe.io import read_clip, read_plate
 from keyframe.render import camera_map, fit_plate, plan_camera, render, write_render
-from tests.conftest import assert_one_line_error, plate_path
+from support import assert_one_line_error, plate_path
 
 
 @pytest.fixture(scope="module")

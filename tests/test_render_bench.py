@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from keyframe.render.bench import ARCHS
-from tests.conftest import assert_one_line_error
+from support import assert_one_line_error
 
 
 @pytest.fixture(autouse=True)

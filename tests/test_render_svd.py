@@ -14,8 +14,8 @@ from keyframe.errors import KeyframeError, WeightsError
 from keyframe.io import read_clip, read_plate
 from keyframe.render import load_svd, render
 from keyframe.render.svd import plan_svd_fit, run_pipeline
-from tests.conftest import assert_one_line_error, plate_path
-from tests.tiny_svd import save_tiny_svd
+from support import assert_one_line_error, plate_path
+from tiny_svd import save_tiny_svd
 
 STEPS = 2
 
