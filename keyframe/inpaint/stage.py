@@ -138,6 +138,8 @@ def inpaint(
         raise ValueError(f"mask shape {mask.shape} does not match the plate's {plate.shape[:2]}")
     if not mask.any():
         raise ValueError("the mask is empty: nothing to inpaint")
+    if np.asarray(mask, bool).all():
+        raise KeyframeError("the mask covers the whole plate: there is nothing outside it to fill from")
     backend = make_inpainter(cfg, model)
     zone = edit_zone(mask, cfg.grow, cfg.feather)
     parts = region_boxes(zone, cfg.crop_padding)
