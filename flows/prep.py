@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from flows.tasks import Stages, weights_fingerprint
+from flows.tasks import Stages, flow_logger, weights_fingerprint
 from keyframe.config import Config
 from keyframe.gate import write_heatmaps
 from keyframe.inpaint import write_inpaint
@@ -53,7 +53,7 @@ def run_plate(
         ``frames``, ``fps`` and the outputs (``report``, ``html``, ``plate``, ``clip``,
         ``thumbnail``) as paths relative to ``out_dir``.
     """
-    logger = get_run_logger()
+    logger = flow_logger()
     out_dir = check_output_dir(out_dir)
     plate, mask = read_inputs(plate_path, mask_path, cfg)
     inputs = {"plate": plate_path, "mask": mask_path}

@@ -98,9 +98,8 @@ def demo(
 ) -> int:
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
-    Classical inpaint, camera renderer, Prefect's temporary local server. The gate's verdict is
-    reported but does not stop the demo (it renders with --force so every part of the report is
-    shown). Exits 0 when the demo ran; the verdict is in the report.
+    Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
+    is. Exit codes as for prep: 0 pass, 1 flagged.
     """
     plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
     if not plate.is_file() or not mask.is_file():
@@ -110,9 +109,9 @@ def demo(
     prefect_environment()
     from flows.prep import prep_flow
 
-    entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
+    entry = prep_flow(plate, mask, out.resolve(), config_from(None))
     _report_prep(entry, out, as_json)
-    return EXIT_OK
+    return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
 
 class _DefaultRun(TyperGroup):
