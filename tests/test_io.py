@@ -197,3 +197,31 @@ def test_sidecar_records_hashes_params_seed_versions(tmp_path):
     assert data["output_sha256"] == file_sha256(out)
     assert data["params"] == {"grow": 4} and data["seed"] == 9
     assert {"numpy", "keyframe", "python"} <= set(data["versions"])
+
+
+def test_outputs_follow_the_umask_not_mkstemps_0600(tmp_path):
+    import os
+
+    out = write_image(tmp_path / "o.png", np.zeros((8, 8, 3), np.uint8))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_variable_frame_rate_clip_reads_each_coded_frame_once(tmp_path, moving_frames):
+    """Frames are not duplicated to a constant rate (duplicates would read as 'no motion')."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    write_clip(tmp_path / "c.mp4", moving_frames, fps=6)
+    # retime: the first 3 frames 0.1 s apart, the rest 0.5 s apart
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(tmp_path / "c.mp4"), "-vf",
+         "setpts='if(lt(N,3),N*0.1/TB,(0.3+(N-3)*0.5)/TB)'", "-fps_mode", "vfr", "-c:v", "libx264",
+         "-pix_fmt", "yuv420p", str(tmp_path / "vfr.mp4")],
+        check=True,
+    )
+    frames = read_clip(tmp_path / "vfr.mp4").frames
+    assert len(frames) == len(moving_frames)
+    assert all(np.abs(frames[i + 1].astype(int) - frames[i]).mean() > 1 for i in range(len(frames) - 1))

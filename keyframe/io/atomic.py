@@ -13,6 +13,15 @@ from typing import Any
 from keyframe.errors import KeyframeError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def check_output_dir(directory: str | Path, create: bool = True) -> Path:
     """Make sure ``directory`` exists (creating it when its parent does) and is writable."""
     directory = Path(directory)
@@ -56,6 +65,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs follow the umask like any file
         os.replace(tmp_path, path)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)

@@ -94,7 +94,9 @@ def _read_sequence(files: list[Path], fps: float, max_frames: int, max_pixels: i
 
 def _read_video(path: Path, max_frames: int, max_pixels: int) -> Clip:
     try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        # passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded
+        # to a constant rate with duplicated frames, which would read as "no motion").
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
         meta = next(reader)
         width, height = meta["size"]
         if width * height > max_pixels:
