@@ -225,3 +225,27 @@ def test_variable_frame_rate_clip_reads_each_coded_frame_once(tmp_path, moving_f
     frames = read_clip(tmp_path / "vfr.mp4").frames
     assert len(frames) == len(moving_frames)
     assert all(np.abs(frames[i + 1].astype(int) - frames[i]).mean() > 1 for i in range(len(frames) - 1))
+
+
+def test_output_group_commits_all_files_together(tmp_path):
+    from keyframe.io import output_group, write_json_atomic
+
+    with output_group():
+        write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+        write_json_atomic(tmp_path / "a.png.json", {"sha": file_sha256(tmp_path / "a.png")})  # reads the pending file
+        assert not (tmp_path / "a.png").exists()  # nothing visible until the group ends
+    assert json.loads((tmp_path / "a.png.json").read_text())["sha"] == file_sha256(tmp_path / "a.png")
+
+
+def test_output_group_failure_removes_every_file_and_new_folder(tmp_path):
+    from keyframe.io import check_output_dir, output_group, write_json_atomic
+
+    (tmp_path / "kept.txt").write_text("approved")
+    with pytest.raises(RuntimeError):
+        with output_group():
+            folder = check_output_dir(tmp_path / "report")
+            write_json_atomic(folder / "report.json", {"verdict": "pass"})
+            write_json_atomic(tmp_path / "kept.txt", {"overwritten": True})
+            raise RuntimeError("the plot failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+    assert (tmp_path / "kept.txt").read_text() == "approved"

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir, check_output_path, read_clip, read_mask, read_plate, sidecar_path
+from keyframe.io import check_output_dir, read_clip, read_mask, read_plate, sidecar_path
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
@@ -30,14 +30,6 @@ def read_render_sidecar(clip: Path) -> tuple[Path | None, Any]:
     return path, data.get("plate_to_frame0")
 
 
-def _check_out_dir(out: Path) -> None:
-    """Validate ``-o`` without creating it: an existing writable folder, or a new name in one."""
-    if out.exists():
-        check_output_dir(out, create=False)
-    else:
-        check_output_path(out)
-
-
 @app.command()
 def check(
     clip: Annotated[Path, typer.Argument(help="Clip: video file, frame folder or printf pattern (f/%04d.png).")],
@@ -54,7 +46,7 @@ def check(
     """
     cfg = config_from(config)
     if out is not None:
-        _check_out_dir(out)
+        check_output_dir(out, create=False)
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
     edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
     video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)

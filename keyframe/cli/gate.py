@@ -9,7 +9,7 @@ import typer
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
 from keyframe.gate import run_gate, write_heatmaps
-from keyframe.io import check_output_dir, read_mask, read_plate, write_json_atomic
+from keyframe.io import check_output_dir, output_group, read_mask, read_plate, write_json_atomic
 
 
 @app.command()
@@ -29,12 +29,13 @@ def gate(
     if mask is not None:
         edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
     if out_dir is not None:
-        check_output_dir(out_dir)
+        check_output_dir(out_dir, create=False)
     result = run_gate(pixels, edit, cfg.gate)
     paths = {}
     if out_dir is not None:
-        paths = {name: str(path) for name, path in write_heatmaps(result, out_dir).items()}
-        write_json_atomic(Path(out_dir) / "gate.json", {"gate": result.to_dict(paths)})
+        with output_group():
+            paths = {name: str(path) for name, path in write_heatmaps(result, out_dir).items()}
+            write_json_atomic(Path(out_dir) / "gate.json", {"gate": result.to_dict(paths)})
     if as_json:
         print_json({"gate": result.to_dict(paths, details=False)})
     else:

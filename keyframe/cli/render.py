@@ -46,8 +46,8 @@ def render(
     output = check_output_path(output)
     if output.suffix.lower() != ".mp4":
         raise KeyframeError(f"--output must be an .mp4 file, got {output.name}")
-    if frames_dir is not None and (frames_dir.exists() or not frames_dir.parent.is_dir()):
-        check_output_dir(frames_dir, create=False)  # a file, a missing parent, not writable: one line, now
+    if frames_dir is not None:
+        check_output_dir(frames_dir, create=False)
 
     columns = (TextColumn(f"render {cfg.render.backend}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True) as bar:

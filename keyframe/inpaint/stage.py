@@ -15,7 +15,7 @@ from keyframe.errors import KeyframeError
 from keyframe.inpaint.classical import BiharmonicInpainter, OpenCVInpainter
 from keyframe.inpaint.composite import edit_zone, match_color, match_grain, paste, poisson_blend, region_boxes
 from keyframe.inpaint.diffusion import DiffusersInpainter, load_pipeline
-from keyframe.io import check_output_path, file_sha256, to_float, write_image, write_mask, write_sidecar
+from keyframe.io import check_output_path, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
 
 Progress = Callable[[float], None]
 
@@ -226,6 +226,7 @@ def check_inpaint_output(out_path: str | Path) -> Path:
     return out_path
 
 
+@output_group()
 def write_inpaint(result: InpaintResult, out_path: str | Path, *, inputs: dict[str, Path], seed: int) -> dict[str, Path]:
     """Write the cleaned plate (parameters in its PNG text), ``<stem>.mask.png`` and the sidecar.
 

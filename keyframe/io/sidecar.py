@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from keyframe.io.atomic import write_json_atomic
+from keyframe.io.atomic import pending_path, write_json_atomic
 
 SIDECAR_SCHEMA = "keyframe.sidecar/1"
 _VERSIONED_PACKAGES = (
@@ -26,8 +26,12 @@ _VERSIONED_PACKAGES = (
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Content hash of a file, or of every file below a folder (sorted by relative path)."""
-    path = Path(path)
+    """Content hash of a file, or of every file below a folder (sorted by relative path).
+
+    Inside :func:`~keyframe.io.output_group` a file written earlier in the group is read from its
+    pending temporary name.
+    """
+    path = pending_path(path)
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:

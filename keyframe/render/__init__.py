@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import RenderConfig
-from keyframe.io import check_output_dir, check_output_path, write_clip, write_frames, write_sidecar
+from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
 from keyframe.render.base import Progress, Renderer, RenderResult
 from keyframe.render.camera import camera_map, plan_camera, render_camera
 from keyframe.render.fit import fit_plate, plan_fit
@@ -71,6 +71,7 @@ def render(
     return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress)
 
 
+@output_group()
 def write_render(
     result: RenderResult,
     out_path: str | Path,

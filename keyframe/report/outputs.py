@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from keyframe.io import atomic_path, check_output_dir, write_clip, write_json_atomic, write_text_atomic
+from keyframe.io import atomic_path, output_group, check_output_dir, write_clip, write_json_atomic, write_text_atomic
 from keyframe.masks import contour
 
 PASS_RGB, FLAG_RGB = (40, 220, 80), (255, 40, 40)
@@ -97,6 +97,7 @@ def drift_plot(path: str | Path, per_frame: list[dict[str, Any]], reasons: list[
     return Path(path)
 
 
+@output_group()
 def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any, frames: np.ndarray,
                         fps: float, *, quality: int = 8) -> dict[str, Path]:
     """Write ``report.json``, ``frames.csv``, ``overlay.mp4`` and ``drift.png`` into ``out_dir``.

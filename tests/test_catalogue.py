@@ -1,0 +1,375 @@
+"""The bad-input catalogue: every CLI command, every kind of bad input, one table.
+
+Each case builds its inputs in a fresh folder and runs ``keyframe ...`` in-process. A bad input
+must give exactly one line on stderr, exit 2 and write nothing; inputs that look odd but are
+valid (16-bit, grey, RGBA, CMYK, mislabelled extensions, unicode paths) must simply work.
+Stage-specific errors have their own tests beside each stage; this table is the promise that
+all commands treat the same bad input the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from support import assert_one_line_error, mask_path, plate_path
+
+PLATE, MASK = plate_path("coffee"), mask_path("coffee")
+
+
+def png(path: Path, pixels: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cv2.imencode(".png", pixels)[1].tobytes())
+    return path
+
+
+def photo() -> np.ndarray:
+    return np.asarray(Image.open(PLATE).convert("RGB"))
+
+
+# --- builders: each returns a path to one kind of input, made inside folder ``d`` -----------------
+
+def zero_byte(d: Path) -> Path:
+    (d / "zero.png").write_bytes(b"")
+    return d / "zero.png"
+
+
+def truncated_png(d: Path) -> Path:
+    data = PLATE.read_bytes()
+    (d / "trunc.png").write_bytes(data[: len(data) // 2])
+    return d / "trunc.png"
+
+
+def text_as_png(d: Path) -> Path:
+    (d / "notes.png").write_text("not an image\n")
+    return d / "notes.png"
+
+
+def folder_as_file(d: Path) -> Path:
+    (d / "folder.png").mkdir()
+    return d / "folder.png"
+
+
+def missing(d: Path) -> Path:
+    return d / "missing.png"
+
+
+def one_pixel(d: Path) -> Path:
+    return png(d / "one.png", np.zeros((1, 1, 3), np.uint8))
+
+
+def plate_16bit(d: Path) -> Path:
+    return png(d / "deep.png", cv2.cvtColor(photo(), cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+
+
+def plate_grey(d: Path) -> Path:
+    return png(d / "grey.png", cv2.cvtColor(photo(), cv2.COLOR_RGB2GRAY))
+
+
+def plate_rgba(d: Path) -> Path:
+    Image.fromarray(np.dstack([photo(), np.full((288, 512), 200, np.uint8)])).save(d / "rgba.png")
+    return d / "rgba.png"
+
+
+def plate_cmyk_jpeg(d: Path) -> Path:
+    Image.fromarray(photo()).convert("CMYK").save(d / "cmyk.jpg", quality=95)
+    return d / "cmyk.jpg"
+
+
+def jpeg_named_png(d: Path) -> Path:
+    Image.fromarray(photo()).save(d / "really_a_jpeg.png", format="JPEG", quality=95)
+    return d / "really_a_jpeg.png"
+
+
+def unicode_plate(d: Path) -> Path:
+    target = d / "plätes with spaces ✓" / "кадр 01.png"
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(PLATE.read_bytes())
+    return target
+
+
+def mask_wrong_size(d: Path) -> Path:
+    return png(d / "small_mask.png", np.full((100, 100), 255, np.uint8))
+
+
+def mask_empty(d: Path) -> Path:
+    return png(d / "empty_mask.png", np.zeros((288, 512), np.uint8))
+
+
+def mask_full(d: Path) -> Path:
+    return png(d / "full_mask.png", np.full((288, 512), 255, np.uint8))
+
+
+def mask_soft(d: Path) -> Path:
+    soft = cv2.GaussianBlur(cv2.imread(str(MASK), cv2.IMREAD_GRAYSCALE), (0, 0), 6)
+    return png(d / "soft_mask.png", soft)
+
+
+def mask_faint(d: Path) -> Path:
+    """Values 1..40 only; the threshold config in the case makes it empty."""
+    faint = (cv2.imread(str(MASK), cv2.IMREAD_GRAYSCALE) > 0).astype(np.uint8) * 40
+    return png(d / "faint_mask.png", faint)
+
+
+def mask_not_shapes(d: Path) -> Path:
+    (d / "mask.json").write_text(json.dumps({"regions": "everything"}))
+    return d / "mask.json"
+
+
+def threshold_config(d: Path) -> Path:
+    (d / "threshold.yaml").write_text("io:\n  mask_threshold: 128\n")
+    return d / "threshold.yaml"
+
+
+def limit_config(d: Path) -> Path:
+    (d / "limit.yaml").write_text("io:\n  max_pixels: 10000\n")
+    return d / "limit.yaml"
+
+
+def unknown_key_config(d: Path) -> Path:
+    (d / "typo.yaml").write_text("check:\n  flot_px: 3\n")
+    return d / "typo.yaml"
+
+
+def wrong_type_config(d: Path) -> Path:
+    (d / "type.yaml").write_text("render:\n  frames: twenty\n")
+    return d / "type.yaml"
+
+
+def python_tag_config(d: Path) -> Path:
+    (d / "evil.yaml").write_text("seed: !!python/object/apply:os.system ['touch pwned']\n")
+    return d / "evil.yaml"
+
+
+def clip_empty_folder(d: Path) -> Path:
+    (d / "frames").mkdir()
+    return d / "frames"
+
+
+def clip_one_frame(d: Path) -> Path:
+    png(d / "one_frame" / "0001.png", cv2.imread(str(PLATE)))
+    return d / "one_frame"
+
+
+def clip_text_as_mp4(d: Path) -> Path:
+    (d / "clip.mp4").write_text("definitely not a video\n" * 40)
+    return d / "clip.mp4"
+
+
+def clip_mixed_sizes(d: Path) -> Path:
+    png(d / "mixed" / "0001.png", np.zeros((288, 512, 3), np.uint8))
+    png(d / "mixed" / "0002.png", np.zeros((144, 256, 3), np.uint8))
+    return d / "mixed"
+
+
+def clip_of_another_photo(d: Path) -> Path:
+    other = cv2.imread(str(plate_path("rocket")))
+    for t in range(4):
+        png(d / "other" / f"{t:04d}.png", np.roll(other, 2 * t, axis=1))
+    return d / "other"
+
+
+def clip_truncated_mp4(d: Path) -> Path:
+    from keyframe.io import write_clip
+
+    frames = np.stack([np.roll(photo(), 3 * t, axis=1) for t in range(8)])
+    write_clip(d / "whole.mp4", frames, fps=7)
+    data = (d / "whole.mp4").read_bytes()
+    (d / "cut.mp4").write_bytes(data[:2000])
+    (d / "whole.mp4").unlink()
+    return d / "cut.mp4"
+
+
+def model_missing(d: Path) -> Path:
+    return d / "no_such_model"
+
+
+def model_index_only(d: Path, cls: str = "StableDiffusionInpaintPipeline") -> Path:
+    (d / "model").mkdir()
+    (d / "model" / "model_index.json").write_text(json.dumps({"_class_name": cls, "unet": ["diffusers", "UNet2DConditionModel"]}))
+    return d / "model"
+
+
+def model_wrong_class(d: Path) -> Path:
+    return model_index_only(d, "StableVideoDiffusionPipeline")
+
+
+def model_pickle_only(d: Path) -> Path:
+    model = model_index_only(d)
+    (model / "unet").mkdir()
+    (model / "unet" / "config.json").write_text("{}")
+    (model / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    return model
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    command: str
+    name: str
+    args: Callable[[Path], list]
+    code: int = 2
+    says: str | None = None
+
+
+def _ok_out(d: Path) -> Path:
+    (d / "out").mkdir(exist_ok=True)
+    return d / "out"
+
+
+def out_png(d: Path) -> Path:
+    return _ok_out(d) / "clean.png"
+
+
+def out_mp4(d: Path) -> Path:
+    return _ok_out(d) / "clip.mp4"
+
+
+def _plate_cases(command: str, tail: Callable[[Path], list]) -> list[Case]:
+    """The same bad plates through a command whose first argument is a plate."""
+    return [
+        Case(command, "zero-byte plate", lambda d: [zero_byte(d), *tail(d)], says="empty"),
+        Case(command, "truncated plate", lambda d: [truncated_png(d), *tail(d)], says="truncated"),
+        Case(command, "text file named .png", lambda d: [text_as_png(d), *tail(d)], says="not a readable image"),
+        Case(command, "directory as plate", lambda d: [folder_as_file(d), *tail(d)], says="directory"),
+        Case(command, "missing plate", lambda d: [missing(d), *tail(d)], says="not found"),
+        Case(command, "1x1 plate", lambda d: [one_pixel(d), *tail(d)], says="smaller than"),
+        Case(command, "plate over the pixel limit", lambda d: [PLATE, *tail(d), "--config", limit_config(d)], says="over the"),
+    ]
+
+
+def _mask_cases(command: str, head: Callable[[Path], list], tail: Callable[[Path], list]) -> list[Case]:
+    return [
+        Case(command, "mask of another size", lambda d: [*head(d), "--mask", mask_wrong_size(d), *tail(d)], says="but the plate is"),
+        Case(command, "empty mask", lambda d: [*head(d), "--mask", mask_empty(d), *tail(d)], says="empty"),
+        Case(command, "mask empty after threshold",
+             lambda d: [*head(d), "--mask", mask_faint(d), *tail(d), "--config", threshold_config(d)], says="threshold"),
+        Case(command, "json that holds no shapes", lambda d: [*head(d), "--mask", mask_not_shapes(d), *tail(d)], says="shapes"),
+    ]
+
+
+def _config_cases(command: str, args: Callable[[Path], list]) -> list[Case]:
+    return [
+        Case(command, "unknown config key", lambda d: [*args(d), "--config", unknown_key_config(d)], says="unknown key 'check.flot_px'"),
+        Case(command, "wrong config type", lambda d: [*args(d), "--config", wrong_type_config(d)], says="bad value for 'render.frames'"),
+        Case(command, "python tag in config", lambda d: [*args(d), "--config", python_tag_config(d)], says="not valid yaml"),
+    ]
+
+
+def inpaint_out(d: Path) -> list:
+    return ["--mask", MASK, "-o", out_png(d)]
+
+
+CASES: list[Case] = [
+    # validate: odd-but-valid plates are read correctly
+    *[Case("validate", name, lambda d, b=builder: [b(d)], code=0) for name, builder in [
+        ("16-bit plate", plate_16bit), ("grey plate", plate_grey), ("RGBA plate", plate_rgba),
+        ("CMYK JPEG plate", plate_cmyk_jpeg), ("JPEG named .png", jpeg_named_png), ("unicode and spaces in path", unicode_plate)]],
+    # inpaint
+    *_plate_cases("inpaint", inpaint_out),
+    *_mask_cases("inpaint", lambda d: [PLATE], lambda d: ["-o", out_png(d)]),
+    Case("inpaint", "full mask leaves nothing to fill from", lambda d: [PLATE, "--mask", mask_full(d), "-o", out_png(d)], says="whole plate"),
+    Case("inpaint", "output folder missing", lambda d: [PLATE, "--mask", MASK, "-o", d / "nowhere" / "x.png"], says="does not exist"),
+    Case("inpaint", "model folder missing", lambda d: [PLATE, *inpaint_out(d), "--backend", "diffusers", "--model", model_missing(d)], says="not"),
+    Case("inpaint", "model folder with only model_index.json", lambda d: [PLATE, *inpaint_out(d), "--backend", "diffusers", "--model", model_index_only(d)], says="expected"),
+    Case("inpaint", "video model given to inpaint", lambda d: [PLATE, *inpaint_out(d), "--backend", "diffusers", "--model", model_wrong_class(d)], says="StableVideoDiffusionPipeline"),
+    Case("inpaint", "pickle-only weights", lambda d: [PLATE, *inpaint_out(d), "--backend", "diffusers", "--model", model_pickle_only(d)], says="pickle"),
+    Case("inpaint", "unknown backend", lambda d: [PLATE, *inpaint_out(d), "--backend", "magic"], says="'inpaint.backend'"),
+    Case("inpaint", "soft (non-binary) mask works", lambda d: [PLATE, "--mask", mask_soft(d), "-o", out_png(d)], code=0),
+    Case("inpaint", "unicode and spaces in every path", lambda d: [unicode_plate(d), "--mask", MASK, "-o", unicode_plate(d).parent / "clean ✓.png"], code=0),
+    *_config_cases("inpaint", lambda d: [PLATE, *inpaint_out(d)]),
+    # gate
+    *_plate_cases("gate", lambda d: []),
+    *_mask_cases("gate", lambda d: [PLATE], lambda d: []),
+    Case("gate", "heatmap folder's parent missing", lambda d: [PLATE, "--mask", MASK, "-o", d / "a" / "b"], says="does not exist"),
+    Case("gate", "16-bit plate is gated", lambda d: [plate_16bit(d), "--mask", MASK], code=0),
+    # render
+    *_plate_cases("render", lambda d: ["-o", out_mp4(d)]),
+    Case("render", "output folder missing", lambda d: [PLATE, "-o", d / "nowhere" / "clip.mp4"], says="does not exist"),
+    Case("render", "zero frames", lambda d: [PLATE, "-o", out_mp4(d), "--frames", "0"], says="frames"),
+    Case("render", "size that is not WxH", lambda d: [PLATE, "-o", out_mp4(d), "--size", "big"], says="size"),
+    Case("render", "svd without weights", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "svd", "--model", model_missing(d)], says="not"),
+    Case("render", "image model given to svd", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "svd", "--model", model_index_only(d)], says="StableDiffusionInpaintPipeline"),
+    *_config_cases("render", lambda d: [PLATE, "-o", out_mp4(d)]),
+    # check
+    Case("check", "clip folder with no frames", lambda d: [clip_empty_folder(d), "--plate", PLATE, "--mask", MASK], says="0 frames"),
+    Case("check", "clip with one frame", lambda d: [clip_one_frame(d), "--plate", PLATE, "--mask", MASK], says="at least 2"),
+    Case("check", "text file named .mp4", lambda d: [clip_text_as_mp4(d), "--plate", PLATE, "--mask", MASK], says="not a readable video"),
+    Case("check", "truncated mp4", lambda d: [clip_truncated_mp4(d), "--plate", PLATE, "--mask", MASK], says="not a readable video"),
+    Case("check", "frames of mixed sizes", lambda d: [clip_mixed_sizes(d), "--plate", PLATE, "--mask", MASK], says="differ in size"),
+    Case("check", "clip of another plate", lambda d: [clip_of_another_photo(d), "--plate", PLATE, "--mask", MASK, "-o", _ok_out(d) / "r"], says="plate"),
+    Case("check", "missing clip", lambda d: [d / "nope.mp4", "--plate", PLATE, "--mask", MASK], says="not found"),
+    Case("check", "bad plate", lambda d: [clip_of_another_photo(d), "--plate", truncated_png(d), "--mask", MASK], says="truncated"),
+    *_mask_cases("check", lambda d: [clip_of_another_photo(d), "--plate", PLATE], lambda d: []),
+    *_config_cases("check", lambda d: [clip_of_another_photo(d), "--plate", PLATE, "--mask", MASK]),
+    # bench
+    Case("bench render", "unknown architecture", lambda d: ["--arch", "svd-xxl", "--random-weights"], says="svd-xxl"),
+    Case("bench render", "without --random-weights", lambda d: ["--arch", "tiny"], says="random"),
+]
+
+
+def _files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.command}: {c.name}" for c in CASES])
+def test_catalogue(cli, tmp_path, case: Case):
+    args = case.args(tmp_path)
+    before = _files(tmp_path)
+    result = cli(*case.command.split(), *args)
+    if case.code == 0:
+        assert result.code == 0, result.stderr
+        return
+    assert_one_line_error(result, case.code, case.says)
+    assert _files(tmp_path) == before, "a failed command left files behind"
+
+
+def test_the_catalogue_covers_every_command_with_many_cases():
+    commands = {case.command for case in CASES}
+    assert {"validate", "inpaint", "gate", "render", "check", "bench render"} <= commands
+    assert len(CASES) >= 40
+
+
+def _writing_commands(out: Path, clip: Path) -> dict[str, list]:
+    """Each command that writes files, aimed at the folder ``out``."""
+    return {
+        "inpaint": ["inpaint", PLATE, "--mask", MASK, "-o", out / "clean.png"],
+        "render": ["render", PLATE, "-o", out / "clip.mp4", "--frames", "12"],
+        "gate": ["gate", PLATE, "--mask", MASK, "-o", out / "heatmaps"],
+        "check": ["check", clip, "--plate", PLATE, "--mask", MASK, "-o", out / "report"],
+    }
+
+
+@pytest.fixture(scope="module")
+def camera_clip(tmp_path_factory) -> Path:
+    from keyframe.cli import main
+
+    clip = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    assert main(["render", str(PLATE), "-o", str(clip), "--frames", "8"]) == 0
+    return clip
+
+
+@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check"])
+def test_read_only_output_folder(cli, readonly_dir, camera_clip, command):
+    result = cli(*_writing_commands(readonly_dir, camera_clip)[command])
+    assert_one_line_error(result, 2, "writable")
+    assert list(readonly_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check"])
+def test_full_output_folder_leaves_no_partial_file(cli, full_dir, camera_clip, command):
+    filler = full_dir / "filler"  # leave ~8 KiB: enough to start writing, not to finish
+    filler.write_bytes(b"\0" * (56 * 1024))
+    result = cli(*_writing_commands(full_dir, camera_clip)[command])
+    assert_one_line_error(result, 2, "space")
+    leftovers = [p for p in full_dir.rglob("*") if p.is_file() and p != filler]
+    assert leftovers == [], leftovers
