@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -88,6 +87,9 @@ def write_sidecar(
 ) -> Path:
     """Write ``<output>.json`` describing how ``output`` was made.
 
+    It holds no timestamp (the file's own time says when), so the same inputs and seed give a
+    byte-identical sidecar.
+
     Parameters
     ----------
     output : str or Path
@@ -112,7 +114,6 @@ def write_sidecar(
         "params": params,
         "seed": seed,
         "versions": package_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if extra:
         data.update(extra)
