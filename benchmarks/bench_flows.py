@@ -1,17 +1,18 @@
 """Benchmark of the flows: Prefect's overhead on the demo, and nightly on 1 vs 2 Dask workers.
 
+Everything runs against one temporary Prefect server started up front (``prefect_test_harness``,
+a real server process with its own SQLite database), so no figure includes a server start.
+
 1. Demo overhead: the demo's prep chain (the bundled coffee_defect plate, embedded defaults,
-   camera renderer, rendered with --force so every stage runs) run as the Prefect flow against
-   the current Prefect API (the temporary server, started once by a warm-up run and not timed)
-   vs the very same chain with the stage functions called directly (no tasks, no cache). Every
-   timed run writes into a fresh folder, so no cache hit flatters the flow. Median of
-   ``--repeat`` runs each, interleaved.
+   camera renderer) run as the Prefect flow vs the very same chain with the stage functions
+   called directly (no tasks, no cache). Every timed run writes into a fresh folder, so no cache
+   hit flatters the flow. Median of ``--repeat`` runs each, interleaved, after one warm-up each.
 2. Nightly: ``--shots`` shots (the fixture plates, each copy made unique by one pixel far outside
    its mask so no shot reuses another's cached stage), camera renderer, default frames, on a
-   local Dask cluster of 1 and then 2 workers (threads in this process: ``nightly.dask_processes``
-   false, the default). One whole run each, fresh output folders.
+   local Dask cluster of 1 and then 2 workers: worker threads in this process (the default,
+   ``nightly.dask_processes: false``) and worker processes. One whole run each, fresh folders.
 
-    .venv/bin/python benchmarks/bench_flows.py [--repeat 3] [--shots 20] [--skip-nightly]
+    .venv/bin/python benchmarks/bench_flows.py [--repeat 5] [--shots 20] [--skip-nightly]
 
 The machine's load average is printed with the figures: on a shared machine they move with it.
 """
@@ -36,6 +37,8 @@ for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": 
     os.environ.setdefault(key, value)
 
 import yaml  # noqa: E402
+from prefect.settings import PREFECT_API_URL  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from flows.nightly import nightly_flow  # noqa: E402
 from flows.prep import prep_flow, run_plate  # noqa: E402
@@ -57,7 +60,8 @@ def timed(run) -> float:
 def demo_overhead(work: Path, repeat: int) -> dict[str, list[float]]:
     cfg = load_config()
     plate, mask = DEMO
-    prep_flow(plate, mask, work / "warm-up", cfg, force=True)  # starts the temporary server
+    prep_flow(plate, mask, work / "warm-up", cfg, force=True)
+    run_plate(plate, mask, work / "warm-up-direct", cfg, stages=Stages.direct(), label="coffee_defect", force=True)
     times: dict[str, list[float]] = {"flow": [], "direct": []}
     for i in range(repeat):
         out = work / f"flow-{i}"
@@ -88,14 +92,16 @@ def make_manifest(folder: Path, shots: int) -> Path:
     return path
 
 
-def nightly_workers(work: Path, shots: int) -> dict[int, float]:
+def nightly_workers(work: Path, shots: int) -> dict[tuple[str, int], float]:
     manifest = make_manifest(work / "shots-in", shots)
     result = {}
-    for workers in (1, 2):
-        out = work / f"nightly-{workers}"
-        out.mkdir()
-        overrides = {"nightly": {"task_runner": "dask", "concurrency": workers}}
-        result[workers] = timed(lambda: nightly_flow(str(manifest), str(out), None, overrides, False))
+    for kind in ("threads", "processes"):
+        for workers in (1, 2):
+            out = work / f"nightly-{kind}-{workers}"
+            out.mkdir()
+            overrides = {"nightly": {"task_runner": "dask", "concurrency": workers,
+                                     "dask_processes": kind == "processes"}}
+            result[kind, workers] = timed(lambda: nightly_flow(str(manifest), str(out), None, overrides, False))
     return result
 
 
@@ -106,7 +112,8 @@ def main() -> None:
     parser.add_argument("--skip-nightly", action="store_true")
     args = parser.parse_args()
     started = datetime.now(timezone.utc).isoformat(timespec="minutes")
-    with tempfile.TemporaryDirectory(prefix="keyframe-bench-flows-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="keyframe-bench-flows-") as tmp, prefect_test_harness(180):
+        os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()  # Dask worker processes report here too
         work = Path(tmp)
         overhead = demo_overhead(work, args.repeat)
         load_after_demo = os.getloadavg()[0]
@@ -117,10 +124,10 @@ def main() -> None:
     print(f"demo as a Prefect flow : median {flow_s:.2f} s  runs {[round(t, 2) for t in overhead['flow']]}")
     print(f"demo stages called directly: median {direct_s:.2f} s  runs {[round(t, 2) for t in overhead['direct']]}")
     print(f"Prefect overhead: {flow_s - direct_s:+.2f} s = {100 * (flow_s - direct_s) / direct_s:+.1f} %")
-    for workers, seconds in nightly.items():
-        print(f"nightly {args.shots} shots, Dask {workers} worker(s): {seconds:.1f} s ({seconds / args.shots:.2f} s/shot)")
-    if len(nightly) == 2:
-        print(f"speed-up 2 vs 1 workers: {nightly[1] / nightly[2]:.2f}x")
+    for (kind, workers), seconds in nightly.items():
+        print(f"nightly {args.shots} shots, Dask {workers} worker {kind}: {seconds:.1f} s ({seconds / args.shots:.2f} s/shot)")
+        if workers == 2:
+            print(f"  speed-up 2 vs 1 worker {kind}: {nightly[kind, 1] / seconds:.2f}x")
 
 
 if __name__ == "__main__":

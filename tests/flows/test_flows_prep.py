@@ -135,3 +135,20 @@ def test_only_transient_errors_are_retried(cli, tmp_path, monkeypatch):
     result = cli("prep", plate, "--mask", mask, "-o", tmp_path / "refused", "--config", config)
     assert result.code == 2 and calls == ["refused"]
     assert result.stderr.strip().splitlines()[-1] == "error: gate weights are missing"
+
+
+def test_stage_results_are_persisted_without_pickle():
+    import numpy as np
+    from flows.tasks import ResultSerializer
+
+    from keyframe.verdict import Reason
+
+    serializer = ResultSerializer()
+    value = {"frames": np.arange(6, dtype=np.uint16).reshape(2, 3), "reasons": [Reason("float", "m", [[1, 2]])],
+             "pair": (1, None), 3: "int key"}
+    back = serializer.loads(serializer.dumps(value))
+    assert back["reasons"] == value["reasons"] and back["pair"] == (1, None) and back[3] == "int key"
+    assert back["frames"].dtype == np.uint16 and np.array_equal(back["frames"], value["frames"])
+    tampered = json.dumps({"__dataclass__": "subprocess:Popen", "fields": {"args": "true"}}).encode()
+    with pytest.raises(ValueError, match="not a keyframe result type"):
+        serializer.loads(tampered)
