@@ -16,7 +16,7 @@ from flows.tasks import Stages, flow_logger, weights_fingerprint
 from keyframe.config import Config
 from keyframe.gate import write_heatmaps
 from keyframe.inpaint import write_inpaint
-from keyframe.io import check_output_dir, read_mask, read_plate, write_json_atomic
+from keyframe.io import check_output_dir, output_group, read_mask, read_plate, write_json_atomic
 from keyframe.render import write_render
 from keyframe.report import build_report, write_check_outputs
 from keyframe.report.html import ASSETS, write_html_report
@@ -109,9 +109,15 @@ def locate(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 @flow(name="keyframe-prep", persist_result=False)
 def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: bool = False) -> dict[str, Any]:
-    """inpaint -> gate -> render -> check -> report for one plate; writes ``flags.otio`` too."""
+    """inpaint -> gate -> render -> check -> report for one plate; writes ``flags.otio`` too.
+
+    The outputs are committed together at the end (``output_group``): a prep that fails part way
+    leaves the folder as it was. The stage cache is written as each stage finishes, so a rerun
+    does not repeat the stages that had completed.
+    """
     out_dir = Path(out_dir)
     stages = Stages.for_output(out_dir, config.nightly)
-    entry = run_plate(Path(plate), Path(mask), out_dir, config, stages=stages, label=Path(plate).stem, force=force)
-    write_flags_otio(out_dir / "flags.otio", [{**locate(entry, out_dir), "id": Path(plate).stem}])
+    with output_group():
+        entry = run_plate(Path(plate), Path(mask), out_dir, config, stages=stages, label=Path(plate).stem, force=force)
+        write_flags_otio(out_dir / "flags.otio", [{**locate(entry, out_dir), "id": Path(plate).stem}])
     return entry

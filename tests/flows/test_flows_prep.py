@@ -152,3 +152,22 @@ def test_stage_results_are_persisted_without_pickle():
     tampered = json.dumps({"__dataclass__": "subprocess:Popen", "fields": {"args": "true"}}).encode()
     with pytest.raises(ValueError, match="not a keyframe result type"):
         serializer.loads(tampered)
+
+
+def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monkeypatch):
+    import flows.tasks
+
+    plate, mask = fixture_pair("coffee_defect")
+    config = write_config(tmp_path / "cfg.yaml", GATE_PASSING, SHORT_CLIP)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+
+    def broken(*args, **kwargs):
+        raise ValueError("the check crashed")
+
+    monkeypatch.setattr(flows.tasks, "check_clip", broken)
+    result = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
+
+    assert result.code == 3 and "the check crashed" in result.stderr
+    assert _outputs(out) == {"notes.txt"}  # no cleaned plate, clip or heatmaps without a report
