@@ -166,7 +166,7 @@ def _progress() -> Progress:
 def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool = False) -> dict[str, Any]:
     """The body of :func:`nightly_flow`; see the module docstring."""
     logger = get_run_logger()
-    manifest = load_manifest(manifest_path)
+    manifest = load_manifest(manifest_path, max_shots=cfg.nightly.max_shots)
     ledger = Ledger(out_dir)
     with run_lock(ledger.out_dir):
         for action in ledger.recover():

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from keyframe.config import CheckConfig
-from keyframe.io import atomic_path
+from keyframe.io import write_figure
 from keyframe.report.outputs import flagged_frames, overlay_frames
 from keyframe.verdict import RULES
 
@@ -181,6 +181,4 @@ def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], c
         ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("frame")
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    return Path(path)
+    return write_figure(path, figure)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keyframe.errors import ConfigError
+from keyframe.io.documents import read_yaml_mapping
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -139,6 +139,7 @@ class NightlyConfig(Section):
     dask_processes: bool = False
     retries: int = Field(2, ge=0, le=10)
     retry_delay_s: float = Field(10.0, ge=0.0, le=3600.0)
+    max_shots: int = Field(2000, ge=1)
 
 
 class Config(Section):
@@ -152,22 +153,6 @@ class Config(Section):
     check: CheckConfig = CheckConfig()
     report: ReportConfig = ReportConfig()
     nightly: NightlyConfig = NightlyConfig()
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(data).__name__}")
-    return data
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -221,10 +206,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     >>> cfg.seed
     7
     """
-    data = _read_yaml(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.is_file() else {}
+    data = read_yaml_mapping(DEFAULT_CONFIG_PATH, "config file", ConfigError) if DEFAULT_CONFIG_PATH.is_file() else {}
     source = "config"
     if path is not None:
-        data = merge(data, _read_yaml(Path(path)))
+        data = merge(data, read_yaml_mapping(path, "config file", ConfigError))
         source = str(path)
     if overrides:
         data = merge(data, _drop_none(overrides))

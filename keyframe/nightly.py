@@ -32,13 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from keyframe import __version__
 from keyframe.config import Config, merge, validate
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir, file_sha256, write_json_atomic
+from keyframe.io import check_output_dir, file_sha256, read_yaml_mapping, write_json_atomic
 
 MANIFEST_SCHEMA = "keyframe.manifest/1"
 SHOT_RECORD_SCHEMA = "keyframe.shot/1"
@@ -85,13 +84,15 @@ class Manifest(BaseModel):
         return self
 
 
-def load_manifest(path: str | Path) -> Manifest:
+def load_manifest(path: str | Path, max_shots: int = 2000) -> Manifest:
     """Read and validate a manifest file (``yaml.safe_load`` only).
 
     Parameters
     ----------
     path : str or Path
         The manifest; shot paths are relative to its folder.
+    max_shots : int
+        Refuse manifests with more shots than this (``nightly.max_shots``).
 
     Returns
     -------
@@ -104,15 +105,12 @@ def load_manifest(path: str | Path) -> Manifest:
     ['sh010', 'sh020']
     """
     path = Path(path)
-    if not path.is_file():
-        raise KeyframeError(f"manifest not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise KeyframeError(f"manifest {path} is not valid YAML: {first}") from None
-    if not isinstance(data, dict):
-        raise KeyframeError(f"manifest {path} must be a mapping with a 'shots' list")
+    data = read_yaml_mapping(path, "manifest")
+    shots = data.get("shots")
+    if isinstance(shots, list) and len(shots) > max_shots:
+        raise KeyframeError(
+            f"manifest {path} has {len(shots)} shots, over the limit of {max_shots} (nightly.max_shots); split it"
+        )
     try:
         return Manifest.model_validate({**data, "folder": path.resolve().parent})
     except ValidationError as exc:

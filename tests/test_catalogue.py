@@ -209,6 +209,15 @@ def model_pickle_only(d: Path) -> Path:
     return model
 
 
+def manifest(d: Path, text: str) -> Path:
+    (d / "night.yaml").write_text(text)
+    return d / "night.yaml"
+
+
+def shots_yaml(ids: list[str]) -> str:
+    return "shots:\n" + "".join(f"  - {{id: {i}, plate: p.png, mask: m.png}}\n" for i in ids)
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 
@@ -311,6 +320,26 @@ CASES: list[Case] = [
     Case("check", "bad plate", lambda d: [clip_of_another_photo(d), "--plate", truncated_png(d), "--mask", MASK], says="truncated"),
     *_mask_cases("check", lambda d: [clip_of_another_photo(d), "--plate", PLATE], lambda d: []),
     *_config_cases("check", lambda d: [clip_of_another_photo(d), "--plate", PLATE, "--mask", MASK]),
+    # prep / compare / demo: refused before Prefect starts, nothing written
+    *_plate_cases("prep", lambda d: ["--mask", MASK, "-o", d / "prep"]),
+    *_mask_cases("prep", lambda d: [PLATE], lambda d: ["-o", d / "prep"]),
+    Case("prep", "output folder's parent missing", lambda d: [PLATE, "--mask", MASK, "-o", d / "a" / "b"], says="does not exist"),
+    Case("prep", "svd model without --render svd", lambda d: [PLATE, "--mask", MASK, "-o", d / "prep", "--model", model_missing(d)], says="--render svd"),
+    Case("prep", "unknown renderer", lambda d: [PLATE, "--mask", MASK, "-o", d / "prep", "--render", "blender"], says="camera or svd"),
+    *_config_cases("prep", lambda d: [PLATE, "--mask", MASK, "-o", d / "prep"]),
+    Case("compare", "plate revisions without a mask", lambda d: [PLATE, plate_path("coffee_defect"), "-o", d / "cmp"], says="mask"),
+    Case("compare", "a broken revision", lambda d: [PLATE, truncated_png(d), "--mask", MASK, "-o", d / "cmp"], says="truncated"),
+    Case("compare", "a missing revision folder", lambda d: [PLATE, d / "no_such_prep", "--mask", MASK, "-o", d / "cmp"], says="not found"),
+    Case("demo", "output folder's parent missing", lambda d: ["-o", d / "a" / "b"], says="does not exist"),
+    # nightly: the whole manifest is refused up front (a single bad shot is that shot's error: tests/flows)
+    Case("nightly", "missing manifest", lambda d: [d / "none.yaml", "-o", d / "night"], says="not found"),
+    Case("nightly", "manifest that is not YAML", lambda d: [manifest(d, "shots: [unclosed"), "-o", d / "night"], says="yaml"),
+    Case("nightly", "python tag in the manifest",
+         lambda d: [manifest(d, "shots: !!python/object/apply:os.system ['touch pwned']\n"), "-o", d / "night"], says="yaml"),
+    Case("nightly", "duplicate shot ids", lambda d: [manifest(d, shots_yaml(["sh010", "sh020", "sh010"])), "-o", d / "night"], says="sh010"),
+    Case("nightly", "shot id that is a path", lambda d: [manifest(d, shots_yaml(["../escape"])), "-o", d / "night"], says="id"),
+    Case("nightly", "unknown manifest key", lambda d: [manifest(d, shots_yaml(["sh010"]) + "owner: me\n"), "-o", d / "night"], says="owner"),
+    Case("nightly", "10 000 shots", lambda d: [manifest(d, shots_yaml([f"s{i:05d}" for i in range(10_000)])), "-o", d / "night"], says="max_shots"),
     # bench
     Case("bench render", "unknown architecture", lambda d: ["--arch", "svd-xxl", "--random-weights"], says="svd-xxl"),
     Case("bench render", "without --random-weights", lambda d: ["--arch", "tiny"], says="random"),
@@ -335,7 +364,7 @@ def test_catalogue(cli, tmp_path, case: Case):
 
 def test_the_catalogue_covers_every_command_with_many_cases():
     commands = {case.command for case in CASES}
-    assert {"validate", "inpaint", "gate", "render", "check", "bench render"} <= commands
+    assert {"validate", "inpaint", "gate", "render", "check", "prep", "demo", "nightly", "compare", "bench render"} <= commands
     assert len(CASES) >= 40
 
 

@@ -249,3 +249,15 @@ def test_output_group_failure_removes_every_file_and_new_folder(tmp_path):
             raise RuntimeError("the plot failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
     assert (tmp_path / "kept.txt").read_text() == "approved"
+
+
+def test_sidecar_names_inputs_in_its_own_folder_relatively(tmp_path):
+    """A folder built under a staging name and renamed keeps true input paths (nightly shots)."""
+    staging = tmp_path / ".sh010.partial"
+    staging.mkdir()
+    clean = write_image(staging / "clean.png", np.zeros((8, 8, 3), np.uint8))
+    clip = write_image(staging / "clip.png", np.ones((8, 8, 3), np.uint8))
+    write_sidecar(clip, stage="render", inputs={"plate": clean, "mask": mask_path("coffee")}, params={}, seed=0)
+    data = json.loads(sidecar_path(clip).read_text())
+    assert data["inputs"]["plate"]["path"] == "clean.png"
+    assert data["inputs"]["mask"]["path"] == str(mask_path("coffee"))

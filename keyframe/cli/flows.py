@@ -149,8 +149,8 @@ def _nightly_overrides(concurrency: int | None, runner: str | None, dask_address
 def _nightly_inputs(manifest: Path, out: Path, config: Path | None, overrides: dict[str, Any]) -> Path:
     from keyframe.nightly import load_manifest
 
-    config_from(config, overrides)  # refuse a bad config before any work
-    load_manifest(manifest)
+    cfg = config_from(config, overrides)  # refuse a bad config before any work
+    load_manifest(manifest, max_shots=cfg.nightly.max_shots)
     return check_output_dir(out)
 
 

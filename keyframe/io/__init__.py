@@ -10,8 +10,9 @@ from keyframe.io.atomic import (
     write_json_atomic,
     write_text_atomic,
 )
+from keyframe.io.documents import read_yaml_mapping
 from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
-from keyframe.io.images import from_float, read_mask, read_plate, read_png_text, to_float, write_image, write_mask
+from keyframe.io.images import from_float, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
 from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, sidecar_path, write_sidecar
 
 __all__ = [
@@ -29,10 +30,12 @@ __all__ = [
     "read_mask",
     "read_plate",
     "read_png_text",
+    "read_yaml_mapping",
     "sidecar_path",
     "to_float",
     "write_bytes_atomic",
     "write_clip",
+    "write_figure",
     "write_frames",
     "write_image",
     "write_json_atomic",

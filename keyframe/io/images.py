@@ -161,6 +161,13 @@ def write_image(path: str | Path, image: np.ndarray, text: dict[str, str] | None
     return path
 
 
+def write_figure(path: str | Path, figure: Any) -> Path:
+    """Save a matplotlib ``Figure`` as PNG atomically (plots go through keyframe.io like every output)."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    return Path(path)
+
+
 def _add_png_text(png: bytes, text: dict[str, str]) -> bytes:
     """Insert uncompressed iTXt chunks before IEND without re-encoding the pixels."""
     chunks = b""

@@ -62,10 +62,23 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def describe_inputs(inputs: dict[str, str | Path | None]) -> dict[str, dict[str, str] | None]:
-    """``{role: {"path": ..., "sha256": ...}}`` for each input file that was given."""
+def describe_inputs(
+    inputs: dict[str, str | Path | None], relative_to: str | Path | None = None
+) -> dict[str, dict[str, str] | None]:
+    """``{role: {"path": ..., "sha256": ...}}`` for each input file that was given.
+
+    An input inside ``relative_to`` (the output's own folder) is recorded by its path relative to
+    it, so the record stays true when the folder is moved or renamed as a whole.
+    """
+    base = None if relative_to is None else Path(relative_to).resolve()
+
+    def shown(path: Path) -> str:
+        if base is not None and Path(path).resolve().is_relative_to(base):
+            return str(Path(path).resolve().relative_to(base))
+        return str(path)
+
     return {
-        role: None if path is None else {"path": str(path), "sha256": file_sha256(path)}
+        role: None if path is None else {"path": shown(Path(path)), "sha256": file_sha256(path)}
         for role, path in inputs.items()
     }
 
@@ -110,7 +123,7 @@ def write_sidecar(
         "stage": stage,
         "output": Path(output).name,
         "output_sha256": file_sha256(output),
-        "inputs": describe_inputs(inputs),
+        "inputs": describe_inputs(inputs, relative_to=Path(output).parent),
         "params": params,
         "seed": seed,
         "versions": package_versions(),

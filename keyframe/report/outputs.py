@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from keyframe.io import atomic_path, output_group, check_output_dir, write_clip, write_json_atomic, write_text_atomic
+from keyframe.io import check_output_dir, output_group, write_clip, write_figure, write_json_atomic, write_text_atomic
 from keyframe.masks import contour
 
 PASS_RGB, FLAG_RGB = (40, 220, 80), (255, 40, 40)
@@ -92,9 +92,7 @@ def drift_plot(path: str | Path, per_frame: list[dict[str, Any]], reasons: list[
         ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("frame")
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    return Path(path)
+    return write_figure(path, figure)
 
 
 @output_group()
