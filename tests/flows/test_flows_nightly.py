@@ -87,7 +87,27 @@ def test_one_bad_shot_never_stops_the_others(cli, tmp_path, prefect_api):
     assert markdown and markdown[0].type == "markdown" and "3 failed" in markdown[0].data
 
 
-def test_a_killed_run_resumes_without_redoing_or_losing_shots(cli, tmp_path, prefect_env):
+def _staging_started(shots, ids):
+    return shots.is_dir() and any(".partial-" in p.name for p in shots.iterdir())
+
+
+def _one_shot_done(shots, ids):
+    return any((shots / shot_id / "shot.json").exists() for shot_id in ids)
+
+
+def _all_shots_done(shots, ids):
+    return all((shots / shot_id / "shot.json").exists() for shot_id in ids)
+
+
+KILL_POINTS = {  # when to SIGKILL the run -> how many shots may have finished by then
+    "inside the first shot": (_staging_started, range(0, 4)),
+    "between shots": (_one_shot_done, range(1, 4)),
+    "after the last shot, before the summary": (_all_shots_done, range(4, 5)),
+}
+
+
+@pytest.mark.parametrize("kill_point", list(KILL_POINTS))
+def test_a_killed_run_resumes_without_redoing_or_losing_shots(cli, tmp_path, prefect_env, kill_point):
     names = ["coffee_defect", "brick", "astronaut", "coffee"]  # all pass the gate with biharmonic fills
     folder = _shots_folder(tmp_path, names)
     ids = [f"sh{i}" for i in range(1, 5)]
@@ -99,9 +119,10 @@ def test_a_killed_run_resumes_without_redoing_or_losing_shots(cli, tmp_path, pre
         [sys.executable, "-m", "keyframe", "nightly", str(manifest), "-o", str(out), "--concurrency", "1"],
         env={**os.environ, **prefect_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
+    ready, allowed = KILL_POINTS[kill_point]
     try:
         deadline = time.monotonic() + 240
-        while not any((shots / shot_id / "shot.json").exists() for shot_id in ids):
+        while not ready(shots, ids):
             assert proc.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "no shot finished in time"
             time.sleep(0.05)
@@ -110,7 +131,7 @@ def test_a_killed_run_resumes_without_redoing_or_losing_shots(cli, tmp_path, pre
         proc.wait()
     finished = {shot_id: (shots / shot_id / "shot.json").read_bytes() for shot_id in ids
                 if (shots / shot_id / "shot.json").exists()}
-    assert 0 < len(finished) < len(ids), "the kill must land between the first and the last shot"
+    assert len(finished) in allowed, f"killed {kill_point} with {len(finished)} shots finished"
 
     result = cli("nightly", manifest, "-o", out)
 
