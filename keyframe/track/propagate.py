@@ -57,6 +57,18 @@ def _remap(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0)
     return cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
+def _compose(map_x: np.ndarray, map_y: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample the plate-coordinate maps at ``(x, y)``; untracked wherever any neighbour was.
+
+    Bilinear sampling next to an untracked (``_OUTSIDE``) neighbour, or past the box edge, would
+    blend a real coordinate with the sentinel into an arbitrary one that can land inside the
+    mask (stray fragments along the crop box); a resampled validity map rules those out.
+    """
+    valid = _remap((map_x > _OUTSIDE / 2).astype(np.float32), x, y) > 0.999
+    return (np.where(valid, _remap(map_x, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32),
+            np.where(valid, _remap(map_y, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32))
+
+
 def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
     """Lai et al.'s occlusion mask for the pixels of the second frame.
 
@@ -157,8 +169,7 @@ def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np
             flow_bw, flow_fw = flow(second, first), flow(first, second)
             gx, gy = _grid(new_box)
             src_x, src_y = gx + flow_bw[..., 0], gy + flow_bw[..., 1]
-            new_x = _remap(map_x, src_x - box.x0, src_y - box.y0, _OUTSIDE)
-            new_y = _remap(map_y, src_x - box.x0, src_y - box.y0, _OUTSIDE)
+            new_x, new_y = _compose(map_x, map_y, src_x - box.x0, src_y - box.y0)
             new_mask = _remap(soft, new_x, new_y) >= 0.5
             if not _cut(new_mask, new_box, shape) or new_box == whole:
                 break
