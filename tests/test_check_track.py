@@ -25,6 +25,15 @@ def test_known_motion_is_tracked_and_passes(name):
     assert np.median(errors) <= 1.0
     assert result.verdict == "pass", [r.message for r in result.reasons]
     assert result.summary["alignment"]["source"] == "sidecar"
+    fragments = [_pieces(m) for m in result.tracked_masks]
+    assert max(fragments) == 1, fragments  # one region stays one region: no stray bits at the crop box
+
+
+def _pieces(mask: np.ndarray, min_px: int = 3) -> int:
+    import cv2
+
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= min_px).sum())
 
 
 def test_alignment_is_estimated_without_a_sidecar_transform():
