@@ -7,10 +7,13 @@ flagged and stops before the render unless ``force`` is set.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.tasks import Stages, flow_logger, weights_fingerprint
 from keyframe.config import Config
@@ -24,6 +27,19 @@ from keyframe.report.otio import write_flags_otio
 
 CLEAN = "clean.png"
 CLIP = "clip.mp4"
+
+
+@contextmanager
+def in_foreground() -> Iterator[None]:
+    """Settings for a flow run in the caller's own process (prep, demo, compare): no heartbeats.
+
+    Flow-run heartbeats let a Prefect server mark a run as crashed when the worker running it
+    dies unseen; in the foreground the caller sees a crash first-hand. Prefect's heartbeat thread
+    sleeps in 1 s steps and every flow waits for it on exit, which cost the demo 0.5 s on
+    average (0-1 s). Nightly runs, often deployments on a worker, keep their heartbeats.
+    """
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def read_inputs(plate_path: Path, mask_path: Path, cfg: Config) -> tuple[Any, Any]:

@@ -11,7 +11,6 @@ input or quality error (:class:`~keyframe.errors.KeyframeError`) fails at once.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import importlib
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
+from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.exceptions import MissingContextError
 from prefect.serializers import Serializer
 from pydantic import BaseModel, Field
@@ -39,6 +39,7 @@ from keyframe.render import RenderResult, load_svd, render
 from keyframe.track import CheckResult, check_clip
 
 CACHE_DIR = ".keyframe-cache"
+_MAGIC = b"keyframe-result 1\n"
 TRANSIENT = (OSError, TimeoutError)
 #: Parameters that name a task run in the UI but do not change its result.
 _LABELS = ("label",)
@@ -95,18 +96,21 @@ def weights_fingerprint(source: str | None) -> str | None:
     return source
 
 
-def _encode(value: Any) -> Any:
+def _encode(value: Any, buffers: list[np.ndarray]) -> Any:
+    """``value`` as JSON-ready data; each array becomes a reference into ``buffers``."""
     if isinstance(value, np.ndarray):
-        data = np.ascontiguousarray(value)
-        return {"__ndarray__": base64.b64encode(data.tobytes()).decode(), "dtype": data.dtype.str, "shape": data.shape}
+        if value.dtype.hasobject:
+            raise TypeError("cannot persist an array of Python objects in a stage result")
+        buffers.append(np.ascontiguousarray(value))
+        return {"__ndarray__": len(buffers) - 1, "dtype": value.dtype.str, "shape": value.shape}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         kind = type(value)
-        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = {f.name: _encode(getattr(value, f.name), buffers) for f in dataclasses.fields(value)}
         return {"__dataclass__": f"{kind.__module__}:{kind.__qualname__}", "fields": fields}
     if isinstance(value, dict):
-        return {"__dict__": [[_encode(k), _encode(v)] for k, v in value.items()]}
+        return {"__dict__": [[_encode(k, buffers), _encode(v, buffers)] for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
-        return {"__tuple__" if isinstance(value, tuple) else "__list__": [_encode(v) for v in value]}
+        return {"__tuple__" if isinstance(value, tuple) else "__list__": [_encode(v, buffers) for v in value]}
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -114,12 +118,11 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"cannot persist a {type(value).__name__} in a stage result")
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, buffers: list[memoryview]) -> Any:
     if not isinstance(value, dict):
         return value
     if "__ndarray__" in value:
-        raw = base64.b64decode(value["__ndarray__"])
-        return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
+        return np.frombuffer(buffers[value["__ndarray__"]], dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
     if "__dataclass__" in value:
         module, _, name = value["__dataclass__"].partition(":")
         if not module.startswith("keyframe."):
@@ -129,30 +132,46 @@ def _decode(value: Any) -> Any:
             raise ValueError(f"{value['__dataclass__']} is not a dataclass")
         result = object.__new__(kind)
         for field, encoded in value["fields"].items():
-            object.__setattr__(result, field, _decode(encoded))
+            object.__setattr__(result, field, _decode(encoded, buffers))
         return result
     if "__dict__" in value:
-        return {_decode(k): _decode(v) for k, v in value["__dict__"]}
+        return {_decode(k, buffers): _decode(v, buffers) for k, v in value["__dict__"]}
     if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
-    return [_decode(v) for v in value["__list__"]]
+        return tuple(_decode(v, buffers) for v in value["__tuple__"])
+    return [_decode(v, buffers) for v in value["__list__"]]
 
 
 class ResultSerializer(Serializer):
-    """Persists stage results (keyframe dataclasses, arrays, plain data) as JSON, without pickle.
+    """Persists stage results (keyframe dataclasses, arrays, plain data) without pickle.
 
-    Prefect's default pickle serializer would load code-carrying pickles from the output folder
-    on every cache hit; this one rebuilds only dataclasses defined in ``keyframe.*`` and numpy
-    arrays (raw bytes, base64), so a tampered cache file can at worst fail to load.
+    The file is a magic line, a JSON header (the result's structure, arrays by reference, and
+    each array's byte length) and the arrays' raw bytes, so an 11 MB clip is written as it is in
+    memory, with no base64 or JSON escaping. Prefect's default pickle serializer would load
+    code-carrying pickles from the output folder on every cache hit; this one rebuilds only
+    dataclasses defined in ``keyframe.*`` and numpy arrays, so a tampered cache file can at worst
+    fail to load.
     """
 
     type: str = Field(default="keyframe-result", frozen=True)
 
     def dumps(self, obj: Any) -> bytes:
-        return json.dumps(_encode(obj), separators=(",", ":")).encode()
+        buffers: list[np.ndarray] = []
+        structure = _encode(obj, buffers)
+        header = json.dumps({"result": structure, "sizes": [b.nbytes for b in buffers]}, separators=(",", ":"))
+        return b"".join([_MAGIC, header.encode(), b"\n", *(b.reshape(-1).view(np.uint8) for b in buffers)])
 
     def loads(self, blob: bytes) -> Any:
-        return _decode(json.loads(blob))
+        if not blob.startswith(_MAGIC):
+            raise ValueError("not a keyframe stage result (unknown header)")
+        end = blob.index(b"\n", len(_MAGIC))
+        header = json.loads(blob[len(_MAGIC):end])
+        data, buffers, offset = memoryview(blob), [], end + 1
+        for size in header["sizes"]:
+            if offset + size > len(blob):
+                raise ValueError("truncated keyframe stage result")
+            buffers.append(data[offset:offset + size])
+            offset += size
+        return _decode(header["result"], buffers)
 
 
 _models: dict[str, Any] = {}
@@ -180,8 +199,10 @@ def _render_model(cfg: RenderConfig) -> Any:
     return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
 
 
+#: Cache keys from :func:`content_key`; Stages.for_output binds where keys and results are kept.
+CONTENT_POLICY = CacheKeyFnPolicy(cache_key_fn=content_key)
 # Retries and result storage are bound per run by Stages.for_output (from the nightly config).
-_STAGE = dict(cache_key_fn=content_key, persist_result=True, retry_condition_fn=is_transient)
+_STAGE = dict(cache_policy=CONTENT_POLICY, persist_result=True, retry_condition_fn=is_transient)
 
 
 @task(name="inpaint", task_run_name="inpaint [{label}]", **_STAGE)
@@ -232,9 +253,16 @@ class Stages:
 
     @classmethod
     def for_output(cls, out_dir: Path, nightly: NightlyConfig) -> Stages:
-        """Stage tasks that persist their results in ``out_dir/.keyframe-cache``."""
+        """Stage tasks that persist their results in ``out_dir/.keyframe-cache``.
+
+        Each cache key's small metadata record (``keys/``) is kept apart from the result it names
+        (``results/``): Prefect then checks a key without loading the result, and writes the
+        serializer's bytes as they are instead of embedding them in a JSON record.
+        """
+        cache = Path(out_dir).resolve() / CACHE_DIR
         options = dict(
-            result_storage=Path(out_dir).resolve() / CACHE_DIR,
+            cache_policy=CONTENT_POLICY.configure(key_storage=cache / "keys"),
+            result_storage=cache / "results",
             result_serializer=ResultSerializer(),
             retries=nightly.retries,
             retry_delay_seconds=nightly.retry_delay_s,

@@ -84,9 +84,10 @@ def prep(
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
     out = check_output_dir(out)
     prefect_environment()
-    from flows.prep import prep_flow
+    from flows.prep import in_foreground, prep_flow
 
-    entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
+    with in_foreground():
+        entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -107,9 +108,10 @@ def demo(
     out = check_output_dir(out)
     info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/ (first start of Prefect takes ~20 s)")
     prefect_environment()
-    from flows.prep import prep_flow
+    from flows.prep import in_foreground, prep_flow
 
-    entry = prep_flow(plate, mask, out.resolve(), config_from(None))
+    with in_foreground():
+        entry = prep_flow(plate, mask, out.resolve(), config_from(None))
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -240,8 +242,10 @@ def compare(
     out = check_output_dir(out)
     prefect_environment()
     from flows.compare import compare_flow
+    from flows.prep import in_foreground
 
-    result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
+    with in_foreground():
+        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
     if as_json:
         print_json(result)
     else:

@@ -149,9 +149,20 @@ def test_stage_results_are_persisted_without_pickle():
     back = serializer.loads(serializer.dumps(value))
     assert back["reasons"] == value["reasons"] and back["pair"] == (1, None) and back[3] == "int key"
     assert back["frames"].dtype == np.uint16 and np.array_equal(back["frames"], value["frames"])
-    tampered = json.dumps({"__dataclass__": "subprocess:Popen", "fields": {"args": "true"}}).encode()
+    empty = serializer.loads(serializer.dumps({"none": np.zeros((0, 4), np.float32), "flag": np.bool_(True)}))
+    assert empty["none"].shape == (0, 4) and empty["flag"] is True
+    blob = serializer.dumps(value)
+    header = blob.split(b"\n")[1]
+    tampered = blob.replace(header, json.dumps({"result": {"__dataclass__": "subprocess:Popen", "fields": {"args": "true"}},
+                                                "sizes": []}).encode())
     with pytest.raises(ValueError, match="not a keyframe result type"):
         serializer.loads(tampered)
+    with pytest.raises(ValueError, match="truncated"):
+        serializer.loads(blob[:-4])
+    with pytest.raises(ValueError, match="not a keyframe stage result"):
+        serializer.loads(b"\x80\x04pickle")
+    with pytest.raises(TypeError, match="Python objects"):
+        serializer.dumps(np.array([object()]))
 
 
 def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monkeypatch):
