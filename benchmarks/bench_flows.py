@@ -3,10 +3,10 @@
 Everything runs against one temporary Prefect server started up front (``prefect_test_harness``,
 a real server process with its own SQLite database), so no figure includes a server start.
 
-1. Demo overhead: the demo's prep chain (the bundled coffee_defect plate, embedded defaults,
-   camera renderer) run as the Prefect flow vs the very same chain with the stage functions
-   called directly (no tasks, no cache), both inside ``in_foreground()`` as ``keyframe demo`` runs
-   it. Every timed run writes into a fresh folder, so no cache hit flatters the flow. Median of
+1. Demo overhead: the demo's prep (the bundled coffee_defect plate, embedded defaults, camera
+   renderer) run as the Prefect flow vs the flow's own body (``prep_plate``) with the stage
+   functions called directly (no tasks, no cache), both inside ``in_foreground()`` as
+   ``keyframe demo`` runs it. Every timed run writes into a fresh folder, so no cache hit flatters the flow. Median of
    ``--repeat`` runs each, interleaved in alternating order with a 1 s pause before each, after
    one warm-up each.
 2. Nightly: ``--shots`` shots (the fixture plates, each copy made unique by one pixel far outside
@@ -43,7 +43,7 @@ from prefect.settings import PREFECT_API_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from flows.nightly import nightly_flow  # noqa: E402
-from flows.prep import in_foreground, prep_flow, run_plate  # noqa: E402
+from flows.prep import in_foreground, prep_flow, prep_plate  # noqa: E402
 from flows.tasks import Stages  # noqa: E402
 from keyframe.config import load_config  # noqa: E402
 from keyframe.io import read_mask, read_plate, write_image  # noqa: E402
@@ -65,10 +65,10 @@ def demo_overhead(work: Path, repeat: int) -> dict[str, list[float]]:
     cfg = load_config()
     plate, mask = DEMO
     prep_flow(plate, mask, work / "warm-up", cfg, force=True)
-    run_plate(plate, mask, work / "warm-up-direct", cfg, stages=Stages.direct(), label="coffee_defect", force=True)
+    prep_plate(plate, mask, work / "warm-up-direct", cfg, stages=Stages.direct(), force=True)
     runs = {
         "flow": lambda out: prep_flow(plate, mask, out, cfg, force=True),
-        "direct": lambda out: run_plate(plate, mask, out, cfg, stages=Stages.direct(), label="coffee_defect", force=True),
+        "direct": lambda out: prep_plate(plate, mask, out, cfg, stages=Stages.direct(), force=True),
     }
     times: dict[str, list[float]] = {"flow": [], "direct": []}
     for i in range(repeat):

@@ -123,6 +123,17 @@ def locate(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     return {**entry, **{k: str(folder / entry[k]) for k in keys if entry.get(k)}}
 
 
+def prep_plate(plate: Path, mask: Path, out_dir: Path, cfg: Config, *, stages: Stages, force: bool = False) -> dict[str, Any]:
+    """The body of :func:`prep_flow`: :func:`run_plate` plus ``flags.otio``, committed together.
+
+    Called with plain stage functions (``Stages.direct()``), it is the same prep without Prefect.
+    """
+    with output_group():
+        entry = run_plate(plate, mask, out_dir, cfg, stages=stages, label=plate.stem, force=force)
+        write_flags_otio(out_dir / "flags.otio", [{**locate(entry, out_dir), "id": plate.stem}])
+    return entry
+
+
 @flow(name="keyframe-prep", persist_result=False)
 def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: bool = False) -> dict[str, Any]:
     """inpaint -> gate -> render -> check -> report for one plate; writes ``flags.otio`` too.
@@ -132,8 +143,4 @@ def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: boo
     does not repeat the stages that had completed.
     """
     out_dir = Path(out_dir)
-    stages = Stages.for_output(out_dir, config.nightly)
-    with output_group():
-        entry = run_plate(Path(plate), Path(mask), out_dir, config, stages=stages, label=Path(plate).stem, force=force)
-        write_flags_otio(out_dir / "flags.otio", [{**locate(entry, out_dir), "id": Path(plate).stem}])
-    return entry
+    return prep_plate(Path(plate), Path(mask), out_dir, config, stages=Stages.for_output(out_dir, config.nightly), force=force)
