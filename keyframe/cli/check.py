@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -10,8 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir, read_clip, read_mask, read_plate, sidecar_path
+from keyframe.io import check_output_dir, read_clip, read_json_object, read_mask, read_plate, sidecar_path
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
@@ -21,12 +19,7 @@ def read_render_sidecar(clip: Path) -> tuple[Path | None, Any]:
     path = sidecar_path(clip)
     if not path.is_file():
         return None, None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KeyframeError(f"clip sidecar is not valid JSON ({type(exc).__name__}): {path}") from None
-    if not isinstance(data, dict):
-        raise KeyframeError(f"clip sidecar must hold a JSON object: {path}")
+    data = read_json_object(path, "clip sidecar")
     return path, data.get("plate_to_frame0")
 
 

@@ -8,8 +8,6 @@ Face cache (``org/name``, looked up with ``local_files_only=True``). Nothing is 
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,47 +16,21 @@ import cv2
 import numpy as np
 
 from keyframe.errors import WeightsError
-from keyframe.io import from_float
+from keyframe.io import from_float, read_json_object, resolve_model_folder
 
 LAYOUT = (
     "a diffusers-format inpainting folder: model_index.json plus unet/ vae/ text_encoder/ tokenizer/ scheduler/ "
     "with .safetensors weights"
 )
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # org/name, as the Hugging Face hub spells ids
-
-
-def _resolve(source: str | Path) -> Path:
-    """A local folder for ``source``: the folder itself, or a Hugging Face cache snapshot of an id."""
-    path = Path(source).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise WeightsError(f"model {path} is a file; single-file checkpoints are not loaded, expected {LAYOUT}")
-        return path
-    if not _REPO_ID.match(str(source)):
-        raise WeightsError(f"model folder not found: {source} (expected {LAYOUT})")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(repo_id=str(source), local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        raise WeightsError(
-            f"model {source} is neither a folder nor in the Hugging Face cache (nothing is downloaded); expected {LAYOUT}"
-        ) from None
 
 
 def _components(path: Path) -> tuple[str, dict[str, Any]]:
     """The pipeline class named in ``model_index.json`` and its non-empty components."""
-    index = path / "model_index.json"
-    if not index.is_file():
-        raise WeightsError(f"model folder {path} has no model_index.json; expected {LAYOUT}")
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise WeightsError(f"model_index.json in {path} is not valid JSON; expected {LAYOUT}") from None
-    if not isinstance(data, dict):
-        raise WeightsError(f"model_index.json in {path} is not a mapping; expected {LAYOUT}")
+        data = read_json_object(path / "model_index.json", "model_index.json", WeightsError)
+    except WeightsError as exc:
+        raise WeightsError(f"{exc}; expected {LAYOUT}") from None
     components = {
         name: spec
         for name, spec in data.items()
@@ -91,7 +63,7 @@ def inspect_model(source: str | Path, *, allow_pickle: bool = False) -> dict[str
     """
     from diffusers.pipelines.auto_pipeline import AUTO_INPAINT_PIPELINES_MAPPING
 
-    path = _resolve(source)
+    path = resolve_model_folder(source, LAYOUT)
     class_name, components = _components(path)
     inpainting = {cls.__name__ for cls in AUTO_INPAINT_PIPELINES_MAPPING.values()}
     if class_name not in inpainting:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,15 @@ import numpy as np
 
 from keyframe.config import RenderConfig, RenderSvdConfig
 from keyframe.errors import KeyframeError, WeightsError
-from keyframe.io import file_sha256, from_float
+from keyframe.io import file_sha256, from_float, read_json_object, resolve_model_folder
 from keyframe.render.base import Progress, RenderResult, to_uint8
 from keyframe.render.fit import MODEL_MULTIPLE, Fit, apply_fit, parse_size, plan_fit, size_for_area
 
 PIPELINE_CLASS = "StableVideoDiffusionPipeline"
+LAYOUT = (
+    "a diffusers StableVideoDiffusionPipeline folder: model_index.json plus unet/ vae/ image_encoder/ scheduler/ "
+    "feature_extractor/, with .safetensors weights"
+)
 WEIGHT_COMPONENTS = ("unet", "vae", "image_encoder")
 CONFIG_COMPONENTS = ("unet", "vae", "image_encoder", "scheduler", "feature_extractor")
 # Blocks the SVD UNet repeats: compiled one by one for ``compile: regional``.
@@ -58,37 +61,11 @@ def resolve_model_dir(model: str | None) -> Path:
     Raises
     ------
     WeightsError
-        When neither exists locally (nothing is downloaded).
+        When no model is named, or it is not on this machine (nothing is downloaded).
     """
     if not model:
         raise WeightsError("the svd backend needs a model: --model DIR (or render.svd.model) naming local weights")
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    if path.exists():
-        raise WeightsError(f"model path is a file, expected a diffusers pipeline directory: {model}")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(model, local_files_only=True))
-    except (LocalEntryNotFoundError, HFValidationError, OSError, ValueError):
-        raise WeightsError(
-            f"model not found: {model} is neither a directory nor a Hugging Face model in the local cache "
-            "(nothing is downloaded)"
-        ) from None
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WeightsError(f"{what} is missing: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{what} is not readable JSON ({type(exc).__name__}): {path}") from None
-    if not isinstance(data, dict):
-        raise WeightsError(f"{what} must hold a JSON object: {path}")
-    return data
+    return resolve_model_folder(model, LAYOUT)
 
 
 def inspect_model_dir(directory: Path, cfg: RenderSvdConfig) -> dict[str, Any]:
@@ -103,15 +80,16 @@ def inspect_model_dir(directory: Path, cfg: RenderSvdConfig) -> dict[str, Any]:
         ``path``, ``class``, ``config_sha256`` (of every JSON config), ``weights``
         (relative path -> bytes), ``use_safetensors``, ``unet_config``, ``vae_config``.
     """
-    index = _read_json(directory / "model_index.json", "model_index.json (not a diffusers pipeline directory?)")
+    index = read_json_object(directory / "model_index.json", f"model_index.json (expected {LAYOUT})", WeightsError)
     found_class = index.get("_class_name")
     if found_class != PIPELINE_CLASS:
         raise WeightsError(f"{directory} holds a {found_class or 'unknown pipeline'}, not a {PIPELINE_CLASS}")
     configs = {
-        name: _read_json(
+        name: read_json_object(
             directory / name / ("scheduler_config.json" if name == "scheduler" else
                                 "preprocessor_config.json" if name == "feature_extractor" else "config.json"),
             f"{name} config",
+            WeightsError,
         )
         for name in CONFIG_COMPONENTS
     }
