@@ -21,7 +21,7 @@ from keyframe.compare import compare_plot, compare_reports, side_by_side
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.inpaint.stage import mask_output_path
-from keyframe.io import check_output_dir, package_versions, write_clip, write_json_atomic
+from keyframe.io import check_output_dir, output_group, package_versions, write_clip, write_json_atomic
 from keyframe.render import write_render
 from keyframe.report import build_report, write_check_outputs
 from keyframe.report.html import write_html_report
@@ -60,33 +60,38 @@ def check_revision(
 
 @flow(name="keyframe-compare", persist_result=False)
 def compare_flow(a: Path, b: Path, mask: Path | None, out_dir: Path, config: Config) -> dict[str, Any]:
-    """Render and check both revisions with the same seed and settings, then compare them."""
+    """Render and check both revisions with the same seed and settings, then compare them.
+
+    Every output is committed together at the end (``output_group``), as in prep: a compare that
+    fails part way leaves the folder as it was, apart from the stage cache.
+    """
     logger = get_run_logger()
-    out_dir = check_output_dir(out_dir)
-    stages = Stages.for_output(out_dir, config.nightly)
-    results = {}
-    for name, revision in (("a", Path(a)), ("b", Path(b))):
-        plate_path, mask_path = revision_inputs(revision, mask)
-        results[name] = (plate_path, *check_revision(name, plate_path, mask_path, check_output_dir(out_dir / name),
-                                                      config, stages))
-    (path_a, report_a, clip_a, check_a), (path_b, report_b, clip_b, check_b) = results["a"], results["b"]
-    comparison = compare_reports(report_a, report_b, config.check)
-    video = write_clip(out_dir / "side_by_side.mp4",
-                       side_by_side(clip_a.frames, clip_b.frames, check_a.tracked_masks, check_b.tracked_masks,
-                                    report_a["reasons"], report_b["reasons"]),
-                       clip_a.fps, quality=config.io.video_quality)
-    plot = compare_plot(out_dir / "compare.png", report_a, report_b, config.check)
-    result = {
-        **comparison,
-        "revisions": {name: {"input": str(results[name][0]), "verdict": results[name][1]["verdict"],
-                             "reasons": results[name][1]["reasons"], "folder": name} for name in ("a", "b")},
-        "seed": config.seed,
-        "params": {"config": config.model_dump(mode="json")},
-        "outputs": {"video": video.name, "plot": plot.name},
-        "versions": package_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    write_json_atomic(out_dir / "compare.json", result)
+    with output_group():
+        out_dir = check_output_dir(out_dir)
+        stages = Stages.for_output(out_dir, config.nightly)
+        results = {}
+        for name, revision in (("a", Path(a)), ("b", Path(b))):
+            plate_path, mask_path = revision_inputs(revision, mask)
+            results[name] = (plate_path, *check_revision(name, plate_path, mask_path, check_output_dir(out_dir / name),
+                                                          config, stages))
+        (path_a, report_a, clip_a, check_a), (path_b, report_b, clip_b, check_b) = results["a"], results["b"]
+        comparison = compare_reports(report_a, report_b, config.check)
+        video = write_clip(out_dir / "side_by_side.mp4",
+                           side_by_side(clip_a.frames, clip_b.frames, check_a.tracked_masks, check_b.tracked_masks,
+                                        report_a["reasons"], report_b["reasons"]),
+                           clip_a.fps, quality=config.io.video_quality)
+        plot = compare_plot(out_dir / "compare.png", report_a, report_b, config.check)
+        result = {
+            **comparison,
+            "revisions": {name: {"input": str(results[name][0]), "verdict": results[name][1]["verdict"],
+                                 "reasons": results[name][1]["reasons"], "folder": name} for name in ("a", "b")},
+            "seed": config.seed,
+            "params": {"config": config.model_dump(mode="json")},
+            "outputs": {"video": video.name, "plot": plot.name},
+            "versions": package_versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        write_json_atomic(out_dir / "compare.json", result)
     winner = comparison["more_stable"]
     logger.info("more stable: %s (%s)", {"a": str(path_a), "b": str(path_b)}.get(winner, "neither"), comparison["why"])
     return result

@@ -82,7 +82,7 @@ def prep(
     from flows.prep import read_inputs
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
-    out = check_output_dir(out)
+    out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
     prefect_environment()
     from flows.prep import in_foreground, prep_flow
 
@@ -105,7 +105,7 @@ def demo(
     plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
     if not plate.is_file() or not mask.is_file():
         raise KeyframeError(f"the demo fixture is missing ({plate}); run from a keyframe source checkout")
-    out = check_output_dir(out)
+    out = check_output_dir(out, create=False)
     info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/ (first start of Prefect takes ~20 s)")
     prefect_environment()
     from flows.prep import in_foreground, prep_flow
@@ -239,7 +239,7 @@ def compare(
 
     for revision in (a, b):
         read_inputs(*revision_inputs(revision, mask), cfg)
-    out = check_output_dir(out)
+    out = check_output_dir(out, create=False)
     prefect_environment()
     from flows.compare import compare_flow
     from flows.prep import in_foreground

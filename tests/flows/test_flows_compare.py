@@ -56,3 +56,21 @@ def test_a_prep_folder_is_a_revision(tmp_path):
         revision_inputs(tmp_path / "clean.png", None)
     with pytest.raises(KeyframeError, match="not a prep output"):
         revision_inputs(tmp_path / "..", None)
+
+
+def test_a_compare_failing_part_way_leaves_no_outputs(cli, tmp_path, monkeypatch):
+    import flows.compare
+
+    def broken(*args, **kwargs):
+        raise ValueError("the plot crashed")
+
+    monkeypatch.setattr(flows.compare, "compare_plot", broken)
+    plate_path, mask_path = fixture_pair("coffee")
+    out = tmp_path / "cmp"
+    result = cli("compare", plate_path, plate_path, "--mask", mask_path, "-o", out,
+                 "--config", write_config(tmp_path / "cfg.yaml", SHORT_CLIP))
+
+    assert result.code == 3 and "the plot crashed" in result.stderr
+    outputs = [p for p in out.rglob("*") if p.is_file() and ".keyframe-cache" not in p.parts]
+    assert outputs == [], "both revisions had rendered, yet none of their files may be left without compare.json"
+    assert any((out / ".keyframe-cache").rglob("*")), "the renders stay cached for the rerun"

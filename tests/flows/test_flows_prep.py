@@ -182,3 +182,18 @@ def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monk
 
     assert result.code == 3 and "the check crashed" in result.stderr
     assert _outputs(out) == {"notes.txt"}  # no cleaned plate, clip or heatmaps without a report
+
+
+def test_a_prep_failing_before_any_stage_leaves_no_new_folder(cli, tmp_path, monkeypatch):
+    import flows.tasks
+
+    def broken(*args, **kwargs):
+        raise ValueError("the inpaint crashed")
+
+    monkeypatch.setattr(flows.tasks, "inpaint", broken)
+    plate, mask = fixture_pair("coffee_defect")
+    out = tmp_path / "new"
+    result = cli("prep", plate, "--mask", mask, "-o", out)
+
+    assert result.code == 3 and "the inpaint crashed" in result.stderr
+    assert not out.exists()
