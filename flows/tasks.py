@@ -69,12 +69,27 @@ def _digest_value(value: Any) -> str:
 
 
 def content_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache key of a stage task: its name, keyframe's version and the content of every input."""
+    """Cache key of a stage task: its name, keyframe's version and the content of every input.
+
+    A key whose persisted result is missing or cut short is forgotten here, so the stage
+    recomputes instead of failing on the read (Prefect trusts a key record it finds).
+    """
     digest = hashlib.sha256(f"{context.task.name}\0{__version__}\0".encode())
     for name in sorted(parameters):
         if name not in _LABELS:
             digest.update(name.encode() + b"\0" + _digest_value(parameters[name]).encode() + b"\0")
-    return f"{context.task.name}-{digest.hexdigest()}"
+    key = f"{context.task.name}-{digest.hexdigest()}"
+    _forget_if_damaged(key, keys=context.task.cache_policy.key_storage, results=context.task.result_storage)
+    return key
+
+
+def _forget_if_damaged(key: str, *, keys: Any, results: Any) -> None:
+    if not isinstance(keys, Path) or not isinstance(results, Path):
+        return  # not the layout Stages.for_output sets up
+    record = keys / key
+    if record.exists() and not result_is_intact(results / key):
+        flow_logger().warning("stage cache entry %s is damaged or missing its result; recomputing the stage", key)
+        record.unlink(missing_ok=True)
 
 
 def weights_fingerprint(source: str | None) -> str | None:
@@ -139,6 +154,18 @@ def _decode(value: Any, buffers: list[memoryview]) -> Any:
     if "__tuple__" in value:
         return tuple(_decode(v, buffers) for v in value["__tuple__"])
     return [_decode(v, buffers) for v in value["__list__"]]
+
+
+def result_is_intact(path: Path) -> bool:
+    """Whether ``path`` holds a whole stage result as :class:`ResultSerializer` writes it."""
+    try:
+        with path.open("rb") as stream:
+            if stream.read(len(_MAGIC)) != _MAGIC:
+                return False
+            sizes = json.loads(stream.readline())["sizes"]
+            return path.stat().st_size == stream.tell() + sum(sizes)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 class ResultSerializer(Serializer):

@@ -197,3 +197,37 @@ def test_a_prep_failing_before_any_stage_leaves_no_new_folder(cli, tmp_path, mon
 
     assert result.code == 3 and "the inpaint crashed" in result.stderr
     assert not out.exists()
+
+
+def test_a_damaged_stage_cache_entry_is_recomputed_not_fatal(cli, tmp_path, monkeypatch):
+    import flows.tasks
+
+    plate, mask = fixture_pair("coffee_defect")
+    config = write_config(tmp_path / "cfg.yaml", GATE_PASSING, SHORT_CLIP)
+    out = tmp_path / "out"
+    first = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
+    results = out / ".keyframe-cache" / "results"
+    (render_result,) = results.glob("render-*")
+    render_result.write_bytes(render_result.read_bytes()[:5000])  # cut short, as by a full disk
+    (check_result,) = results.glob("check-*")
+    check_result.unlink()  # removed by hand
+    assert flows.tasks.result_is_intact(next(results.glob("gate-*")))
+
+    ran = []
+
+    def counted(name):
+        real = getattr(flows.tasks, name)
+
+        def run(*args, **kwargs):
+            ran.append(name)
+            return real(*args, **kwargs)
+
+        return run
+
+    for name in ("render", "check_clip"):
+        monkeypatch.setattr(flows.tasks, name, counted(name))
+    second = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
+
+    assert second.code == first.code, second.stderr
+    assert ran == ["render", "check_clip"] and "damaged or missing its result" in second.stderr
+    assert flows.tasks.result_is_intact(next(results.glob("render-*")))
