@@ -14,6 +14,15 @@ SHORT_CLIP = {"render": {"frames": 8}}
 GATE_PASSING = {"inpaint": {"backend": "biharmonic"}}
 
 
+def crash(message: str):
+    """A stand-in for a stage function that fails with an internal error (``ValueError(message)``)."""
+
+    def crashed(*args: Any, **kwargs: Any) -> None:
+        raise ValueError(message)
+
+    return crashed
+
+
 def fixture_pair(name: str) -> tuple[Path, Path]:
     return FIXTURES / "plates" / f"{name}.png", FIXTURES / "masks" / f"{name}.png"
 

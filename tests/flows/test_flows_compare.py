@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from flowkit import SHORT_CLIP, fixture_pair, write_config
+from flowkit import SHORT_CLIP, crash, fixture_pair, write_config
 
 from keyframe.io import read_clip, read_mask, read_plate, write_image
 
@@ -61,10 +61,7 @@ def test_a_prep_folder_is_a_revision(tmp_path):
 def test_a_compare_failing_part_way_leaves_no_outputs(cli, tmp_path, monkeypatch):
     import flows.compare
 
-    def broken(*args, **kwargs):
-        raise ValueError("the plot crashed")
-
-    monkeypatch.setattr(flows.compare, "compare_plot", broken)
+    monkeypatch.setattr(flows.compare, "compare_plot", crash("the plot crashed"))
     plate_path, mask_path = fixture_pair("coffee")
     out = tmp_path / "cmp"
     result = cli("compare", plate_path, plate_path, "--mask", mask_path, "-o", out,

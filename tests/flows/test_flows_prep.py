@@ -7,7 +7,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-from flowkit import GATE_PASSING, SHORT_CLIP, fixture_pair, write_config
+from flowkit import GATE_PASSING, SHORT_CLIP, crash, fixture_pair, write_config
 
 from keyframe.config import Config
 from keyframe.io import file_sha256, read_clip
@@ -174,10 +174,7 @@ def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monk
     out.mkdir()
     (out / "notes.txt").write_text("mine")
 
-    def broken(*args, **kwargs):
-        raise ValueError("the check crashed")
-
-    monkeypatch.setattr(flows.tasks, "check_clip", broken)
+    monkeypatch.setattr(flows.tasks, "check_clip", crash("the check crashed"))
     result = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
 
     assert result.code == 3 and "the check crashed" in result.stderr
@@ -187,10 +184,7 @@ def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monk
 def test_a_prep_failing_before_any_stage_leaves_no_new_folder(cli, tmp_path, monkeypatch):
     import flows.tasks
 
-    def broken(*args, **kwargs):
-        raise ValueError("the inpaint crashed")
-
-    monkeypatch.setattr(flows.tasks, "inpaint", broken)
+    monkeypatch.setattr(flows.tasks, "inpaint", crash("the inpaint crashed"))
     plate, mask = fixture_pair("coffee_defect")
     out = tmp_path / "new"
     result = cli("prep", plate, "--mask", mask, "-o", out)
