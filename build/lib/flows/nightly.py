@@ -1,0 +1,249 @@
+"""Nightly batch: every shot of a manifest through prep, with bounded concurrency and resume.
+
+One bad shot never stops the others: a shot whose paths escape the manifest's folder, whose
+files are unreadable, or whose stages fail is recorded as ``failed`` with its error, and the rest
+run on. Each shot is built in a staging folder and committed in one rename (see
+:class:`keyframe.nightly.Ledger`), so a run killed with SIGKILL and started again redoes only the
+shots that had not been committed, and no output is lost or written twice.
+
+Outputs: ``shots/<id>/`` per shot, ``summary.json``, ``index.html``, ``flags.otio``, and two
+Prefect artifacts (a table of shots with verdicts, a markdown summary).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flows.prep import locate, read_inputs, run_plate
+from flows.tasks import Stages
+from keyframe.config import Config, NightlyConfig, load_config
+from keyframe.errors import KeyframeError
+from keyframe.io import write_json_atomic
+from keyframe.nightly import Ledger, Shot, load_manifest, resolve_shot
+from keyframe.report.html import write_html_index
+from keyframe.report.otio import write_flags_otio
+
+SUMMARY_SCHEMA = "keyframe.nightly/1"
+STATUSES = ("pass", "flagged", "failed")
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: its message, or its type when it has none."""
+    text = " ".join(str(error).split())
+    if isinstance(error, KeyframeError):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir`` for one nightly run; a second run on the same folder is refused."""
+    with open(out_dir / ".nightly.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise KeyframeError(f"another nightly run is using {out_dir}") from None
+        yield
+
+
+def task_runner(cfg: NightlyConfig) -> Any:
+    """The task runner the shots run on: a bounded thread pool, or Dask (a cluster or a local one)."""
+    if cfg.task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=cfg.concurrency)
+    from prefect_dask import DaskTaskRunner
+
+    if cfg.dask_address:
+        return DaskTaskRunner(address=cfg.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": cfg.concurrency,
+            "threads_per_worker": 1,
+            "processes": cfg.dask_processes,
+            "dashboard_address": None,
+        }
+    )
+
+
+def record_failure(ledger: Ledger, shot_id: str, error: BaseException, key: str | None) -> dict[str, Any]:
+    """Commit a ``failed`` record for ``shot_id`` (its partial outputs are not kept)."""
+    record = {"status": "failed", "verdict": None, "reasons": [], "error": one_line(error), "key": key}
+    ledger.commit(shot_id, ledger.staging(shot_id), record)
+    return record
+
+
+@task(name="shot", task_run_name="shot [{shot.id}]")
+def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any]:
+    """Run one shot in a staging folder and commit it; a failure is committed as ``failed`` and re-raised."""
+    ledger = Ledger(out_dir)
+    staging = ledger.staging(shot.id)
+    stages = Stages.for_output(out_dir, shot.config.nightly)
+    try:
+        entry = run_plate(shot.plate, shot.mask, staging, shot.config, stages=stages, label=shot.id, force=force,
+                          extra={"shot": shot.id, "prompt": shot.prompt or ""})
+    except Exception as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        record_failure(ledger, shot.id, error, key)
+        raise
+    record = {**entry, "error": None, "key": key}
+    ledger.commit(shot.id, staging, record)
+    return record
+
+
+def _row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
+    folder = Path("shots") / shot_id
+    paths = {k: str(folder / record[k]) for k in ("report", "html", "clip", "plate", "thumbnail") if record.get(k)}
+    return {
+        "id": shot_id,
+        "status": record["status"],
+        "verdict": record.get("verdict"),
+        "reasons": record.get("reasons") or [],
+        "error": record.get("error"),
+        "frames": record.get("frames"),
+        "fps": record.get("fps"),
+        "stopped_at_gate": record.get("stopped_at_gate", False),
+        "reused": reused,
+        **paths,
+    }
+
+
+def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``summary.json``, ``index.html`` and ``flags.otio`` for the batch; returns the summary."""
+    counts = {status: sum(1 for row in rows if row["status"] == status) for status in STATUSES}
+    summary = {
+        "schema": SUMMARY_SCHEMA,
+        "manifest": str(manifest_path),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": counts,
+        "exit_code": 1 if counts["flagged"] or counts["failed"] else 0,
+        "shots": rows,
+    }
+    write_json_atomic(out_dir / "summary.json", summary)
+    absolute = [locate(row, out_dir) for row in rows]
+    write_html_index(out_dir, [{**row, "report": row.get("html")} for row in absolute],
+                     title=f"nightly: {manifest_path.name}", extra={"manifest": str(manifest_path),
+                                                                    "created": summary["created"]})
+    write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")
+    return summary
+
+
+def publish_artifacts(summary: dict[str, Any]) -> None:
+    """A Prefect table of shots with verdicts and a markdown summary of the run."""
+    table = [
+        {"shot": row["id"], "status": row["status"], "reasons": ", ".join(r["code"] for r in row["reasons"]),
+         "error": row["error"] or "", "report": row.get("html", "")}
+        for row in summary["shots"]
+    ]
+    create_table_artifact(key="keyframe-nightly-shots", table=table, description="Shots and their verdicts")
+    counts = summary["counts"]
+    lines = [f"# keyframe nightly: {Path(summary['manifest']).name}", "",
+             f"**{counts['pass']} pass, {counts['flagged']} flagged, {counts['failed']} failed** "
+             f"of {len(summary['shots'])} shots.", ""]
+    lines += [f"- `{row['id']}`: **{row['status']}**"
+              + (f" ({', '.join(r['code'] for r in row['reasons'])})" if row["reasons"] else "")
+              + (f": {row['error']}" if row["error"] else "")
+              for row in summary["shots"] if row["status"] != "pass"]
+    create_markdown_artifact(key="keyframe-nightly-summary", markdown="\n".join(lines), description="Nightly summary")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("shots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=False)
+
+
+def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool = False) -> dict[str, Any]:
+    """The body of :func:`nightly_flow`; see the module docstring."""
+    logger = get_run_logger()
+    manifest = load_manifest(manifest_path, max_shots=cfg.nightly.max_shots)
+    ledger = Ledger(out_dir)
+    with run_lock(ledger.out_dir):
+        for action in ledger.recover():
+            logger.warning("recovering %s: %s", out_dir, action)
+        records: dict[str, tuple[dict[str, Any], bool]] = {}
+        pending: list[tuple[Shot, str]] = []
+        for spec in manifest.shots:
+            key = None
+            try:
+                shot = resolve_shot(manifest, spec, cfg)
+                read_inputs(shot.plate, shot.mask, shot.config)
+                key = shot.key()
+            except KeyframeError as error:
+                logger.error("shot %s refused: %s", spec.id, one_line(error))
+                records[spec.id] = (record_failure(ledger, spec.id, error, key), False)
+                continue
+            done = ledger.finished(spec.id, key)
+            if done is not None:
+                records[spec.id] = (done, True)
+            else:
+                pending.append((shot, key))
+        logger.info("%d shots: %d already finished, %d refused, %d to run", len(manifest.shots),
+                    sum(reused for _, reused in records.values()),
+                    sum(not reused for _, reused in records.values()), len(pending))
+        with task_runner(cfg.nightly) as runner, _progress() as bar:
+            progress = bar.add_task("shots", total=len(pending))
+            futures = {
+                runner.submit(shot_task, parameters={"shot": shot, "key": key, "out_dir": ledger.out_dir, "force": force}): shot.id
+                for shot, key in pending
+            }
+            for future in as_completed(list(futures)):
+                shot_id = futures[future]
+                try:
+                    records[shot_id] = (future.result(), False)
+                except Exception as error:  # noqa: BLE001 - one bad shot never stops the others
+                    logger.error("shot %s failed: %s", shot_id, one_line(error))
+                    records[shot_id] = (ledger.record(shot_id) or {"status": "failed", "error": one_line(error)}, False)
+                bar.advance(progress)
+        rows = [_row(spec.id, *records[spec.id]) for spec in manifest.shots]
+        summary = write_batch_outputs(ledger.out_dir, Path(manifest_path), rows)
+    publish_artifacts(summary)
+    logger.info("nightly done: %s", ", ".join(f"{n} {s}" for s, n in summary["counts"].items()))
+    return summary
+
+
+@flow(name="keyframe-nightly", persist_result=False)
+def nightly_flow(
+    manifest: str, out_dir: str, config: str | None = None, overrides: dict[str, Any] | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Run every shot of ``manifest`` into ``out_dir``; resumes a killed run where it stopped.
+
+    Parameters are plain strings so a scheduled deployment can carry them.
+    """
+    return run_nightly(Path(manifest), Path(out_dir), load_config(config, overrides), force=force)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def deploy_nightly(*, name: str, cron: str, parameters: dict[str, Any], pool: str | None) -> str:
+    """Schedule :func:`nightly_flow` on the Prefect server named by ``PREFECT_API_URL``.
+
+    Without ``pool`` this process serves the deployment and runs each scheduled run itself (it
+    blocks until interrupted); with ``pool`` the deployment is registered on that work pool, to be
+    run by its workers from this checkout, and its id is returned.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise KeyframeError(
+            "a schedule needs a Prefect server: start one with `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/NIGHTLY.md)"
+        )
+    if pool is None:
+        nightly_flow.serve(name=name, cron=cron, parameters=parameters)
+        return name
+    source = nightly_flow.from_source(source=str(PROJECT_ROOT), entrypoint="flows/nightly.py:nightly_flow")
+    deployment_id = source.deploy(name=name, work_pool_name=pool, cron=cron, parameters=parameters,
+                                  print_next_steps=False, ignore_warnings=True)
+    return str(deployment_id)

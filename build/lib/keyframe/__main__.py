@@ -1,0 +1,5 @@
+"""``python -m keyframe`` runs the CLI."""
+
+from keyframe.cli import run
+
+run()

@@ -1,0 +1,67 @@
+"""``keyframe check``: track the edited region through a clip and flag it if it floats, flickers or drifts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.io import check_output_dir, read_clip, read_json_object, read_mask, read_plate, sidecar_path
+from keyframe.report import build_report, write_check_outputs
+from keyframe.track import check_clip
+
+
+def read_render_sidecar(clip: Path) -> tuple[Path | None, Any]:
+    """``(sidecar path, plate_to_frame0)`` from ``CLIP.json`` beside the clip, or ``(None, None)``."""
+    path = sidecar_path(clip)
+    if not path.is_file():
+        return None, None
+    data = read_json_object(path, "clip sidecar")
+    return path, data.get("plate_to_frame0")
+
+
+@app.command()
+def check(
+    clip: Annotated[Path, typer.Argument(help="Clip: video file, frame folder or printf pattern (f/%04d.png).")],
+    plate: Annotated[Path, typer.Option("--plate", "-p", help="The plate the clip was made from.")],
+    mask: Annotated[Path, typer.Option("--mask", "-m", help="Edit mask of the plate (PNG or JSON shapes).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.json, frames.csv, "
+                                                "overlay.mp4, drift.png (created if its parent exists).")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> int:
+    """Check that the edited region stays glued to the scene; exit 0 pass, 1 flagged, 2 input error.
+
+    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching.
+    """
+    cfg = config_from(config)
+    if out is not None:
+        check_output_dir(out, create=False)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+    video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
+    sidecar, plate_to_frame0 = read_render_sidecar(clip)
+    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
+        task = bar.add_task("check", total=len(video.frames))
+        result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    clip_input = clip if clip.exists() else clip.parent
+    report = build_report(check=result, inputs={"clip": clip_input, "plate": plate, "mask": mask, "sidecar": sidecar},
+                          params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump()})
+    if out is not None:
+        written = write_check_outputs(out, report, result, video.frames, video.fps, quality=cfg.io.video_quality)
+        info(f"wrote {', '.join(str(p) for p in written.values())}")
+    if as_json:
+        print_json(report)
+    else:
+        info(f"verdict: {report['verdict']} ({len(video.frames)} frames, alignment from {result.alignment.source}, "
+             f"lpips {'on' if result.metric_status['lpips']['available'] else 'unavailable: ' + str(result.metric_status['lpips']['why'])})")
+        for reason in report["reasons"]:
+            info(f"  {reason['message']}")
+        for metric, state in result.metric_status.items():
+            if not state["available"] and metric != "lpips":
+                info(f"  {metric}: unavailable ({state['why']})")
+    return EXIT_OK if report["verdict"] == "pass" else EXIT_FLAGGED

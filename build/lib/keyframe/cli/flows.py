@@ -1,0 +1,257 @@
+"""``keyframe prep | demo | nightly | compare``: the Prefect flows of ``flows/`` from the command line.
+
+Prefect is imported only when one of these commands runs, after its offline settings are in
+place (no analytics, no telemetry, a patient start of the temporary server on a busy machine).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
+from keyframe.config import Config
+from keyframe.errors import KeyframeError
+from keyframe.io import check_output_dir
+
+DEMO_FIXTURE = "coffee_defect"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+_PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    # the temporary server's first start migrates a new database: ~18 s idle, more on a busy box
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+
+RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd.")]
+ModelOption = Annotated[
+    Optional[str], typer.Option("--model", help="SVD weights (diffusers folder or a cached Hugging Face id); needs --render svd.")
+]
+OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if its parent exists).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
+
+
+def prefect_environment() -> None:
+    """Offline Prefect settings, unless the user set them: no analytics, no telemetry."""
+    for key, value in _PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
+    if render is not None and render not in ("camera", "svd"):
+        raise KeyframeError(f"--render must be camera or svd, got {render}")
+    return {"render": {"backend": render, "svd": {"model": model}}}
+
+
+def _checked(cfg: Config, model: str | None) -> Config:
+    if model is not None and cfg.render.backend != "svd":
+        raise KeyframeError("--model names SVD weights; it needs --render svd (or render.backend: svd)")
+    return cfg
+
+
+def _report_prep(entry: dict[str, Any], out: Path, as_json: bool) -> None:
+    from flows.prep import locate
+
+    located = locate(entry, out.resolve())
+    if as_json:
+        print_json(located)
+        return
+    codes = ", ".join(r["code"] for r in entry["reasons"])
+    info(f"{entry['verdict']}{f' ({codes})' if codes else ''}"
+         + (": the gate stopped the plate before the render" if entry["stopped_at_gate"] else ""))
+    info(f"report: {located['html']}")
+
+
+@app.command()
+def prep(
+    plate: Annotated[Path, typer.Argument(help="Plate image (PNG, JPEG, TIFF, WebP).")],
+    mask: Annotated[Path, typer.Option("--mask", "-m", help="Edit mask (PNG or JSON shapes).")],
+    out: OutDirOption,
+    render: RenderOption = None,
+    model: ModelOption = None,
+    config: ConfigOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> int:
+    """inpaint -> gate -> render -> check -> report for one plate, as a Prefect flow."""
+    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    from flows.prep import read_inputs
+
+    read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
+    out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
+    prefect_environment()
+    from flows.prep import in_foreground, prep_flow
+
+    with in_foreground():
+        entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
+    _report_prep(entry, out, as_json)
+    return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("keyframe-demo"),
+    as_json: JsonOption = False,
+) -> int:
+    """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
+
+    Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
+    is. Exit codes as for prep: 0 pass, 1 flagged.
+    """
+    plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
+    if not plate.is_file() or not mask.is_file():
+        raise KeyframeError(f"the demo fixture is missing ({plate}); run from a keyframe source checkout")
+    out = check_output_dir(out, create=False)
+    info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/ (first start of Prefect takes ~20 s)")
+    prefect_environment()
+    from flows.prep import in_foreground, prep_flow
+
+    with in_foreground():
+        entry = prep_flow(plate, mask, out.resolve(), config_from(None))
+    _report_prep(entry, out, as_json)
+    return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
+
+
+class _DefaultRun(TyperGroup):
+    """``keyframe nightly MANIFEST ...`` is ``keyframe nightly run MANIFEST ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+nightly_app = typer.Typer(
+    cls=_DefaultRun,
+    no_args_is_help=True,
+    help="Nightly batches: `keyframe nightly MANIFEST -o DIR` runs one; `keyframe nightly serve` schedules it.",
+)
+app.add_typer(nightly_app, name="nightly")
+
+ManifestArgument = Annotated[Path, typer.Argument(help="YAML manifest of shots (id, plate, mask, prompt, config).")]
+ConcurrencyOption = Annotated[Optional[int], typer.Option("--concurrency", min=1, help="Shots at once (nightly.concurrency).")]
+RunnerOption = Annotated[Optional[str], typer.Option("--runner", help="threads | dask (nightly.task_runner).")]
+DaskOption = Annotated[
+    Optional[str], typer.Option("--dask-address", help="Existing Dask scheduler, e.g. tcp://host:8786 (implies --runner dask).")
+]
+
+
+def _nightly_overrides(concurrency: int | None, runner: str | None, dask_address: str | None) -> dict[str, Any]:
+    if runner is not None and runner not in ("threads", "dask"):
+        raise KeyframeError(f"--runner must be threads or dask, got {runner}")
+    if dask_address is not None:
+        runner = "dask"
+    return {"nightly": {"concurrency": concurrency, "task_runner": runner, "dask_address": dask_address}}
+
+
+def _nightly_inputs(manifest: Path, out: Path, config: Path | None, overrides: dict[str, Any]) -> Path:
+    from keyframe.nightly import load_manifest
+
+    cfg = config_from(config, overrides)  # refuse a bad config before any work
+    load_manifest(manifest, max_shots=cfg.nightly.max_shots)
+    return check_output_dir(out)
+
+
+@nightly_app.command("run")
+def nightly_run(
+    manifest: ManifestArgument,
+    out: OutDirOption,
+    config: ConfigOption = None,
+    concurrency: ConcurrencyOption = None,
+    runner: RunnerOption = None,
+    dask_address: DaskOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> int:
+    """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed."""
+    overrides = _nightly_overrides(concurrency, runner, dask_address)
+    out = _nightly_inputs(manifest, out, config, overrides)
+    prefect_environment()
+    from flows.nightly import nightly_flow
+
+    summary = nightly_flow(str(manifest.resolve()), str(out.resolve()), None if config is None else str(config.resolve()),
+                           overrides, force)
+    if as_json:
+        print_json(summary)
+    else:
+        counts = summary["counts"]
+        info(f"{counts['pass']} pass, {counts['flagged']} flagged, {counts['failed']} failed")
+        info(f"summary: {out / 'summary.json'}  index: {out / 'index.html'}  timeline: {out / 'flags.otio'}")
+    return summary["exit_code"]
+
+
+@nightly_app.command("serve")
+def nightly_serve(
+    manifest: ManifestArgument,
+    out: OutDirOption,
+    cron: Annotated[str, typer.Option("--cron", help="When to run, as a cron expression (server time zone).")] = "0 2 * * *",
+    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "nightly",
+    pool: Annotated[
+        Optional[str], typer.Option("--pool", help="Register on this work pool (run by `prefect worker start`) instead of serving here.")
+    ] = None,
+    config: ConfigOption = None,
+    concurrency: ConcurrencyOption = None,
+    runner: RunnerOption = None,
+    dask_address: DaskOption = None,
+) -> int:
+    """Register a scheduled nightly deployment on a Prefect server (`prefect server start`).
+
+    Without --pool this process serves the schedule (keep it running); with --pool the deployment
+    is registered on a work pool and this command returns.
+    """
+    overrides = _nightly_overrides(concurrency, runner, dask_address)
+    out = _nightly_inputs(manifest, out, config, overrides)
+    prefect_environment()
+    from flows.nightly import deploy_nightly
+
+    parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
+                  "config": None if config is None else str(config.resolve()), "overrides": overrides}
+    if pool is None:
+        info(f"serving the nightly deployment '{name}' ({cron}) from this process; keep it running, Ctrl-C stops it")
+    deployment = deploy_nightly(name=name, cron=cron, parameters=parameters, pool=pool)
+    if pool is not None:
+        info(f"deployment {deployment} registered on work pool {pool} ({cron}); run it with: prefect worker start --pool {pool}")
+    return EXIT_OK
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Revision A: a plate file, or a prep output folder.")],
+    b: Annotated[Path, typer.Argument(help="Revision B: a plate file, or a prep output folder.")],
+    out: OutDirOption,
+    mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
+    render: RenderOption = None,
+    model: ModelOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> int:
+    """Render and check two revisions with identical seed and settings; name the more stable one.
+
+    Exit 1 if either revision is flagged.
+    """
+    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    from flows.compare import revision_inputs
+    from flows.prep import read_inputs
+
+    for revision in (a, b):
+        read_inputs(*revision_inputs(revision, mask), cfg)
+    out = check_output_dir(out, create=False)
+    prefect_environment()
+    from flows.compare import compare_flow
+    from flows.prep import in_foreground
+
+    with in_foreground():
+        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
+    if as_json:
+        print_json(result)
+    else:
+        winner = result["more_stable"]
+        info(f"more stable: {'revision ' + winner.upper() + ' (' + str({'a': a, 'b': b}[winner]) + ')' if winner else 'neither'}"
+             f" — {result['why']}")
+        info(f"comparison: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}  plot: {out / 'compare.png'}")
+    flagged = any(rev["verdict"] != "pass" for rev in result["revisions"].values())
+    return EXIT_FLAGGED if flagged else EXIT_OK

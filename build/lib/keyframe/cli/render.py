@@ -1,0 +1,71 @@
+"""``keyframe render``: turn a plate into a clip (camera preview or Stable Video Diffusion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.errors import KeyframeError
+from keyframe.io import check_output_dir, check_output_path, read_plate, sidecar_path
+from keyframe.render import render as run_render
+from keyframe.render import write_render
+
+
+@app.command()
+def render(
+    plate: Annotated[Path, typer.Argument(help="Plate image (PNG, JPEG, TIFF, WebP; 8 or 16 bit).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Clip to write (.mp4, H.264); a .json sidecar goes beside it.")],
+    backend: Annotated[Optional[str], typer.Option(help="camera (no weights) | svd (Stable Video Diffusion).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="SVD diffusers folder, or a Hugging Face id in the local cache.")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Number of frames (default: 25 camera, the model's for svd).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="SVD denoising steps (25).")] = None,
+    fps: Annotated[Optional[int], typer.Option(help="Frame rate of the clip; SVD is conditioned on it (7).")] = None,
+    motion_bucket: Annotated[Optional[int], typer.Option(help="SVD motion bucket id, more = more motion (127).")] = None,
+    noise_aug: Annotated[Optional[float], typer.Option(help="SVD noise added to the conditioning image (0.02).")] = None,
+    min_guidance: Annotated[Optional[float], typer.Option(help="SVD guidance at the first frame (1.0).")] = None,
+    max_guidance: Annotated[Optional[float], typer.Option(help="SVD guidance at the last frame (3.0).")] = None,
+    decode_chunk: Annotated[Optional[int], typer.Option(help="Frames the VAE decodes at once (default all; lower = less memory).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for the diffusion noise.")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Render size WxH (svd: multiples of 64; default from the model / the plate).")] = None,
+    frames_dir: Annotated[Optional[Path], typer.Option(help="Also write every frame as PNG into this folder.")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> int:
+    """Render PLATE into a clip and record the plate -> frame transforms in the sidecar."""
+    svd = {
+        "model": model, "steps": steps, "motion_bucket_id": motion_bucket, "noise_aug_strength": noise_aug,
+        "min_guidance_scale": min_guidance, "max_guidance_scale": max_guidance, "decode_chunk_size": decode_chunk,
+    }
+    options = {"backend": backend, "frames": frames, "fps": fps, "size": size, "svd": svd}
+    cfg = config_from(config, {"seed": seed, "render": options})
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    output = check_output_path(output)
+    if output.suffix.lower() != ".mp4":
+        raise KeyframeError(f"--output must be an .mp4 file, got {output.name}")
+    if frames_dir is not None:
+        check_output_dir(frames_dir, create=False)
+
+    columns = (TextColumn(f"render {cfg.render.backend}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(cfg.render.backend, total=None)
+        result = run_render(
+            pixels, cfg.render, seed=cfg.seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    write_render(result, output, inputs={"plate": plate}, seed=cfg.seed, frames_dir=frames_dir,
+                 quality=cfg.io.video_quality)
+    height, width = result.frames.shape[1:3]
+    summary = {
+        "output": str(output), "sidecar": str(sidecar_path(output)),
+        "frames_dir": None if frames_dir is None else str(frames_dir), "backend": result.backend,
+        "frames": int(len(result.frames)), "fps": result.fps, "size": [int(width), int(height)],
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        info(f"render: {summary['frames']} frames {width}x{height} at {result.fps:g} fps with {result.backend}; wrote {output}")
+    return EXIT_OK

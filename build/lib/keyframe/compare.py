@@ -1,0 +1,184 @@
+"""Revision comparison: which of two revisions of a plate holds its edit more stably in motion.
+
+Both revisions are rendered with the same seed and settings and checked with the same
+thresholds; this module compares the two check reports. Stability is judged first by the number
+of flagged frames, then by the mean *load* of the verdict's rules: each per-frame measure as a
+fraction of its threshold (1.0 = at the threshold), averaged over frames and rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from keyframe.config import CheckConfig
+from keyframe.io import write_figure
+from keyframe.report.outputs import flagged_frames, overlay_frames
+from keyframe.verdict import RULES
+
+SCHEMA = "keyframe.compare/1"
+_LOAD_CAP = 100.0
+_TIE = 1e-9
+
+
+def rule_load(value: float | None, limit: float, above: bool) -> float | None:
+    """A measure as a fraction of its threshold, oriented so that > 1 means past it (capped at 100).
+
+    Examples
+    --------
+    >>> rule_load(1.5, 3.0, above=True), rule_load(0.25, 0.5, above=False)
+    (0.5, 2.0)
+    """
+    if value is None:
+        return None
+    if above:
+        return float(min(max(value, 0.0) / limit, _LOAD_CAP))
+    return float(min(limit / max(value, limit / _LOAD_CAP), _LOAD_CAP))
+
+
+def instability(report: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
+    """How unstable one checked revision is.
+
+    Parameters
+    ----------
+    report : mapping
+        A ``keyframe.report/1`` dictionary with ``frames`` and ``reasons``.
+    cfg : CheckConfig
+        The thresholds the check used.
+
+    Returns
+    -------
+    dict
+        ``flagged_frames`` (frames inside any reason's range), ``load`` (mean rule load, None if
+        nothing could be measured) and ``load_by_metric``.
+    """
+    frames = list(report.get("frames") or [])
+    loads = {}
+    for rule in RULES:
+        limit = getattr(cfg, rule.limit)
+        values = [rule_load(row.get(rule.key), limit, rule.above) for row in frames]
+        known = [v for v in values if v is not None]
+        loads[rule.key] = round(float(np.mean(known)), 6) if known else None
+    measured = [v for v in loads.values() if v is not None]
+    return {
+        "flagged_frames": int(flagged_frames(list(report.get("reasons") or []), len(frames)).sum()),
+        "load": round(float(np.mean(measured)), 6) if measured else None,
+        "load_by_metric": loads,
+    }
+
+
+def _delta(a: Any, b: Any) -> dict[str, Any]:
+    numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)]
+    if all(numeric):
+        return {"a": a, "b": b, "delta": round(float(b) - float(a), 7), "why": None}
+    missing = [name for name, ok in zip("ab", numeric) if not ok]
+    return {"a": a, "b": b, "delta": None, "why": f"not measured in revision {' and '.join(missing)}"}
+
+
+def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
+    """Per-metric and per-frame deltas (``b - a``) and the more stable revision.
+
+    Parameters
+    ----------
+    a, b : mapping
+        The two revisions' ``keyframe.report/1`` dictionaries.
+    cfg : CheckConfig
+        The thresholds both checks used.
+
+    Returns
+    -------
+    dict
+        ``more_stable`` (``"a"``, ``"b"`` or None for a tie), ``why``, ``instability`` per
+        revision, ``metrics`` (each numeric summary value: ``a``, ``b``, ``delta``, ``why``) and
+        ``frames`` (per frame, the delta of each judged measure; null where either is missing).
+    """
+    scores = {"a": instability(a, cfg), "b": instability(b, cfg)}
+    keys = {name: (s["flagged_frames"], s["load"] if s["load"] is not None else float("inf")) for name, s in scores.items()}
+    if keys["a"][0] != keys["b"][0]:
+        winner = min(keys, key=lambda n: keys[n][0])
+        why = f"fewer flagged frames ({keys[winner][0]} vs {keys['b' if winner == 'a' else 'a'][0]})"
+    elif abs(keys["a"][1] - keys["b"][1]) > _TIE:
+        winner = min(keys, key=lambda n: keys[n][1])
+        why = (f"same number of flagged frames ({keys['a'][0]}); lower mean load of the verdict's measures "
+               f"({scores[winner]['load']} vs {scores['b' if winner == 'a' else 'a']['load']}, 1.0 = at threshold)")
+    else:
+        winner, why = None, "the two revisions are equally stable by flagged frames and mean load"
+    summary_a, summary_b = a.get("summary") or {}, b.get("summary") or {}
+    metrics = {
+        key: _delta(summary_a.get(key), summary_b.get(key))
+        for key in sorted(set(summary_a) | set(summary_b))
+        if not isinstance(summary_a.get(key, summary_b.get(key)), (dict, list, str))
+    }
+    frames_a, frames_b = list(a.get("frames") or []), list(b.get("frames") or [])
+    per_frame = [
+        {"frame": t, **{rule.key: _delta(fa.get(rule.key), fb.get(rule.key))["delta"] for rule in RULES}}
+        for t, (fa, fb) in enumerate(zip(frames_a, frames_b))
+    ]
+    return {"schema": SCHEMA, "more_stable": winner, "why": why, "instability": scores, "metrics": metrics,
+            "frames": per_frame, "frame_counts": {"a": len(frames_a), "b": len(frames_b)}}
+
+
+def _label(frames: np.ndarray, text: str) -> np.ndarray:
+    out = frames.copy()
+    for frame in out:
+        cv2.putText(frame, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return out
+
+
+def side_by_side(
+    frames_a: np.ndarray,
+    frames_b: np.ndarray,
+    masks_a: np.ndarray,
+    masks_b: np.ndarray,
+    reasons_a: Sequence[Mapping[str, Any]] = (),
+    reasons_b: Sequence[Mapping[str, Any]] = (),
+) -> np.ndarray:
+    """A and B next to each other, tracked region outlined (red on flagged frames), labelled.
+
+    Frames of different sizes are padded to the larger; the shorter clip sets the length.
+
+    Returns
+    -------
+    ndarray of shape (T, H, Wa + 8 + Wb, 3), uint8
+
+    Examples
+    --------
+    >>> f = np.zeros((3, 32, 48, 3), np.uint8); m = np.zeros((3, 32, 48), bool)
+    >>> side_by_side(f, f, m, m).shape
+    (3, 32, 104, 3)
+    """
+    count = min(len(frames_a), len(frames_b))
+    panels = []
+    for text, frames, masks, reasons in (("A", frames_a, masks_a, reasons_a), ("B", frames_b, masks_b, reasons_b)):
+        shown = overlay_frames(frames[:count], masks[:count], flagged_frames(list(reasons), len(frames))[:count])
+        panels.append(_label(shown, text))
+    height = max(p.shape[1] for p in panels)
+    panels = [np.pad(p, ((0, 0), (0, height - p.shape[1]), (0, 0), (0, 0))) for p in panels]
+    gap = np.zeros((count, height, 8, 3), np.uint8)
+    return np.concatenate([panels[0], gap, panels[1]], axis=2)
+
+
+def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig) -> Path:
+    """Plot each judged measure per frame for A and B, with its threshold; PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rules = [rule for rule in RULES if any(row.get(rule.key) is not None for row in [*a.get("frames", []), *b.get("frames", [])])]
+    figure = Figure(figsize=(8, 1.8 * max(len(rules), 1) + 0.6), dpi=90, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = np.atleast_1d(figure.subplots(max(len(rules), 1), 1, sharex=True))
+    for ax, rule in zip(axes, rules):
+        for name, report in (("A", a), ("B", b)):
+            rows = report.get("frames") or []
+            ax.plot([r["frame"] for r in rows], [np.nan if r.get(rule.key) is None else r[rule.key] for r in rows],
+                    marker=".", label=name)
+        ax.axhline(getattr(cfg, rule.limit), color="red", linestyle="--", linewidth=1, label="threshold")
+        ax.set_title(f"{rule.key} ({rule.code})", fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("frame")
+    return write_figure(path, figure)

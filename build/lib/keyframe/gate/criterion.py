@@ -1,0 +1,132 @@
+"""What every gate criterion returns, and the small helpers the criteria share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from keyframe.io.images import to_float
+from keyframe.masks import Box, bounding_box
+
+#: A criterion's score is its worst sub-check as a multiple of that sub-check's limit; above this it fails.
+SEVERITY_LIMIT = 1.0
+#: Severities are capped here so a measure of zero (e.g. a perfectly flat patch) stays a finite number.
+SEVERITY_CAP = 100.0
+
+
+@dataclass
+class Criterion:
+    """The outcome of one gate criterion.
+
+    ``score`` is ``None`` and ``passed`` is ``None`` when the criterion was not checked; ``reason``
+    then says why. ``heatmap`` is ``(H, W)`` float32 in [0, 1] (1 = where the problem is) or ``None``.
+    """
+
+    name: str
+    score: float | None
+    threshold: float
+    passed: bool | None
+    reason: str
+    heatmap: np.ndarray | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured number against its configured limit."""
+
+    value: float
+    limit: float
+    kind: str  # "max": value must be <= limit; "min": value must be >= limit
+
+    @property
+    def severity(self) -> float:
+        """The value as a multiple of its limit, oriented so that > 1 means failing."""
+        if self.kind == "max":
+            ratio = self.value / self.limit
+        else:
+            ratio = self.limit / max(self.value, self.limit / SEVERITY_CAP)
+        return float(min(ratio, SEVERITY_CAP))
+
+    @property
+    def passed(self) -> bool:
+        return self.severity <= SEVERITY_LIMIT
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": round(self.value, 4), "limit": self.limit, "kind": self.kind, "pass": self.passed}
+
+
+def judge(name: str, checks: dict[str, Check], reasons: dict[str, str], ok: str, heatmap, details) -> Criterion:
+    """Fold sub-checks into a :class:`Criterion`: worst severity is the score; failing checks give the reason.
+
+    A sub-check whose value is not finite (e.g. no pixels to measure) is left out and named in
+    ``details`` with ``value: None``; if none is left the criterion is "not checked".
+    """
+    details = dict(details)
+    for key in [key for key, check in checks.items() if not np.isfinite(check.value)]:
+        details[key] = {"value": None, "why": "could not be measured on this edit (too few pixels)"}
+        del checks[key]
+    if not checks:
+        return not_checked(name, "none of its measures could be computed on this edit", details)
+    worst = max(check.severity for check in checks.values())
+    failing = [reasons[key] for key, check in checks.items() if not check.passed]
+    details["checks"] = {key: check.as_dict() for key, check in checks.items()}
+    reason = "; ".join(failing) if failing else ok
+    return Criterion(name, round(worst, 4), SEVERITY_LIMIT, not failing, reason, heatmap, details)
+
+
+def finite(values: dict[str, float]) -> dict[str, float | None]:
+    """``values`` with every non-finite number replaced by None (JSON has no NaN)."""
+    return {key: (round(float(v), 4) if np.isfinite(v) else None) for key, v in values.items()}
+
+
+def not_checked(name: str, why: str, details: dict[str, Any] | None = None) -> Criterion:
+    """A criterion that could not be computed: no score, no pass, and the reason."""
+    return Criterion(name, None, SEVERITY_LIMIT, None, f"not checked: {why}", None, dict(details or {}))
+
+
+def check_inputs(plate: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate a plate and optional mask; return the plate as float32 RGB in [0, 1] and a bool mask.
+
+    uint8/uint16 plates are converted; a float32 plate is taken as already in [0, 1].
+    """
+    plate = np.asarray(plate)
+    if plate.ndim != 3 or plate.shape[2] != 3:
+        raise ValueError(f"plate must be (H, W, 3), got {plate.shape}")
+    rgb = plate if plate.dtype == np.float32 else to_float(plate)  # float32 input must already be in [0, 1]
+    if mask is None:
+        return rgb, None
+    mask = np.asarray(mask)
+    if mask.shape != plate.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match plate {plate.shape[:2]}")
+    return rgb, (mask > 0.5 if mask.dtype != bool else mask)
+
+
+def has_boundary(mask: np.ndarray | None) -> bool:
+    """True when ``mask`` marks some pixels but not all, so it has a boundary to measure."""
+    return mask is not None and bool(mask.any()) and not bool(mask.all())
+
+
+def neighbourhood(mask: np.ndarray, padding: int) -> Box:
+    """The box around the mask, padded; criteria crop to it so their cost follows the edit, not the plate."""
+    return bounding_box(mask, padding)
+
+
+def distance_outside(mask: np.ndarray) -> np.ndarray:
+    """Distance (px) of each pixel to the mask; 0 on it. Thresholding it grows the mask without a big dilation."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def paste(values: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
+    """A full-size float32 map that is ``values`` inside ``box`` and 0 elsewhere."""
+    full = np.zeros(shape, np.float32)
+    full[box.slices] = values
+    return full
+
+
+def unit(values: np.ndarray, scale: float) -> np.ndarray:
+    """``values / scale`` clipped to [0, 1] as float32: a heatmap that saturates at ``scale``."""
+    return np.clip(np.asarray(values, np.float32) / np.float32(scale), 0.0, 1.0)

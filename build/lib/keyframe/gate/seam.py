@@ -1,0 +1,89 @@
+"""Seam criterion: is the edit's outline invisible?
+
+The numbers are :func:`keyframe.seam.measure_seam`'s (the same measure the inpaint stage reports),
+each checked against a limit from :class:`~keyframe.config.GateConfig`:
+
+- ``color_step``: median ΔE (CIE76, Lab) across the outline, minus the same measure along a
+  parallel line ``3 * band`` px outside it (the plate's own colour variation there), so a
+  boundary laid across busy texture is not mistaken for a tinted patch.
+- ``grain_mismatch``: noise inside over noise around the edit, or its inverse, whichever is larger
+  (1 = matched; a clean patch on a grainy plate and a noisy patch on a clean one both score high).
+- ``gradient_ridge``: gradient on the outline over gradient beside it (a hard pasted edge).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keyframe.config import GateConfig
+from keyframe.gate.criterion import (
+    Check,
+    Criterion,
+    check_inputs,
+    finite,
+    has_boundary,
+    judge,
+    neighbourhood,
+    not_checked,
+    paste,
+    unit,
+)
+from keyframe.masks import grow
+from keyframe.seam import measure_seam
+
+NAME = "seam"
+
+
+def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criterion:
+    """Score the seam criterion of an edited plate.
+
+    Parameters
+    ----------
+    plate : ndarray of shape (H, W, 3)
+        The edited plate, uint8/uint16 or float32 in [0, 1].
+    mask : ndarray of shape (H, W) or None
+        The edited region. Without a mask (or with one covering everything) there is no seam and
+        the criterion is "not checked".
+    cfg : GateConfig
+
+    Returns
+    -------
+    Criterion
+        Score = worst sub-check as a multiple of its limit (above 1 fails).
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> score(data.astronaut(), None, GateConfig()).passed is None
+    True
+    """
+    rgb, mask = check_inputs(plate, mask)
+    if mask is None:
+        return not_checked(NAME, "no mask was given, so there is no edit outline to inspect")
+    if not has_boundary(mask):
+        return not_checked(NAME, "the mask covers the whole plate, so there is no edit outline to inspect")
+    # measure_seam looks 3 bands (plus its window) beyond an outline, here one 3 bands out: the crop loses nothing
+    box = neighbourhood(mask, 7 * cfg.band + 8)
+    crop, crop_mask = rgb[box.slices], mask[box.slices]
+    seam = measure_seam(crop, crop_mask, band=cfg.band)
+    outside = grow(crop_mask, 3 * cfg.band)
+    own = measure_seam(crop, outside, band=cfg.band).color_step if has_boundary(outside) else 0.0
+    step = seam.color_step - own
+    grain = max(seam.grain_ratio, 1.0 / max(seam.grain_ratio, 1e-6))
+    checks = {
+        "color_step": Check(step, cfg.color_step_max, "max"),
+        "grain_mismatch": Check(grain, cfg.grain_mismatch_max, "max"),
+        "gradient_ridge": Check(seam.gradient_ridge, cfg.gradient_ridge_max, "max"),
+    }
+    texture = "cleaner" if seam.grain_ratio < 1 else "noisier"
+    reasons = {
+        "color_step": f"the colour jumps across the edit's outline (ΔE {seam.color_step:.1f}, {step:.1f} more than "
+        f"the plate's own {own:.1f}, limit {cfg.color_step_max}): the patch will show as a tinted blob",
+        "grain_mismatch": f"the edit is {texture} than the plate around it (grain {grain:.2f}x off, limit "
+        f"{cfg.grain_mismatch_max}x): the patch will look frozen while the grain around it moves",
+        "gradient_ridge": f"a visible edge follows the edit's outline ({seam.gradient_ridge:.2f}x the gradient "
+        f"beside it, limit {cfg.gradient_ridge_max}x): the video model will treat it as an object edge",
+    }
+    details = {"measure": finite(seam.as_dict()), "own_color_step": finite({"v": own})["v"], "heatmap_shows": "colour step across the outline (ΔE)"}
+    heatmap = paste(unit(seam.heatmap, 2 * cfg.color_step_max), box, mask.shape)
+    return judge(NAME, checks, reasons, "the edit's outline is invisible in colour, grain and gradient", heatmap, details)

@@ -1,0 +1,28 @@
+"""Inpaint cleanup: fill masked regions with a classical or diffusers backend, keep everything else.
+
+Public API: :func:`inpaint` (arrays in, :class:`InpaintResult` out), :func:`write_inpaint`
+(cleaned PNG + effective mask + sidecar), the :class:`Inpainter` backend protocol and
+:func:`load_pipeline` for loading a diffusers model once and reusing it.
+"""
+
+from keyframe.inpaint.diffusion import load_pipeline
+from keyframe.inpaint.stage import (
+    InpaintResult,
+    Inpainter,
+    check_inpaint_output,
+    inpaint,
+    load_model,
+    make_inpainter,
+    write_inpaint,
+)
+
+__all__ = [
+    "InpaintResult",
+    "Inpainter",
+    "check_inpaint_output",
+    "inpaint",
+    "load_model",
+    "load_pipeline",
+    "make_inpainter",
+    "write_inpaint",
+]

@@ -1,0 +1,262 @@
+"""The inpaint stage: fill the masked regions, match the seams, and paste back without touching the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from keyframe.config import InpaintConfig
+from keyframe.errors import KeyframeError
+from keyframe.inpaint.classical import BiharmonicInpainter, OpenCVInpainter
+from keyframe.inpaint.composite import edit_zone, match_color, match_grain, paste, poisson_blend, region_boxes
+from keyframe.inpaint.diffusion import DiffusersInpainter, load_pipeline
+from keyframe.io import check_output_path, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
+
+Progress = Callable[[float], None]
+
+
+class Inpainter(Protocol):
+    """A backend: fills a hole in one float32 RGB crop.
+
+    ``fill`` gets a crop in [0, 1] and a boolean hole of the same size and returns the filled
+    crop (float32, same shape); ``progress``, when given, is called with the fraction of this
+    crop's work done. ``describe`` returns the backend's own parameters (JSON-ready).
+    """
+
+    name: str
+
+    def fill(self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Progress | None = None) -> np.ndarray: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class InpaintResult:
+    """What :func:`inpaint` made.
+
+    Attributes
+    ----------
+    image : ndarray, (H, W, 3), the plate's dtype
+        The cleaned plate; bit-identical to the input wherever ``effective_mask`` is 0.
+    effective_mask : ndarray of float32 in [0, 1], (H, W)
+        The grown and feathered mask that was blended with (the later stages' edit mask).
+    params : dict
+        Every parameter that shaped the image (JSON-ready).
+    regions : list of dict
+        Per region: its crop ``box`` as ``[x, y, w, h]``, its ``pixels`` and the grain levels.
+    """
+
+    image: np.ndarray
+    effective_mask: np.ndarray
+    params: dict[str, Any]
+    regions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_model(cfg: InpaintConfig) -> Any:
+    """The diffusers pipeline ``cfg`` asks for, or None for the weight-free backends.
+
+    Raises
+    ------
+    KeyframeError
+        The diffusers backend without a model, or a model folder that is missing, incomplete,
+        of the wrong pipeline class or pickle-only (see ``load_pipeline``).
+    """
+    if cfg.backend != "diffusers":
+        return None
+    if not cfg.model:
+        raise KeyframeError("the diffusers backend needs a model: pass --model DIR (a local diffusers folder)")
+    return load_pipeline(cfg.model, allow_pickle=cfg.allow_pickle)
+
+
+def make_inpainter(cfg: InpaintConfig, model: Any = None) -> Inpainter:
+    """The backend named by ``cfg.backend``; for diffusers, ``model`` is a loaded pipeline (else ``cfg.model`` is loaded)."""
+    if cfg.backend in ("telea", "ns"):
+        return OpenCVInpainter(cfg.backend, cfg.radius)
+    if cfg.backend == "biharmonic":
+        return BiharmonicInpainter()
+    return DiffusersInpainter(
+        model if model is not None else load_model(cfg),
+        prompt=cfg.prompt,
+        negative_prompt=cfg.negative_prompt,
+        strength=cfg.strength,
+        steps=cfg.steps,
+        guidance=cfg.guidance,
+        resolution=cfg.resolution,
+    )
+
+
+def inpaint(
+    plate: np.ndarray,
+    mask: np.ndarray,
+    cfg: InpaintConfig,
+    *,
+    seed: int = 0,
+    model: Any = None,
+    progress: Progress | None = None,
+) -> InpaintResult:
+    """Clean the masked regions of a plate; every pixel beyond ``grow + feather`` of the mask is kept bit for bit.
+
+    Each connected region of the edit zone is filled on its own crop (padded by
+    ``cfg.crop_padding``), seam-matched to the plate around it (``cfg.seam_match``), optionally
+    Poisson-blended, and pasted back with the feathered mask as weight.
+
+    Parameters
+    ----------
+    plate : ndarray of shape (H, W, 3), uint8 or uint16
+    mask : ndarray of shape (H, W)
+        Nonzero where the plate must be cleaned.
+    cfg : InpaintConfig
+    seed : int
+        Seeds the diffusion noise (``seed + region index``) and the grain.
+    model : diffusers pipeline, optional
+        An already loaded pipeline for the diffusers backend (see ``load_pipeline``), so a batch
+        loads it once.
+    progress : callable, optional
+        Called with the fraction of the whole job done, in [0, 1].
+
+    Returns
+    -------
+    InpaintResult
+
+    Examples
+    --------
+    >>> plate = np.full((64, 64, 3), 120, np.uint8); plate[20:30, 20:30] = (255, 0, 0)
+    >>> mask = np.zeros((64, 64), bool); mask[18:32, 18:32] = True
+    >>> result = inpaint(plate, mask, InpaintConfig(grow=0, feather=0))
+    >>> bool((result.image[~mask] == plate[~mask]).all()), int(result.image[25, 25, 0])
+    (True, 120)
+    """
+    plate, mask = np.asarray(plate), np.asarray(mask)
+    if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"plate must be (H, W, 3) uint8 or uint16, got {plate.shape} {plate.dtype}")
+    if mask.shape != plate.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match the plate's {plate.shape[:2]}")
+    if not mask.any():
+        raise ValueError("the mask is empty: nothing to inpaint")
+    if np.asarray(mask, bool).all():
+        raise KeyframeError("the mask covers the whole plate: there is nothing outside it to fill from")
+    backend = make_inpainter(cfg, model)
+    zone = edit_zone(mask, cfg.grow, cfg.feather)
+    parts = region_boxes(zone, cfg.crop_padding)
+    original = to_float(plate)
+    filled = original.copy()
+    outside = zone == 0
+    regions = []
+    for i, (part, box) in enumerate(parts):
+        crop, hole, keep = original[box.slices], part[box.slices], outside[box.slices]
+
+        def crop_progress(fraction: float, i: int = i) -> None:
+            if progress is not None:
+                progress((i + fraction) / len(parts))
+
+        fill = backend.fill(crop, hole, seed=seed + i, progress=crop_progress)
+        if cfg.blend == "poisson":
+            fill = poisson_blend(fill, crop, hole)
+        if cfg.seam_match != "none":
+            fill = match_color(fill, crop, hole, keep, cfg.seam_band)
+        grain: dict[str, Any] = {}
+        if cfg.seam_match == "color+grain":
+            fill, grain = match_grain(fill, crop, hole, keep, cfg.seam_band, np.random.default_rng([seed, i]))
+        filled[box.slices][hole] = fill[hole]
+        regions.append({"box": [box.x0, box.y0, box.shape[1], box.shape[0]], "pixels": int(hole.sum()), "grain": grain})
+    params = {
+        **cfg.model_dump(include={"backend", "grow", "feather", "crop_padding", "seam_match", "seam_band", "blend"}),
+        **backend.describe(),
+        "seed": seed,
+        "size": [int(plate.shape[1]), int(plate.shape[0])],
+        "bit_depth": 8 * plate.dtype.itemsize,
+    }
+    return InpaintResult(paste(plate, filled, zone), zone, params, regions)
+
+
+_A1111_LABELS = (
+    ("steps", "Steps"),
+    ("scheduler", "Sampler"),
+    ("guidance", "CFG scale"),
+    ("seed", "Seed"),
+    ("size", "Size"),
+    ("model", "Model"),
+    ("strength", "Denoising strength"),
+    ("feather", "Mask blur"),
+    ("grow", "Mask grow"),
+    ("crop_padding", "Inpaint padding"),
+    ("backend", "Inpaint backend"),
+    ("radius", "Radius"),
+    ("seam_match", "Seam match"),
+    ("blend", "Blend"),
+)
+
+
+def a1111_parameters(params: dict[str, Any]) -> str:
+    """The parameters as A1111 writes them into a PNG's ``parameters`` text: prompt, negative, then ``Key: value, ...``.
+
+    Examples
+    --------
+    >>> a1111_parameters({"backend": "telea", "seed": 3, "size": [512, 288]})
+    'Seed: 3, Size: 512x288, Inpaint backend: telea'
+    """
+    lines = [params["prompt"]] if params.get("prompt") else []
+    if params.get("negative_prompt"):
+        lines.append(f"Negative prompt: {params['negative_prompt']}")
+    pairs = []
+    for key, label in _A1111_LABELS:
+        if params.get(key) is not None:
+            value = params[key]
+            pairs.append(f"{label}: {value[0]}x{value[1]}" if key == "size" else f"{label}: {value}")
+    lines.append(", ".join(pairs))
+    return "\n".join(lines)
+
+
+def mask_output_path(out_path: str | Path) -> Path:
+    """Where the effective mask of ``out_path`` goes: ``clean.png`` -> ``clean.mask.png``."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.mask.png")
+
+
+def check_inpaint_output(out_path: str | Path) -> Path:
+    """Validate the output path before any work: a ``.png`` in an existing, writable folder."""
+    out_path = check_output_path(out_path)
+    if out_path.suffix.lower() != ".png":
+        raise KeyframeError(f"output must be a .png file (it keeps 16-bit depth and the parameters): {out_path}")
+    return out_path
+
+
+@output_group()
+def write_inpaint(result: InpaintResult, out_path: str | Path, *, inputs: dict[str, Path], seed: int) -> dict[str, Path]:
+    """Write the cleaned plate (parameters in its PNG text), ``<stem>.mask.png`` and the sidecar.
+
+    Parameters
+    ----------
+    result : InpaintResult
+    out_path : str or Path
+        A ``.png`` path.
+    inputs : dict
+        Role -> input file path (plate, mask, model), hashed into the sidecar.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``image``, ``mask`` and ``sidecar`` paths.
+    """
+    out_path = check_inpaint_output(out_path)
+    mask_path = write_mask(mask_output_path(out_path), result.effective_mask)
+    text = {"parameters": a1111_parameters(result.params), "keyframe": json.dumps(result.params, sort_keys=True)}
+    write_image(out_path, result.image, text=text)
+    sidecar = write_sidecar(
+        out_path,
+        stage="inpaint",
+        inputs=inputs,
+        params=result.params,
+        seed=seed,
+        extra={
+            "effective_mask": {"path": mask_path.name, "sha256": file_sha256(mask_path)},
+            "regions": result.regions,
+        },
+    )
+    return {"image": out_path, "mask": mask_path, "sidecar": sidecar}

@@ -1,0 +1,24 @@
+"""Per-frame metrics of a tracked region and its ring of background.
+
+Each function takes small arrays (a crop around the region) and boolean selections, and returns
+plain floats, or ``None`` when there are no pixels to measure (the caller says why).
+"""
+
+from keyframe.metrics.appearance import delta_e_map, ssim_map, to_lab
+from keyframe.metrics.flicker import flicker_mae, vbench_flicker
+from keyframe.metrics.float import MotionFit, region_motion
+from keyframe.metrics.lpips import LpipsMetric, lpips_status
+from keyframe.metrics.warp import warping_error
+
+__all__ = [
+    "LpipsMetric",
+    "MotionFit",
+    "delta_e_map",
+    "flicker_mae",
+    "lpips_status",
+    "region_motion",
+    "ssim_map",
+    "to_lab",
+    "vbench_flicker",
+    "warping_error",
+]

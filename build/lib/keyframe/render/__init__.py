@@ -1,0 +1,124 @@
+"""Render stage: a plate in, a clip out, with the plate -> frame transforms recorded.
+
+Backends (``render.backend``): ``camera`` (weight-free camera move with exact known motion, the
+default) and ``svd`` (Stable Video Diffusion from local weights).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keyframe.config import RenderConfig
+from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
+from keyframe.render.base import Progress, Renderer, RenderResult
+from keyframe.render.camera import camera_map, plan_camera, render_camera
+from keyframe.render.fit import fit_plate, plan_fit
+from keyframe.render.svd import load_svd, render_svd
+
+RENDERERS: dict[str, Renderer] = {"camera": render_camera, "svd": render_svd}
+
+__all__ = [
+    "RENDERERS",
+    "RenderResult",
+    "Renderer",
+    "camera_map",
+    "fit_plate",
+    "load_svd",
+    "plan_camera",
+    "plan_fit",
+    "render",
+    "write_render",
+]
+
+
+def render(
+    plate: np.ndarray,
+    cfg: RenderConfig,
+    *,
+    seed: int = 0,
+    model: Any = None,
+    progress: Progress | None = None,
+) -> RenderResult:
+    """Render a clip from ``plate`` with the backend named by ``cfg.backend``.
+
+    Parameters
+    ----------
+    plate : ndarray (H, W, 3) uint8 or uint16
+        RGB plate.
+    cfg : RenderConfig
+        The ``render`` config section.
+    seed : int
+        Random seed (svd noise; recorded by the camera backend).
+    model : object, optional
+        A preloaded model for model backends (:func:`load_svd`), reused across calls.
+    progress : callable, optional
+        ``progress(done, total)``: frames for camera, denoising steps for svd.
+
+    Returns
+    -------
+    RenderResult
+
+    Examples
+    --------
+    >>> from keyframe.config import RenderConfig
+    >>> result = render(np.zeros((288, 512, 3), np.uint8), RenderConfig(frames=3))
+    >>> result.frames.shape, result.backend
+    ((3, 288, 512, 3), 'camera')
+    """
+    return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress)
+
+
+@output_group()
+def write_render(
+    result: RenderResult,
+    out_path: str | Path,
+    *,
+    inputs: dict[str, str | Path | None],
+    seed: int,
+    frames_dir: str | Path | None = None,
+    quality: int = 8,
+) -> None:
+    """Write the H.264 mp4, optionally PNG frames, and ``<out_path>.json``.
+
+    The sidecar holds ``backend``, ``fps``, ``num_frames``, ``size``, ``plate_to_frame0``,
+    ``frame_transforms`` (null for svd), ``motion``, ``fit``, ``model`` (identity and config hash,
+    null for camera) and ``frames_dir``, besides the common fields (params, seed, input hashes,
+    versions).
+
+    Parameters
+    ----------
+    result : RenderResult
+    out_path : str or Path
+        The mp4 to write (its folder must exist).
+    inputs : dict
+        Role -> input file path (hashed into the sidecar), e.g. ``{"plate": "plate.png"}``.
+    seed : int
+        The seed the clip was rendered with.
+    frames_dir : str or Path, optional
+        Also write ``frame_0000.png``... here (created if its parent exists).
+    quality : int
+        H.264 quality 0-10 (``io.video_quality``).
+    """
+    out_path = check_output_path(out_path)
+    if frames_dir is not None:
+        check_output_dir(frames_dir)
+    write_clip(out_path, result.frames, result.fps, quality=quality)
+    if frames_dir is not None:
+        write_frames(frames_dir, result.frames)
+    height, width = result.frames.shape[1:3]
+    extra = {
+        "backend": result.backend,
+        "fps": result.fps,
+        "num_frames": int(len(result.frames)),
+        "size": [int(width), int(height)],
+        "plate_to_frame0": result.plate_to_frame0,
+        "frame_transforms": result.frame_transforms,
+        "motion": result.motion,
+        "fit": result.fit,
+        "model": result.model_info,
+        "frames_dir": None if frames_dir is None else str(frames_dir),
+    }
+    write_sidecar(out_path, stage="render", inputs=inputs, params=result.params, seed=seed, extra=extra)

@@ -1,0 +1,75 @@
+"""What every renderer returns, and the one protocol a render backend follows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from keyframe.config import RenderConfig
+from keyframe.io import from_float, to_float
+
+#: ``progress(done, total)``: called after each unit of work (a frame, a denoising step).
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RenderResult:
+    """A rendered clip and everything needed to map the plate into it.
+
+    Attributes
+    ----------
+    frames : ndarray (T, H, W, 3) uint8
+        RGB frames.
+    fps : float
+        Frame rate of the clip.
+    plate_to_frame0 : list of list of float
+        3x3 matrix: plate pixel coordinates -> frame-0 pixel coordinates.
+    frame_transforms : list of 3x3 lists, or None
+        Plate -> frame ``t`` for every frame; ``None`` when unknown (svd).
+    params : dict
+        JSON-ready: every parameter that shaped the clip, as resolved.
+    model_info : dict or None
+        Model identity (path, class, config hash, weight files) for model backends.
+    backend : str
+        ``camera`` or ``svd``.
+    fit : dict or None
+        The plate -> render-size fit (:meth:`keyframe.render.fit.Fit.to_dict`), ``None`` if the
+        plate was rendered at its own size.
+    motion : dict
+        Backend facts the sidecar records (camera: overscan, whether the transforms are exact).
+    """
+
+    frames: np.ndarray
+    fps: float
+    plate_to_frame0: list[list[float]]
+    frame_transforms: list[list[list[float]]] | None
+    params: dict[str, Any]
+    model_info: dict[str, Any] | None
+    backend: str
+    fit: dict[str, Any] | None = None
+    motion: dict[str, Any] = field(default_factory=dict)
+
+
+class Renderer(Protocol):
+    """A render backend: a plate in, a :class:`RenderResult` out."""
+
+    def __call__(
+        self,
+        plate: np.ndarray,
+        cfg: RenderConfig,
+        *,
+        seed: int = 0,
+        model: Any = None,
+        progress: Progress | None = None,
+    ) -> RenderResult: ...
+
+
+def to_uint8(plate: np.ndarray) -> np.ndarray:
+    """RGB plate of uint8 or uint16 -> uint8 (video is 8-bit), rounding 16-bit values."""
+    plate = np.asarray(plate)
+    if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"plate must be (H, W, 3) uint8 or uint16, got {plate.shape} {plate.dtype}")
+    return plate if plate.dtype == np.uint8 else from_float(to_float(plate), np.uint8)

@@ -1,0 +1,358 @@
+"""Build the exact SVD / SVD-XT (or a tiny) architecture with random weights and time the pipeline.
+
+Speed does not depend on the weight values, so random weights measure what real ones would,
+without any download. Each speed option gets a freshly built pipeline (same seed, so the same
+weights), one untimed warm-up call (reported as ``first_s``: for ``torch.compile`` this is the
+compile) and ``repeats`` timed calls (median ``seconds``). FLOPs are counted once per
+architecture and shape with ``torch.utils.flop_counter.FlopCounterMode`` on fake tensors (shapes
+only: no memory, no time), attention forced to the math backend so its matmuls are counted:
+``steps x UNet call (CFG-batched) + VAE encode + VAE decode + CLIP``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from keyframe.config import RenderConfig, RenderSvdConfig
+from keyframe.render.svd import configure_pipeline, pipeline_call, resolve_runtime, run_pipeline, torch_dtype
+
+_SCHEDULER = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "v_prediction",
+    "interpolation_type": "linear",
+    "use_karras_sigmas": True,
+    "sigma_min": 0.002,
+    "sigma_max": 700.0,
+    "timestep_spacing": "leading",
+    "timestep_type": "continuous",
+    "steps_offset": 1,
+}
+_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+_SVD_VAE = {
+    "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "layers_per_block": 2,
+    "latent_channels": 4,
+    "sample_size": 768,
+    "scaling_factor": 0.18215,
+    "force_upcast": True,
+}
+_VIT_H14 = {
+    "hidden_size": 1280,
+    "intermediate_size": 5120,
+    "num_attention_heads": 16,
+    "num_hidden_layers": 32,
+    "patch_size": 14,
+    "image_size": 224,
+    "projection_dim": 1024,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-5,
+}
+
+#: Component configs per architecture; the UNet's omitted keys are diffusers' defaults, which are SVD's.
+ARCHS: dict[str, dict[str, Any]] = {
+    "svd-xt": {
+        "unet": {"sample_size": 96, "num_frames": 25},
+        "vae": _SVD_VAE,
+        "image_encoder": _VIT_H14,
+        "feature_extractor": {"crop_size": 224, "size": {"shortest_edge": 224}},
+        "defaults": {"frames": 25, "size": "1024x576", "steps": 25, "decode_chunk": 8},
+    },
+    "svd": {
+        "unet": {"sample_size": 96, "num_frames": 14},
+        "vae": _SVD_VAE,
+        "image_encoder": _VIT_H14,
+        "feature_extractor": {"crop_size": 224, "size": {"shortest_edge": 224}},
+        "defaults": {"frames": 14, "size": "1024x576", "steps": 25, "decode_chunk": 7},
+    },
+    "tiny": {  # ../shared/REFERENCE.md's recipe (64x64, 4 frames, 2 steps), one attention head
+        "unet": {
+            "block_out_channels": (32, 64),
+            "layers_per_block": 2,
+            "sample_size": 32,
+            "cross_attention_dim": 32,
+            # REFERENCE.md's recipe has 8 heads (of dim 4/8); torch's CPU SDPA kernel spent 10.8 s per
+            # UNet call on them here against 0.29 s with one head (same FLOPs), so the tiny model has one
+            "num_attention_heads": 1,
+            "addition_time_embed_dim": 32,
+            "projection_class_embeddings_input_dim": 96,
+            "down_block_types": ("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+            "up_block_types": ("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+            "num_frames": 4,
+        },
+        "vae": {
+            "block_out_channels": [32, 64],
+            "down_block_types": ["DownEncoderBlock2D"] * 2,
+            "latent_channels": 4,
+            "sample_size": 64,
+        },
+        "image_encoder": {
+            "hidden_size": 32,
+            "projection_dim": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 37,
+            "image_size": 224,
+            "patch_size": 32,
+        },
+        "feature_extractor": {"crop_size": 32, "size": 32},
+        "defaults": {"frames": 4, "size": "64x64", "steps": 2, "decode_chunk": 2},
+    },
+}
+
+
+def _components(arch: str) -> dict[str, Any]:
+    """Instantiate the random-weight modules of ``arch`` (on the current default device)."""
+    from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    spec = ARCHS[arch]
+    return {
+        "unet": UNetSpatioTemporalConditionModel(**spec["unet"]),
+        "vae": AutoencoderKLTemporalDecoder(**spec["vae"]),
+        "image_encoder": CLIPVisionModelWithProjection(CLIPVisionConfig(**spec["image_encoder"])),
+    }
+
+
+def build_pipeline(arch: str, *, seed: int = 0, device: str = "cpu", dtype: str = "fp32") -> Any:
+    """A ``StableVideoDiffusionPipeline`` of architecture ``arch`` with seeded random weights.
+
+    Parameters
+    ----------
+    arch : {"svd-xt", "svd", "tiny"}
+    seed : int
+        Seeds the weight initialisation (same seed, same weights).
+    device : str
+        Where to build the weights (building on the GPU is much faster for the big ones).
+    dtype : {"fp32", "fp16", "bf16"}
+
+    Returns
+    -------
+    StableVideoDiffusionPipeline
+    """
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableVideoDiffusionPipeline
+    from transformers import CLIPImageProcessor
+
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHS)}")
+    torch.manual_seed(seed)
+    with torch.device(device):
+        parts = _components(arch)
+    extractor = CLIPImageProcessor(image_mean=_CLIP_MEAN, image_std=_CLIP_STD, **ARCHS[arch]["feature_extractor"])
+    scheduler = EulerDiscreteScheduler(**_SCHEDULER)
+    pipeline = StableVideoDiffusionPipeline(feature_extractor=extractor, scheduler=scheduler, **parts)
+    return pipeline if dtype == "fp32" else pipeline.to(dtype=torch_dtype(dtype))
+
+
+def count_flops(arch: str, num_frames: int, width: int, height: int, steps: int, cfg_batch: int = 2) -> dict[str, float]:
+    """FLOPs of one pipeline call, counted on fake tensors (shapes only).
+
+    Returns
+    -------
+    dict
+        ``unet_call`` (one CFG-batched call), ``vae_encode``, ``vae_decode``, ``clip``, ``total``.
+
+    Examples
+    --------
+    >>> flops = count_flops("tiny", 4, 64, 64, steps=2)
+    >>> flops["total"] == 2 * flops["unet_call"] + flops["vae_encode"] + flops["vae_decode"] + flops["clip"]
+    True
+    """
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fake = FakeTensorMode(allow_non_fake_inputs=True)
+    with fake:
+        parts = _components(arch)
+    unet, vae, clip = parts["unet"], parts["vae"], parts["image_encoder"]
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    latent = (cfg_batch, num_frames, 8, height // factor, width // factor)
+    counted: dict[str, float] = {}
+
+    def measure(name: str, fn: Callable[[], Any]) -> None:
+        counter = FlopCounterMode(display=False)
+        with counter, sdpa_kernel([SDPBackend.MATH]), torch.no_grad():
+            fn()
+        counted[name] = float(counter.get_total_flops())
+
+    with fake:
+        proj = clip.config.projection_dim
+        measure("unet_call", lambda: unet(torch.empty(latent), torch.tensor(1.0),
+                                          encoder_hidden_states=torch.empty(cfg_batch, 1, proj),
+                                          added_time_ids=torch.empty(cfg_batch, 3)))
+        measure("vae_encode", lambda: vae.encode(torch.empty(1, 3, height, width)))
+        measure("vae_decode", lambda: vae.decode(torch.empty(num_frames, 4, height // factor, width // factor),
+                                                 num_frames=num_frames))
+        size = clip.config.image_size
+        measure("clip", lambda: clip(torch.empty(1, 3, size, size)))
+    counted["total"] = steps * counted["unet_call"] + counted["vae_encode"] + counted["vae_decode"] + counted["clip"]
+    return counted
+
+
+@dataclass(frozen=True)
+class BenchOption:
+    """One speed configuration: a name and its ``render.svd`` overrides."""
+
+    name: str
+    overrides: dict[str, Any]
+
+
+def bench_options(device: str, *, compile_: bool, decode_chunk: int) -> list[BenchOption]:
+    """The speed options worth comparing on ``device`` (the first is the eager baseline)."""
+    if device == "cuda":
+        options = [
+            BenchOption("eager fp16", {"dtype": "fp16"}),
+            BenchOption("eager bf16", {"dtype": "bf16"}),
+            BenchOption("fp16 sdpa cudnn", {"dtype": "fp16", "attention": "cudnn"}),
+            BenchOption("fp16 sdpa flash", {"dtype": "fp16", "attention": "flash"}),
+            BenchOption("fp16 sdpa efficient", {"dtype": "fp16", "attention": "efficient"}),
+            BenchOption(f"fp16 decode chunk {decode_chunk}", {"dtype": "fp16", "decode_chunk_size": decode_chunk}),
+            BenchOption("fp16 offload model", {"dtype": "fp16", "offload": "model"}),
+        ]
+        if compile_:
+            options += [
+                BenchOption("fp16 compile regional", {"dtype": "fp16", "compile": "regional"}),
+                BenchOption("fp16 compile full", {"dtype": "fp16", "compile": "full"}),
+                BenchOption("fp16 compile full + cudnn", {"dtype": "fp16", "compile": "full", "attention": "cudnn"}),
+            ]
+        return options
+    options = [
+        BenchOption("eager fp32", {"dtype": "fp32"}),
+        BenchOption("fp32 sdpa math", {"dtype": "fp32", "attention": "math"}),
+        BenchOption(f"fp32 decode chunk {decode_chunk}", {"dtype": "fp32", "decode_chunk_size": decode_chunk}),
+    ]
+    if compile_:
+        options += [
+            BenchOption("fp32 compile regional", {"dtype": "fp32", "compile": "regional"}),
+            BenchOption("fp32 compile full", {"dtype": "fp32", "compile": "full"}),
+        ]
+    return options
+
+
+class _PeakMemory:
+    """Peak memory during a block: CUDA allocator peak, or the process RSS sampled every 5 ms."""
+
+    def __init__(self, device: str) -> None:
+        self.device, self.peak = device, 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        import psutil
+
+        process = psutil.Process()
+        while not self._stop.is_set():
+            self.peak = max(self.peak, process.memory_info().rss)
+            self._stop.wait(0.005)
+
+    def __enter__(self) -> _PeakMemory:
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device == "cuda":
+            import torch
+
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._thread.join()
+
+
+def run_bench(
+    arch: str,
+    options: list[BenchOption],
+    *,
+    frames: int,
+    size: tuple[int, int],
+    steps: int,
+    repeats: int = 3,
+    seed: int = 0,
+    device: str = "auto",
+    compile_cache_dir: str = "~/.cache/keyframe/inductor",
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Time the pipeline of ``arch`` once per speed option.
+
+    Returns
+    -------
+    dict
+        ``arch``, ``frames``, ``size``, ``steps``, ``device`` (name), ``flops`` (see
+        :func:`count_flops`) and ``rows``: per option ``name``, ``first_s`` (warm-up call incl.
+        compile), ``seconds`` (median of ``repeats``), ``all_s``, ``peak_bytes``,
+        ``peak_kind`` (cuda allocator or process RSS), ``tflops`` (achieved, from ``seconds``),
+        ``max_abs_diff`` (uint8 frames vs the first option's).
+    """
+    import torch
+
+    width, height = size
+    base = RenderSvdConfig(device=device, compile_cache_dir=compile_cache_dir)
+    runtime0 = resolve_runtime(base)
+    flops = count_flops(arch, frames, width, height, steps)
+    image = np.asarray(
+        np.random.default_rng(seed).integers(0, 256, (height, width, 3)), np.uint8
+    )
+    rows: list[dict[str, Any]] = []
+    reference = None
+    for option in options:
+        svd_cfg = base.model_copy(update=option.overrides)
+        runtime = resolve_runtime(svd_cfg)
+        pipeline = build_pipeline(arch, seed=seed, device=runtime["device"], dtype=runtime["dtype"])
+        pipeline = configure_pipeline(pipeline, svd_cfg, runtime)
+        call = pipeline_call(RenderConfig(svd=svd_cfg), frames)
+        call["num_inference_steps"] = steps
+
+        def once() -> tuple[float, np.ndarray]:
+            start = time.perf_counter()
+            out = run_pipeline(pipeline, image, call, seed=seed, attention=runtime["attention"])
+            if runtime["device"] == "cuda":
+                torch.cuda.synchronize()
+            return time.perf_counter() - start, out
+
+        first_s, out = once()
+        with _PeakMemory(runtime["device"]) as peak:
+            timed = [once() for _ in range(repeats)]
+        seconds = statistics.median(t for t, _ in timed)
+        out = timed[-1][1]
+        reference = out if reference is None else reference
+        row = {
+            "name": option.name,
+            "first_s": round(first_s, 4),
+            "seconds": round(seconds, 4),
+            "all_s": [round(t, 4) for t, _ in timed],
+            "peak_bytes": int(peak.peak),
+            "peak_kind": "cuda max_memory_allocated" if runtime["device"] == "cuda" else "process RSS",
+            "tflops": round(flops["total"] / seconds / 1e12, 4),
+            "max_abs_diff": int(np.abs(out.astype(np.int16) - reference.astype(np.int16)).max()),
+        }
+        rows.append(row)
+        if log is not None:
+            log(
+                f"{option.name:28s} first {first_s:8.3f} s  median {seconds:8.3f} s  "
+                f"peak {peak.peak / 2**30:6.2f} GiB  {row['tflops']:8.3f} TFLOP/s  max|diff| {row['max_abs_diff']}"
+            )
+        del pipeline
+        if runtime["device"] == "cuda":
+            torch.cuda.empty_cache()
+    device_name = torch.cuda.get_device_name() if runtime0["device"] == "cuda" else "cpu"
+    return {"arch": arch, "frames": frames, "size": [width, height], "steps": steps, "device": device_name,
+            "torch_threads": torch.get_num_threads(), "flops": flops, "rows": rows}

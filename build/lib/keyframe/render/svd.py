@@ -1,0 +1,422 @@
+"""Stable Video Diffusion through diffusers' ``StableVideoDiffusionPipeline``, local weights only.
+
+The model is a diffusers-format directory or a Hugging Face cache id (``org/name``) resolved with
+``local_files_only=True``: nothing is ever downloaded. Safetensors weights are used whenever the
+directory has them; a directory with only pickle (``.bin``) weights is refused unless
+``render.svd.allow_pickle`` is set, because unpickling runs code from the file.
+
+Speed options (``render.svd``): ``dtype`` fp16/bf16 on CUDA; ``compile`` the UNet with
+``torch.compile`` (``full``: one graph; ``regional``: only its repeated blocks, a much shorter
+first compile) with inductor's FX-graph and AOT-autograd caches in ``compile_cache_dir`` so a
+second process reuses the first one's kernels; ``attention`` picks the SDPA backend (cuDNN was the
+fastest on an H100 for SVD's shapes, see REFERENCE.md; with ``compile`` the backend active at the
+first, compiling call is baked into the graph); ``decode_chunk_size`` trades VAE memory
+for temporal consistency; ``offload`` moves idle sub-models (or every layer) to the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keyframe.config import RenderConfig, RenderSvdConfig
+from keyframe.errors import KeyframeError, WeightsError
+from keyframe.io import file_sha256, from_float, read_json_object, resolve_model_folder
+from keyframe.render.base import Progress, RenderResult, to_uint8
+from keyframe.render.fit import MODEL_MULTIPLE, Fit, apply_fit, parse_size, plan_fit, size_for_area
+
+PIPELINE_CLASS = "StableVideoDiffusionPipeline"
+LAYOUT = (
+    "a diffusers StableVideoDiffusionPipeline folder: model_index.json plus unet/ vae/ image_encoder/ scheduler/ "
+    "feature_extractor/, with .safetensors weights"
+)
+WEIGHT_COMPONENTS = ("unet", "vae", "image_encoder")
+CONFIG_COMPONENTS = ("unet", "vae", "image_encoder", "scheduler", "feature_extractor")
+# Blocks the SVD UNet repeats: compiled one by one for ``compile: regional``.
+REPEATED_BLOCKS = ("SpatioTemporalResBlock", "BasicTransformerBlock", "TemporalBasicTransformerBlock")
+MEMORY_HINT = (
+    "try, in order: --decode-chunk 4 (render.svd.decode_chunk_size), render.svd.dtype: fp16, "
+    "render.svd.offload: model (or sequential: least memory, slowest), fewer --frames, a smaller --size"
+)
+
+
+@dataclass
+class SvdModel:
+    """A loaded, configured SVD pipeline and its identity."""
+
+    pipeline: Any
+    info: dict[str, Any]
+    runtime: dict[str, Any]
+
+
+def resolve_model_dir(model: str | None) -> Path:
+    """A local directory for ``model``: the path itself, or a cached Hugging Face snapshot.
+
+    Raises
+    ------
+    WeightsError
+        When no model is named, or it is not on this machine (nothing is downloaded).
+    """
+    if not model:
+        raise WeightsError("the svd backend needs a model: --model DIR (or render.svd.model) naming local weights")
+    return resolve_model_folder(model, LAYOUT)
+
+
+def inspect_model_dir(directory: Path, cfg: RenderSvdConfig) -> dict[str, Any]:
+    """Check a pipeline directory without loading weights; return its identity.
+
+    Refuses (one line): no ``model_index.json``, another pipeline class, a component's config or
+    weights missing, pickle-only weights without ``allow_pickle``.
+
+    Returns
+    -------
+    dict
+        ``path``, ``class``, ``config_sha256`` (of every JSON config), ``weights``
+        (relative path -> bytes), ``use_safetensors``, ``unet_config``, ``vae_config``.
+    """
+    index = read_json_object(directory / "model_index.json", f"model_index.json (expected {LAYOUT})", WeightsError)
+    found_class = index.get("_class_name")
+    if found_class != PIPELINE_CLASS:
+        raise WeightsError(f"{directory} holds a {found_class or 'unknown pipeline'}, not a {PIPELINE_CLASS}")
+    configs = {
+        name: read_json_object(
+            directory / name / ("scheduler_config.json" if name == "scheduler" else
+                                "preprocessor_config.json" if name == "feature_extractor" else "config.json"),
+            f"{name} config",
+            WeightsError,
+        )
+        for name in CONFIG_COMPONENTS
+    }
+    weights: dict[str, int] = {}
+    use_safetensors = True
+
+    def is_variant(file: Path) -> bool:
+        # "model.fp16.safetensors" (sharded: "model.fp16-00001-of-00002.safetensors") is the fp16 variant
+        tags = [part.split("-")[0] for part in file.name.split(".")[1:-1]]
+        return tags == [cfg.variant] if cfg.variant else not tags
+
+    for name in WEIGHT_COMPONENTS:
+        files = sorted(p for p in (directory / name).iterdir() if p.is_file() and is_variant(p))
+        safe = [p for p in files if p.suffix == ".safetensors"]
+        pickle = [p for p in files if p.suffix == ".bin"]
+        if not safe and not pickle:
+            variant = f" (variant {cfg.variant})" if cfg.variant else ""
+            raise WeightsError(f"weights for {name}{variant} are missing in {directory / name}")
+        if not safe:
+            use_safetensors = False
+            if not cfg.allow_pickle:
+                raise WeightsError(
+                    f"{directory / name} has only pickle (.bin) weights, which can run code when loaded; convert them to "
+                    "safetensors or set render.svd.allow_pickle: true if you trust them"
+                )
+        for file in safe or pickle:
+            weights[str(file.relative_to(directory))] = file.stat().st_size
+    digest = hashlib.sha256()
+    for file in sorted(directory.rglob("*.json")):
+        digest.update(f"{file.relative_to(directory)}\0{file_sha256(file)}\n".encode())
+    return {
+        "path": str(directory),
+        "class": PIPELINE_CLASS,
+        "config_sha256": digest.hexdigest(),
+        "weights": weights,
+        "variant": cfg.variant,
+        "use_safetensors": use_safetensors,
+        "unet_config": configs["unet"],
+        "vae_config": configs["vae"],
+    }
+
+
+def resolve_runtime(cfg: RenderSvdConfig) -> dict[str, str]:
+    """Device, dtype and attention backend to use, refusing combinations the machine cannot run."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    device = cfg.device if cfg.device != "auto" else ("cuda" if cuda else "cpu")
+    if device == "cuda" and not cuda:
+        raise KeyframeError("render.svd.device is cuda but no CUDA device is available")
+    dtype = cfg.dtype if cfg.dtype != "auto" else ("fp16" if device == "cuda" else "fp32")
+    if device == "cpu":
+        if dtype != "fp32":
+            raise KeyframeError(f"render.svd.dtype {dtype} needs CUDA; use fp32 (or auto) on the CPU")
+        if cfg.attention not in ("auto", "math"):
+            raise KeyframeError(f"render.svd.attention {cfg.attention} needs CUDA; use auto or math on the CPU")
+        if cfg.offload != "none":
+            raise KeyframeError("render.svd.offload needs CUDA (it moves sub-models between GPU and CPU)")
+    if cfg.compile != "none" and cfg.offload == "sequential":
+        raise KeyframeError("render.svd.compile cannot be combined with offload: sequential; use offload: model")
+    return {"device": device, "dtype": dtype, "attention": cfg.attention, "compile": cfg.compile,
+            "compile_mode": cfg.compile_mode, "offload": cfg.offload}
+
+
+def torch_dtype(name: str):  # noqa: ANN201 - torch is imported lazily
+    """``"fp16"`` -> ``torch.float16`` and so on."""
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+
+
+def enable_compile_cache(directory: str) -> Path:
+    """Point inductor's persistent caches (FX graphs, AOT autograd, Triton) at ``directory``."""
+    import torch._functorch.config
+    import torch._inductor.config
+
+    path = Path(directory).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KeyframeError(f"cannot create render.svd.compile_cache_dir {path}: {exc.strerror}") from None
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)  # read by inductor when it first needs the cache
+    torch._inductor.config.fx_graph_cache = True
+    torch._functorch.config.enable_autograd_cache = True
+    return path
+
+
+def configure_pipeline(pipeline: Any, cfg: RenderSvdConfig, runtime: dict[str, str]) -> Any:
+    """Apply the speed options: device or offload, then ``torch.compile`` of the UNet.
+
+    Parameters
+    ----------
+    pipeline : StableVideoDiffusionPipeline
+        Already in the runtime dtype.
+    cfg : RenderSvdConfig
+    runtime : dict
+        From :func:`resolve_runtime`.
+    """
+    import torch
+
+    pipeline.set_progress_bar_config(disable=True)
+    if runtime["offload"] == "model":
+        pipeline.enable_model_cpu_offload()
+    elif runtime["offload"] == "sequential":
+        pipeline.enable_sequential_cpu_offload()
+    else:
+        pipeline.to(runtime["device"])
+    if runtime["compile"] != "none":
+        enable_compile_cache(cfg.compile_cache_dir)
+        # offload hooks wrap forward() in Python: a full graph is possible only without them
+        options = {"mode": cfg.compile_mode, "fullgraph": runtime["offload"] == "none", "dynamic": False}
+        if runtime["compile"] == "full":
+            pipeline.unet = torch.compile(pipeline.unet, **options)
+        else:
+            for module in pipeline.unet.modules():
+                if type(module).__name__ in REPEATED_BLOCKS:
+                    module.compile(**{**options, "dynamic": None})
+    return pipeline
+
+
+def load_svd(cfg: RenderSvdConfig, info: dict[str, Any] | None = None) -> SvdModel:
+    """Load and configure the SVD pipeline named by ``cfg.model`` (local files only).
+
+    Parameters
+    ----------
+    cfg : RenderSvdConfig
+        ``model``, ``variant``, ``allow_pickle`` and the speed options.
+    info : dict, optional
+        :func:`inspect_model_dir`'s result, when the caller already has it.
+
+    Returns
+    -------
+    SvdModel
+
+    Raises
+    ------
+    WeightsError
+        Missing or unreadable weights, another pipeline class.
+    KeyframeError
+        CUDA out of memory while moving the weights (with the memory options to try).
+    """
+    import torch
+    from diffusers import StableVideoDiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    runtime = resolve_runtime(cfg)
+    # our own progress bar reports the steps; the libraries' loading bars would clutter stderr
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    if info is None:
+        info = inspect_model_dir(resolve_model_dir(cfg.model), cfg)
+    try:
+        pipeline = StableVideoDiffusionPipeline.from_pretrained(
+            info["path"],
+            dtype=torch_dtype(runtime["dtype"]),
+            variant=cfg.variant,
+            use_safetensors=info["use_safetensors"],
+            local_files_only=True,
+        )
+    except torch.OutOfMemoryError:
+        raise KeyframeError(f"out of memory loading the SVD weights; {MEMORY_HINT}") from None
+    except Exception as exc:  # noqa: BLE001 - diffusers raises many kinds for broken weights
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WeightsError(f"cannot load {PIPELINE_CLASS} from {info['path']}: {type(exc).__name__}: {first}") from None
+    try:
+        pipeline = configure_pipeline(pipeline, cfg, runtime)
+    except torch.OutOfMemoryError:
+        raise KeyframeError(f"CUDA out of memory moving the SVD weights to the GPU; {MEMORY_HINT}") from None
+    identity = {k: v for k, v in info.items() if k not in ("unet_config", "vae_config")}
+    identity["source"] = cfg.model
+    return SvdModel(pipeline, identity, runtime)
+
+
+def _sdpa_context(attention: str):  # noqa: ANN202
+    if attention == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+               "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}[attention]
+    return sdpa_kernel([backend])
+
+
+def run_pipeline(
+    pipeline: Any,
+    image: np.ndarray,
+    call: dict[str, Any],
+    *,
+    seed: int,
+    attention: str = "auto",
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Run the pipeline once on a fitted uint8 RGB ``image``; return ``(T, H, W, 3)`` uint8 frames.
+
+    ``call`` holds the pipeline's keyword arguments (num_frames, num_inference_steps, ...).
+    The noise comes from a CPU ``torch.Generator`` seeded with ``seed``, so a seed means the same
+    noise on every device. CUDA out-of-memory becomes a one-line :class:`KeyframeError`.
+    """
+    import torch
+    from PIL import Image
+
+    generator = torch.Generator("cpu").manual_seed(int(seed))
+    total = call["num_inference_steps"]
+
+    def on_step(_pipe: Any, step: int, _timestep: Any, _tensors: dict) -> dict:
+        if progress is not None:
+            progress(step + 1, total)
+        return {}
+
+    height, width = image.shape[:2]
+    try:
+        with _sdpa_context(attention), torch.inference_mode():
+            output = pipeline(
+                Image.fromarray(image),
+                height=height,
+                width=width,
+                generator=generator,
+                output_type="np",
+                callback_on_step_end=on_step,
+                **call,
+            )
+    except torch.OutOfMemoryError:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise KeyframeError(
+            f"CUDA out of memory rendering {call['num_frames']} frames at {width}x{height}; {MEMORY_HINT}"
+        ) from None
+    return from_float(np.asarray(output.frames[0]), np.uint8)
+
+
+def pipeline_call(cfg: RenderConfig, num_frames: int) -> dict[str, Any]:
+    """The pipeline's keyword arguments from the config: every SVD control, resolved."""
+    svd = cfg.svd
+    if svd.min_guidance_scale > svd.max_guidance_scale:
+        raise KeyframeError(
+            f"min guidance {svd.min_guidance_scale} is above max guidance {svd.max_guidance_scale}"
+        )
+    return {
+        "num_frames": num_frames,
+        "num_inference_steps": svd.steps,
+        "min_guidance_scale": svd.min_guidance_scale,
+        "max_guidance_scale": svd.max_guidance_scale,
+        "fps": cfg.fps,
+        "motion_bucket_id": svd.motion_bucket_id,
+        "noise_aug_strength": svd.noise_aug_strength,
+        "decode_chunk_size": svd.decode_chunk_size or num_frames,
+    }
+
+
+def plan_svd_fit(plate_size: tuple[int, int], cfg: RenderConfig, unet_config: dict, vae_config: dict) -> Fit:
+    """The fit to the model's size: ``render.size``, or the model's native pixel area at the plate's aspect.
+
+    The native area is ``(unet sample_size x VAE scale factor)^2`` (SVD: 768^2 = 1024x576).
+    """
+    if cfg.size is not None:
+        size = parse_size(cfg.size)
+        if size[0] % MODEL_MULTIPLE or size[1] % MODEL_MULTIPLE:
+            raise KeyframeError(f"--size {cfg.size}: SVD needs both sides to be multiples of {MODEL_MULTIPLE}")
+    else:
+        native = int(unet_config["sample_size"]) * 2 ** (len(vae_config["block_out_channels"]) - 1)
+        size = size_for_area(plate_size, native * native)
+    return plan_fit(plate_size, size, cfg.fit, multiple=MODEL_MULTIPLE)
+
+
+def render_svd(
+    plate: np.ndarray,
+    cfg: RenderConfig,
+    *,
+    seed: int = 0,
+    model: SvdModel | None = None,
+    progress: Progress | None = None,
+) -> RenderResult:
+    """Animate ``plate`` with Stable Video Diffusion.
+
+    Parameters
+    ----------
+    plate : ndarray (H, W, 3) uint8 or uint16
+        RGB plate; fitted to the model size (``render.size``/``render.fit``).
+    cfg : RenderConfig
+        ``frames`` (default: the model's), ``fps``, ``size``, ``fit`` and the ``svd`` section.
+    seed : int
+        Seeds the diffusion noise (same seed, same inputs -> same frames on the same machine).
+    model : SvdModel, optional
+        A pipeline from :func:`load_svd` to reuse; loaded from ``cfg.svd.model`` when omitted.
+    progress : callable, optional
+        ``progress(done, total)`` after each denoising step.
+
+    Returns
+    -------
+    RenderResult
+        ``plate_to_frame0`` is the fit transform (frame 0 reproduces the conditioning image);
+        ``frame_transforms`` is ``None`` (the model's motion is unknown).
+    """
+    image = to_uint8(plate)
+    if model is None:
+        resolve_runtime(cfg.svd)  # option errors before touching the model
+        info = inspect_model_dir(resolve_model_dir(cfg.svd.model), cfg.svd)
+        unet_config, vae_config = info["unet_config"], info["vae_config"]
+    else:
+        info = None
+        unet_config, vae_config = dict(model.pipeline.unet.config), dict(model.pipeline.vae.config)
+    fit = plan_svd_fit((image.shape[1], image.shape[0]), cfg, unet_config, vae_config)
+    num_frames = cfg.frames or int(unet_config.get("num_frames") or 14)
+    call = pipeline_call(cfg, num_frames)
+    if model is None:
+        model = load_svd(cfg.svd, info)
+    frames = run_pipeline(
+        model.pipeline, apply_fit(image, fit), call, seed=seed, attention=model.runtime["attention"], progress=progress
+    )
+    params = {
+        "backend": "svd",
+        "frames": num_frames,
+        "fps": cfg.fps,
+        "size": f"{fit.size[0]}x{fit.size[1]}",
+        "fit": cfg.fit,
+        "svd": {**cfg.svd.model_dump(), "decode_chunk_size": call["decode_chunk_size"]},
+        "runtime": model.runtime,
+    }
+    return RenderResult(
+        frames=frames,
+        fps=float(cfg.fps),
+        plate_to_frame0=fit.matrix.tolist(),
+        frame_transforms=None,
+        params=params,
+        model_info=model.info,
+        backend="svd",
+        fit=fit.to_dict(),
+        motion={"frame_transforms_exact": None, "why": "a generative model's motion is not known in advance"},
+    )

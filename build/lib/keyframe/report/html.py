@@ -1,0 +1,238 @@
+"""HTML reports: one page per plate and an index page per batch, each a self-contained folder.
+
+The page is rendered from ``report.json``'s dictionary (:func:`keyframe.report.build_report`) by a
+Jinja2 template with autoescaping on, so every user-supplied string (paths, prompts, shot ids,
+messages) is escaped. Images it shows are written beside it in ``report_files/`` and linked by
+relative paths; nothing is fetched from anywhere else, so the folder can be copied or zipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import jinja2
+import numpy as np
+
+from keyframe import __version__
+from keyframe.config import ReportConfig
+from keyframe.io import check_output_dir, from_float, to_float, write_image, write_text_atomic
+from keyframe.render.base import to_uint8
+from keyframe.report.json import GATE_CODES
+from keyframe.report.outputs import flagged_frames, overlay_frames
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ASSETS = "report_files"
+_COLUMNS = 4
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters["tojson_pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def frame_ranges_text(reason: Mapping[str, Any]) -> str:
+    """A reason's frames for people: ``[[3, 5], [9, 9]]`` -> ``"3-5, 9"``.
+
+    A gate reason (no frames) concerns the plate; any other reason without frames, the whole clip.
+
+    Examples
+    --------
+    >>> frame_ranges_text({"code": "flicker", "frames": [[3, 5], [9, 9]]})
+    '3-5, 9'
+    >>> frame_ranges_text({"code": "seam", "frames": []})
+    'the plate'
+    """
+    frames = reason.get("frames")
+    if not frames:
+        return "the plate" if reason.get("code") in GATE_CODES else "whole clip"
+    return ", ".join(f"{s}" if s == e else f"{s}-{e}" for s, e in frames)
+
+
+def contact_sheet(
+    frames: np.ndarray,
+    masks: np.ndarray | None = None,
+    reasons: list[Mapping[str, Any]] | None = None,
+    *,
+    n_frames: int = 8,
+    width: int = 320,
+) -> np.ndarray:
+    """Tile ``n_frames`` evenly spaced frames with the tracked region outlined on each.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (T, H, W, 3), uint8
+    masks : ndarray of shape (T, H, W), bool, optional
+        The tracked region per frame; outlined green, or red on flagged frames.
+    reasons : list of dict, optional
+        The report's reasons; their frame ranges mark frames as flagged.
+    n_frames : int
+        Frames to show (first and last included), at most ``T``.
+    width : int
+        Width of each thumbnail in pixels.
+
+    Returns
+    -------
+    ndarray of shape (rows * h, columns * width, 3), uint8
+
+    Examples
+    --------
+    >>> sheet = contact_sheet(np.zeros((10, 36, 64, 3), np.uint8), n_frames=4, width=32)
+    >>> sheet.shape
+    (18, 128, 3)
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError("frames must be a non-empty (T, H, W, 3) uint8 array")
+    if n_frames < 1 or width < 8:
+        raise ValueError("n_frames must be >= 1 and width >= 8")
+    count, height, full_width = frames.shape[:3]
+    picks = np.unique(np.rint(np.linspace(0, count - 1, min(n_frames, count))).astype(int))
+    shown = frames[picks]
+    if masks is not None:
+        shown = overlay_frames(shown, np.asarray(masks)[picks], flagged_frames(list(reasons or []), count)[picks])
+    thumb_h = max(1, int(round(height * width / full_width)))
+    columns = min(_COLUMNS, len(picks))
+    rows = -(-len(picks) // columns)
+    sheet = np.zeros((rows * thumb_h, columns * width, 3), np.uint8)
+    for i, (index, frame) in enumerate(zip(picks, shown)):
+        thumb = cv2.resize(frame, (width, thumb_h), interpolation=cv2.INTER_AREA)
+        cv2.putText(thumb, str(int(index)), (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        row, col = divmod(i, columns)
+        sheet[row * thumb_h : (row + 1) * thumb_h, col * width : (col + 1) * width] = thumb
+    return sheet
+
+
+def heatmap_overlay(plate: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6) -> np.ndarray:
+    """Blend a [0, 1] heatmap (inferno colours) over a plate, stronger where the heat is higher.
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+    """
+    heatmap = np.asarray(heatmap, np.float32)
+    base = to_uint8(np.asarray(plate))
+    if heatmap.shape != base.shape[:2]:
+        raise ValueError(f"heatmap {heatmap.shape} does not match the plate {base.shape[:2]}")
+    heat = np.clip(heatmap, 0.0, 1.0)
+    colour = cv2.applyColorMap(from_float(heat), cv2.COLORMAP_INFERNO)[:, :, ::-1]
+    weight = (alpha * heat)[:, :, None]
+    return from_float(to_float(base) * (1.0 - weight) + to_float(colour) * weight)
+
+
+def _relative(path: str | Path | None, folder: Path) -> str | None:
+    if path is None:
+        return None
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        raise ValueError(f"{path} lies outside the report folder {folder}; the report must be self-contained") from None
+
+
+def write_html_report(
+    out_dir: str | Path,
+    report: Mapping[str, Any],
+    *,
+    title: str,
+    frames: np.ndarray | None = None,
+    tracked_masks: np.ndarray | None = None,
+    plate: np.ndarray | None = None,
+    heatmaps: Mapping[str, np.ndarray] | None = None,
+    drift_plot: str | Path | None = None,
+    media: Mapping[str, str | Path] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    cfg: ReportConfig = ReportConfig(),
+) -> Path:
+    """Write ``out_dir/report.html`` and its images in ``out_dir/report_files/``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The plate's output folder (created if its parent exists).
+    report : mapping
+        The ``keyframe.report/1`` dictionary (verdict, reasons, gate, frames, summary, inputs, ...).
+    title : str
+        Page title (e.g. the shot id); escaped like every other string.
+    frames, tracked_masks : ndarray, optional
+        The clip ``(T, H, W, 3)`` and its tracked mask ``(T, H, W)`` for the contact sheet.
+    plate, heatmaps : optional
+        The checked plate and the gate's heatmaps by criterion, shown as colour overlays.
+    drift_plot : str or Path, optional
+        The check's per-frame plot (``drift.png`` inside ``out_dir``).
+    media : mapping, optional
+        Label -> file inside ``out_dir`` to link (clip, overlay video, CSV, report.json).
+    extra : mapping, optional
+        Further metadata to list (e.g. the shot's prompt).
+    cfg : ReportConfig
+
+    Returns
+    -------
+    Path
+        The written ``report.html``.
+    """
+    out_dir = check_output_dir(out_dir)
+    assets = check_output_dir(out_dir / ASSETS)
+    sheet = None
+    if frames is not None:
+        image = contact_sheet(
+            frames, tracked_masks, report.get("reasons"), n_frames=cfg.contact_sheet_frames, width=cfg.thumbnail_width
+        )
+        sheet = _relative(write_image(assets / "contact_sheet.png", image), out_dir)
+    overlays = {}
+    if plate is not None:
+        for name, heat in (heatmaps or {}).items():
+            overlays[name] = _relative(write_image(assets / f"heatmap_{name}.png", heatmap_overlay(plate, heat)), out_dir)
+    gate = report.get("gate") or {}
+    criteria = [
+        {**criterion, "name": name, "overlay": overlays.get(name)}
+        for name, criterion in (gate.get("criteria") or {}).items()
+    ]
+    reasons = [{**reason, "ranges": frame_ranges_text(reason)} for reason in report.get("reasons") or []]
+    html = _env.get_template("report.html.j2").render(
+        title=title,
+        report=report,
+        verdict=report.get("verdict", "unknown"),
+        reasons=reasons,
+        gate=gate,
+        criteria=criteria,
+        drift_plot=_relative(drift_plot, out_dir),
+        contact_sheet=sheet,
+        media={label: _relative(path, out_dir) for label, path in (media or {}).items()},
+        extra=dict(extra or {}),
+        generator=f"keyframe {__version__}",
+    )
+    return write_text_atomic(out_dir / "report.html", html)
+
+
+def write_html_index(out_dir: str | Path, shots: list[Mapping[str, Any]], *, title: str, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``out_dir/index.html``: one row per shot with its verdict, reasons and report link.
+
+    Parameters
+    ----------
+    shots : list of mapping
+        ``{"id", "status", "reasons", "error", "report": path or None, "thumbnail": path or None}``;
+        paths must lie inside ``out_dir``.
+    """
+    out_dir = check_output_dir(out_dir)
+    rows = [
+        {
+            **shot,
+            "report": _relative(shot.get("report"), out_dir),
+            "thumbnail": _relative(shot.get("thumbnail"), out_dir),
+            "reasons": [{**r, "ranges": frame_ranges_text(r)} for r in shot.get("reasons") or []],
+        }
+        for shot in shots
+    ]
+    counts = {status: sum(1 for s in shots if s.get("status") == status) for status in ("pass", "flagged", "failed")}
+    html = _env.get_template("index.html.j2").render(
+        title=title, shots=rows, counts=counts, extra=dict(extra or {}), generator=f"keyframe {__version__}"
+    )
+    return write_text_atomic(out_dir / "index.html", html)

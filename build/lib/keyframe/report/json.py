@@ -1,0 +1,83 @@
+"""The ``keyframe.report/1`` document: verdict, reasons, gate, per-frame metrics, provenance."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from keyframe.io.sidecar import describe_inputs, package_versions
+
+SCHEMA = "keyframe.report/1"
+GATE_CODES = ("edge", "seam", "anatomy")
+
+
+def _gate_dict(gate: Any) -> dict[str, Any] | None:
+    if gate is None or isinstance(gate, dict):
+        return gate
+    if not hasattr(gate, "to_dict"):
+        raise ValueError("gate must be a GateResult-like object with .to_dict(), a dict, or None")
+    return gate.to_dict()
+
+
+def gate_reasons(gate: dict[str, Any]) -> list[dict[str, Any]]:
+    """One reason per failed gate criterion, coded by the criterion's name (``edge``, ``seam``, ``anatomy``).
+
+    A criterion that was not checked (``pass`` null) is not a reason. Gate reasons concern the
+    plate, not frames, so their frame list is empty.
+
+    Examples
+    --------
+    >>> gate_reasons({"pass": False, "criteria": {"seam": {"pass": False, "reason": "colour step 7.1"},
+    ...                                           "edge": {"pass": True, "reason": "ok"}}})
+    [{'code': 'seam', 'message': 'seam: colour step 7.1', 'frames': []}]
+    """
+    out = []
+    for name, criterion in (gate.get("criteria") or {}).items():
+        if criterion.get("pass") is False:
+            out.append({"code": name, "message": f"{name}: {criterion.get('reason') or 'failed'}", "frames": []})
+    return out
+
+
+def build_report(*, check: Any = None, gate: Any = None, inputs: dict[str, str | Path | None],
+                 params: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the report of a check and/or a gate.
+
+    Parameters
+    ----------
+    check : CheckResult, optional
+        From :func:`keyframe.track.check_clip`.
+    gate : GateResult or dict, optional
+        From ``keyframe.gate.run_gate`` (anything with ``.to_dict()``), or that dict itself.
+        Its failed criteria become reasons with codes ``edge`` / ``seam`` / ``anatomy``.
+    inputs : dict
+        Role -> path of each input file (paths and content hashes are recorded; None = not given).
+    params : dict
+        The configuration that shaped the result (JSON-ready).
+
+    Returns
+    -------
+    dict
+        ``schema``, ``verdict`` (``pass`` | ``flagged``), ``reasons``, ``gate``, ``frames``,
+        ``summary``, ``metrics`` (availability with the why), ``inputs``, ``params``,
+        ``versions``, ``created``.
+    """
+    if check is None and gate is None:
+        raise ValueError("build_report needs a check result, a gate result, or both")
+    gate_part = _gate_dict(gate)
+    reasons = gate_reasons(gate_part) if gate_part is not None else []
+    if check is not None:
+        reasons += [reason.to_dict() for reason in check.reasons]
+    return {
+        "schema": SCHEMA,
+        "verdict": "flagged" if reasons else "pass",
+        "reasons": reasons,
+        "gate": gate_part,
+        "frames": list(check.per_frame) if check is not None else [],
+        "summary": dict(check.summary) if check is not None else {},
+        "metrics": dict(check.metric_status) if check is not None else {},
+        "inputs": describe_inputs(inputs),
+        "params": params,
+        "versions": package_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

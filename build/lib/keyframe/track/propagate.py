@@ -1,0 +1,195 @@
+"""Carry the plate's mask through a clip with dense flow, with forward-backward occlusion checks.
+
+The tracker keeps, for every pixel near the region in frame t, the plate coordinate it shows
+(a map composed pair by pair through the backward flow). The mask of frame t is the plate mask
+sampled once through that map, so it never blurs by repeated resampling, and the same map gives
+the plate's appearance "carried along the track" for drift metrics.
+
+Work is confined to a box around the region (its bounding box plus the ring and a search
+margin for the motion); when the region reaches the edge of that box the margin is doubled and
+the pair recomputed.
+
+Occlusion follows Lai et al. (2018) / ProPainter: a pixel of frame t is occluded when its
+backward flow and the forward flow it lands on disagree,
+``|F_bw + F_fw(x + F_bw)|^2 > 0.01 (|F_bw|^2 + |F_fw(x + F_bw)|^2) + 0.5``, or when it is on a
+motion boundary, ``|grad F_bw|^2 > 0.01 |F_bw|^2 + 0.002``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from keyframe.masks import Box, bounding_box
+from keyframe.track.flow import FlowBackend
+
+FB_ALPHA, FB_BETA = 0.01, 0.5  # Lai et al. forward-backward consistency
+MB_ALPHA, MB_BETA = 0.01, 0.002  # Lai et al. motion boundary
+_OUTSIDE = -1.0e6  # plate coordinate of "not tracked": samples outside every image
+_POINTS = 400  # region points advected forward to measure how much of the region is still in frame
+_MAX_GROW = 3  # search margin doublings before accepting a region cut by its box
+
+
+@dataclass
+class Step:
+    """What the tracker knows about frame ``t``, inside ``box`` (all arrays are box-sized)."""
+
+    t: int
+    box: Box
+    mask: np.ndarray  # bool: the tracked region
+    map_x: np.ndarray  # float32: plate x coordinate each pixel shows (_OUTSIDE if untracked)
+    map_y: np.ndarray
+    in_frame: float  # fraction of the frame-0 region still inside the frame
+    grey: np.ndarray  # float32 [0, 1]: frame t
+    flow_bw: np.ndarray | None = None  # (h, w, 2): frame t -> frame t-1 (None at t = 0)
+    occluded: np.ndarray | None = None  # bool
+    prev_warped: np.ndarray | None = None  # float32 [0, 1]: frame t-1 warped onto frame t
+
+
+def _grid(box: Box) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(box.x0, box.x1, dtype=np.float32), np.arange(box.y0, box.y1, dtype=np.float32))
+
+
+def _remap(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0) -> np.ndarray:
+    return cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def _compose(map_x: np.ndarray, map_y: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample the plate-coordinate maps at ``(x, y)``; untracked wherever any neighbour was.
+
+    Bilinear sampling next to an untracked (``_OUTSIDE``) neighbour, or past the box edge, would
+    blend a real coordinate with the sentinel into an arbitrary one that can land inside the
+    mask (stray fragments along the crop box); a resampled validity map rules those out.
+    """
+    valid = _remap((map_x > _OUTSIDE / 2).astype(np.float32), x, y) > 0.999
+    return (np.where(valid, _remap(map_x, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32),
+            np.where(valid, _remap(map_y, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32))
+
+
+def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
+    """Lai et al.'s occlusion mask for the pixels of the second frame.
+
+    Parameters
+    ----------
+    flow_bw : ndarray (H, W, 2)
+        Flow from the second frame to the first.
+    flow_fw : ndarray (H, W, 2)
+        Flow from the first frame to the second.
+
+    Returns
+    -------
+    ndarray of bool: True where the pixel has no reliable match in the first frame.
+    """
+    height, width = flow_bw.shape[:2]
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    bx, by = cv2.split(flow_bw)
+    fx, fy = cv2.split(cv2.remap(flow_fw, xs + bx, ys + by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    sx, sy = bx + fx, by + fy
+    b2 = bx * bx + by * by
+    inconsistent = sx * sx + sy * sy > FB_ALPHA * (b2 + fx * fx + fy * fy) + FB_BETA
+    grad = np.zeros_like(b2)
+    for channel in (bx, by):
+        for dx, dy in ((1, 0), (0, 1)):  # central differences, as np.gradient
+            d = cv2.Sobel(channel, cv2.CV_32F, dx, dy, ksize=1, scale=0.5)
+            grad += d * d
+    boundary = grad > MB_ALPHA * b2 + MB_BETA
+    return inconsistent | boundary
+
+
+def _crop_box(mask: np.ndarray, box: Box, margin: int, shape: tuple[int, int]) -> Box:
+    inner = bounding_box(mask)
+    return Box(max(box.y0 + inner.y0 - margin, 0), min(box.y0 + inner.y1 + margin, shape[0]),
+               max(box.x0 + inner.x0 - margin, 0), min(box.x0 + inner.x1 + margin, shape[1]))
+
+
+def _cut(mask: np.ndarray, box: Box, shape: tuple[int, int]) -> bool:
+    """Does the region touch a side of ``box`` that is not the frame's edge?"""
+    return bool((mask[0].any() and box.y0 > 0) or (mask[-1].any() and box.y1 < shape[0])
+                or (mask[:, 0].any() and box.x0 > 0) or (mask[:, -1].any() and box.x1 < shape[1]))
+
+
+def _grey(frame: np.ndarray, box: Box) -> np.ndarray:
+    return cv2.cvtColor(frame[box.slices], cv2.COLOR_RGB2GRAY)
+
+
+def _lookup(flow: np.ndarray, points: np.ndarray, box: Box) -> np.ndarray:
+    """Flow at ``points`` (N, 2 absolute x, y), bilinear, clamped to the box."""
+    local = (points - np.array([box.x0, box.y0], np.float32)).reshape(-1, 1, 2).astype(np.float32)
+    return cv2.remap(flow, local[..., 0], local[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
+
+
+def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np.ndarray, flow: FlowBackend, *,
+                 margin: int, search: int) -> Iterator[Step]:
+    """Yield a :class:`Step` for every frame, following the region until it is lost.
+
+    Parameters
+    ----------
+    frames : ndarray (T, H, W, 3) uint8
+    plate_mask : ndarray (h, w) bool
+        The edit mask in plate coordinates.
+    plate_to_frame0 : ndarray (3, 3)
+        Homography from plate pixels to frame-0 pixels (see :mod:`keyframe.track.align`).
+    flow : FlowBackend
+        Computes both the backward flow (which carries the mask) and the forward flow (which
+        checks it for occlusion).
+    margin : int
+        Pixels kept around the region for its ring of background.
+    search : int
+        Extra pixels of margin for the region's motion between two frames.
+
+    The iteration stops early (after yielding the last frame that still has region pixels) when
+    the tracked region becomes empty.
+    """
+    shape = frames.shape[1:3]
+    soft = plate_mask.astype(np.float32)
+    inverse = np.linalg.inv(np.asarray(plate_to_frame0, np.float64))
+    corners = cv2.perspectiveTransform(_corners(bounding_box(plate_mask))[None], np.asarray(plate_to_frame0))[0]
+    whole = Box(0, shape[0], 0, shape[1])
+    box = _clip_box(corners, margin + 1, shape)
+    xs, ys = _grid(box)
+    den = inverse[2, 0] * xs + inverse[2, 1] * ys + inverse[2, 2]
+    map_x = ((inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]) / den).astype(np.float32)
+    map_y = ((inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]) / den).astype(np.float32)
+    mask = _remap(soft, map_x, map_y) >= 0.5
+    if not mask.any():
+        return
+    rows, cols = np.nonzero(mask)
+    pick = np.linspace(0, rows.size - 1, min(_POINTS, rows.size)).astype(int)
+    points = np.stack([cols[pick] + box.x0, rows[pick] + box.y0], 1).astype(np.float32)
+    alive = np.ones(len(points), bool)
+    yield Step(0, box, mask, map_x, map_y, 1.0, _grey(frames[0], box).astype(np.float32) / 255.0)
+
+    for t in range(1, len(frames)):
+        for attempt in range(_MAX_GROW + 1):
+            new_box = _crop_box(mask, box, margin + search * 2**attempt, shape)
+            first, second = _grey(frames[t - 1], new_box), _grey(frames[t], new_box)
+            flow_bw, flow_fw = flow(second, first), flow(first, second)
+            gx, gy = _grid(new_box)
+            src_x, src_y = gx + flow_bw[..., 0], gy + flow_bw[..., 1]
+            new_x, new_y = _compose(map_x, map_y, src_x - box.x0, src_y - box.y0)
+            new_mask = _remap(soft, new_x, new_y) >= 0.5
+            if not _cut(new_mask, new_box, shape) or new_box == whole:
+                break
+        points = points + _lookup(flow_fw, points, new_box)
+        alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
+        local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
+        previous = first.astype(np.float32) / 255.0
+        box, map_x, map_y, mask = new_box, new_x, new_y, new_mask
+        if not mask.any():
+            return
+        yield Step(t, box, mask, map_x, map_y, float(alive.mean()), second.astype(np.float32) / 255.0,
+                   flow_bw, occlusion(flow_bw, flow_fw), _remap(previous, local_x, local_y))
+
+
+def _corners(box: Box) -> np.ndarray:
+    return np.array([[box.x0, box.y0], [box.x1 - 1, box.y0], [box.x1 - 1, box.y1 - 1], [box.x0, box.y1 - 1]],
+                    np.float64)
+
+
+def _clip_box(points: np.ndarray, margin: int, shape: tuple[int, int]) -> Box:
+    x0, y0 = np.floor(points.min(0)).astype(int) - margin
+    x1, y1 = np.ceil(points.max(0)).astype(int) + margin + 1
+    return Box(max(int(y0), 0), min(int(y1), shape[0]), max(int(x0), 0), min(int(x1), shape[1]))
