@@ -8,7 +8,8 @@ a real server process with its own SQLite database), so no figure includes a ser
    functions called directly (no tasks, no cache), both inside ``in_foreground()`` as
    ``keyframe demo`` runs it. Every timed run writes into a fresh folder, so no cache hit flatters the flow. Median of
    ``--repeat`` runs each, interleaved in alternating order with a 1 s pause before each, after
-   one warm-up each.
+   one warm-up each; also the median of the per-pair ratios, which a drift in the machine's speed
+   during the run moves less.
 2. Nightly: ``--shots`` shots (the fixture plates, each copy made unique by one pixel far outside
    its mask so no shot reuses another's cached stage), camera renderer, default frames, on a
    local Dask cluster of 1 and then 2 workers: worker threads in this process (the default,
@@ -130,7 +131,9 @@ def main() -> None:
           f"load average now {os.getloadavg()[0]:.1f} (after the demo part {load_after_demo:.1f})")
     print(f"demo as a Prefect flow : median {flow_s:.2f} s  runs {[round(t, 2) for t in overhead['flow']]}")
     print(f"demo stages called directly: median {direct_s:.2f} s  runs {[round(t, 2) for t in overhead['direct']]}")
-    print(f"Prefect overhead: {flow_s - direct_s:+.2f} s = {100 * (flow_s - direct_s) / direct_s:+.1f} %")
+    print(f"Prefect overhead: {flow_s - direct_s:+.2f} s = {100 * (flow_s - direct_s) / direct_s:+.1f} % (medians)")
+    paired = statistics.median(f / d for f, d in zip(overhead["flow"], overhead["direct"]))
+    print(f"Prefect overhead, median of the {args.repeat} paired ratios flow/direct: {100 * (paired - 1):+.1f} %")
     for (kind, workers), seconds in nightly.items():
         print(f"nightly {args.shots} shots, Dask {workers} worker {kind}: {seconds:.1f} s ({seconds / args.shots:.2f} s/shot)")
         if workers == 2:
