@@ -1,5 +1,0 @@
-"""``python -m keyframe`` runs the CLI."""
-
-from keyframe.cli import run
-
-run()
