@@ -52,7 +52,7 @@ def check_revision(
                           params={"config": cfg.model_dump(mode="json"), "revision": name})
     files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps, quality=cfg.io.video_quality)
     write_html_report(out_dir, report, title=f"revision {name.upper()}: {plate_path}", frames=clip.frames,
-                      tracked_masks=check.tracked_masks, drift_plot=files["plot"],
+                      tracked_masks=check.tracked_masks, broken_outline=check.broken_outline, drift_plot=files["plot"],
                       media={"clip": out_dir / CLIP, "overlay": files["overlay"], "report.json": files["report"]},
                       cfg=cfg.report)
     return report, clip, check

@@ -105,6 +105,7 @@ def run_plate(
         report,
         frames=clip.frames,
         tracked_masks=check.tracked_masks,
+        broken_outline=check.broken_outline,
         drift_plot=files["plot"],
         media={"clip": out_dir / CLIP, "overlay": files["overlay"], "frames.csv": files["csv"],
                "report.json": files["report"], "cleaned plate": out_dir / CLEAN},

@@ -125,6 +125,7 @@ class CheckConfig(Section):
     layer_px: float = Field(0.6, gt=0)
     layer_rel: float = Field(0.15, ge=0)
     speed_floor_px: float = Field(1.0, gt=0)
+    occluder_levels: float = Field(40.0, gt=0)
     float_px: float = Field(0.5, gt=0)
     float_ratio: float = Field(0.35, gt=0)
     slip_px: float = Field(3.0, gt=0)

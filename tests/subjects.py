@@ -62,7 +62,7 @@ class Script:
 
 
 SCRIPTS = {
-    "talk": Script(pan=(0.9, -0.3), jitter=0.6, sway=(2.5, 1.2), tilt_deg=2.0, mouth_px=7.0),
+    "talk": Script(pan=(1.5, -0.5), jitter=0.6, sway=(4.0, 2.0), tilt_deg=2.0, mouth_px=7.0),
     "turn": Script(pan=(-0.5, 0.2), jitter=0.8, sway=(1.0, 0.6), tilt_deg=4.0, turn_px=12.0, shade=0.15),
     "walk": Script(pan=(-1.5, 0.0), zoom=0.003, walk=(2.5, 0.3), sway=(0.0, 1.5), grow=0.006, mouth_px=4.0),
 }

@@ -3,9 +3,10 @@
 Measured across the region's outline against the motion layer it is attached to (see
 :mod:`keyframe.track.layers` for the layers, the outline sectors and the attachment). Each
 frame, the discontinuity vectors of the judged sectors (motion just inside the outline minus the
-attached layer's motion just outside) are fitted with a similarity about the region's centre, so
-translation, rotation and scale slips all count while flow noise, incoherent between sectors,
-mostly falls out. Its RMS over the sectors is ``float_px``; divided by the attached surroundings'
+attached layer's motion just outside) are fitted with a similarity about the region's centre
+(least squares, then once more without the sectors it explains worst), so translation, rotation
+and scale slips all count while flow noise, incoherent between sectors, mostly falls out, and a
+few sectors beside an occluder do not tilt it. Its RMS over the sectors is ``float_px``; divided by the attached surroundings'
 own speed it is ``float_ratio`` (a pasted layer ~1, half speed ~0.5). The fitted similarities
 summed over the frames are the accumulated ``slip_px``; divided by the path the surroundings
 travelled, ``slip_ratio`` says how persistent it is (a steady slow slip keeps its ratio, noise's
@@ -63,18 +64,24 @@ def _rms(vectors: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum(vectors * vectors, 1)))) if len(vectors) else 0.0
 
 
-def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_rel: float) -> FloatFrame | None:
+def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_rel: float,
+                  min_share: float = 0.0) -> FloatFrame | None:
     """One frame's float against the surroundings ``layer`` names.
 
     Parameters
     ----------
     outline : keyframe.track.layers.OutlineMotion
     layer : {"scene", "subject", "mixed"}
-        The attachment. ``subject`` falls back to the scene in a frame where no part of the ring
-        moves apart from the camera; ``mixed`` judges each sector against the layer beside it that
-        it continues best.
+        The attachment: the sectors the layer borders are judged (``subject`` falls back to the
+        scene in a frame where no part of the ring moves apart from the camera; ``mixed`` judges
+        every sector). A judged sector bordered by both layers is judged against the one the
+        region continues best, so an occluder passing over the ring is not mistaken for what
+        the region belongs to.
     tolerance_px, tolerance_rel : float
         A sector is drawn as discontinuous beyond ``tolerance_px + tolerance_rel * speed``.
+    min_share : float
+        Below this share of the ring, what moves apart from the camera is not taken for the
+        attached subject in this frame (a passing occluder): every sector is judged.
 
     Returns
     -------
@@ -83,17 +90,22 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
     inside = np.isfinite(outline.inside[:, 0])
     scene_ok = np.isfinite(outline.outside[0, :, 0]) & inside
     subject_ok = np.isfinite(outline.outside[1, :, 0]) & inside
-    if layer == "mixed" and (scene_ok | subject_ok).any():
-        closer = (np.hypot(*(outline.inside - outline.outside[1]).T) < np.hypot(*(outline.inside - outline.outside[0]).T))
-        use_subject = subject_ok & (~scene_ok | closer)
+    if layer == "subject" and subject_ok.any() and outline.subject_share >= min_share:
+        judged = subject_ok
+    elif layer == "mixed":
         judged = scene_ok | subject_ok
+    elif layer == "subject":  # the subject does not move apart in this frame: what is beside it is the reference
+        judged = scene_ok | subject_ok
+    else:
+        judged = scene_ok
+    if judged.any():
+        # where both layers border a judged sector, the region continues the one beside it that it
+        # matches best: an occluder passing over the ring is not what the region belongs to
+        closer = np.hypot(*(outline.inside - outline.outside[1]).T) < np.hypot(*(outline.inside - outline.outside[0]).T)
+        use_subject = subject_ok & (~scene_ok | closer)
         reference = np.where(use_subject[:, None], outline.outside[1], outline.outside[0])
-        attached = "mixed" if use_subject.any() and (judged & ~use_subject).any() else (
-            "subject" if use_subject.any() else "scene")
-    elif layer == "subject" and subject_ok.any():
-        judged, reference, attached = subject_ok, outline.outside[1], "subject"
-    elif scene_ok.any():  # attached to the scene, or the subject does not move apart in this frame
-        judged, reference, attached = scene_ok, outline.outside[0], "scene"
+        kinds = {"subject" if s else "scene" for s in use_subject[judged]}
+        attached = kinds.pop() if len(kinds) == 1 else "mixed"
     elif inside.any():  # the ring is covered: the camera model stands in for the scene
         judged, reference, attached = inside, outline.camera, "scene"
     else:
@@ -101,6 +113,12 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
     jumps = outline.inside[judged] - reference[judged]
     offsets = outline.centres[judged] - outline.centres[judged].mean(0)
     coef = fit_similarity(offsets, jumps)
+    # one trimming pass: a few sectors beside something else (an occluder sliding over the ring, a
+    # flow blunder) must not tilt the fit; a real slip is shared by most sectors and survives it
+    residual = np.hypot(*(jumps - _apply(coef, offsets)).T)
+    keep = residual <= max(3.0 * float(np.median(residual)), tolerance_px)
+    if keep.sum() >= max(3, judged.sum() // 2) and not keep.all():
+        coef = fit_similarity(offsets[keep], jumps[keep])
     speeds = np.hypot(*reference[judged].T)
     discontinuous = np.zeros(len(judged), bool)
     discontinuous[judged] = np.hypot(*jumps.T) > tolerance_px + tolerance_rel * speeds
@@ -109,7 +127,7 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
 
 
 def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, tolerance_rel: float,
-                 speed_floor_px: float) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
+                 speed_floor_px: float, min_share: float = 0.0) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
     """Per-frame float columns and the discontinuous outline pixels (for the overlay).
 
     Parameters
@@ -118,7 +136,7 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
         One per frame, in order (None where nothing was measured, e.g. frame 0).
     layer : str
         The attachment (:class:`keyframe.track.layers.Attachment` ``.layer``).
-    tolerance_px, tolerance_rel : float
+    tolerance_px, tolerance_rel, min_share : float
         See :func:`judge_outline`.
     speed_floor_px : float
         Speeds below this (px/frame) count as this much, so a still shot's flow noise is not
@@ -140,7 +158,7 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
     path = 0.0
     for outline in outlines:
         judged = None if outline is None else judge_outline(outline, layer, tolerance_px=tolerance_px,
-                                                             tolerance_rel=tolerance_rel)
+                                                             tolerance_rel=tolerance_rel, min_share=min_share)
         if judged is None:
             rows.append({})
             broken.append(None)

@@ -17,9 +17,11 @@ from keyframe.masks import bounding_box
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
+    SIGNS,
     flicker_mae,
     float_series,
     lpips_status,
+    relative_drift,
     ssim_map,
     to_lab,
     vbench_flicker,
@@ -27,7 +29,15 @@ from keyframe.metrics import (
 )
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
-from keyframe.track.layers import Attachment, OutlineMotion, SceneMotion, SceneTracker, attach, outline_motion
+from keyframe.track.layers import (
+    Attachment,
+    OutlineMotion,
+    SceneMotion,
+    SceneTracker,
+    attach,
+    edit_outline_distance,
+    outline_motion,
+)
 from keyframe.track.propagate import Step, track_region
 from keyframe.verdict import Reason, judge
 
@@ -77,6 +87,7 @@ class _Measure:
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
         self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
         self.cfg, self.lpips = cfg, lpips
+        self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -130,10 +141,18 @@ class _Measure:
         outline = None
         if step.occluded is not None and scene is not None:
             cfg = self.cfg
-            outline = outline_motion(-step.flow_bw, region, ~step.occluded & inside_plate, (step.box.x0, step.box.y0),
+            # inside the region, only pixels that still show the plate are the region: an occluder
+            # dragged into the tracked mask would otherwise lend the region its own motion
+            carried = cv2.remap(self.grey, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            shows_plate = cv2.absdiff(cv2.blur(step.grey, (3, 3)), cv2.blur(carried, (3, 3))) < cfg.occluder_levels / 255.0
+            visible = ~step.occluded & inside_plate & (shows_plate | ~region)
+            edit_distance = None if self.edit_distance is None else cv2.remap(
+                self.edit_distance, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                borderValue=1e6)
+            outline = outline_motion(-step.flow_bw, region, visible, (step.box.x0, step.box.y0),
                                      scene, gap=cfg.ring_gap_px, width=cfg.ring_px, sectors=cfg.outline_sectors,
-                                     layer_px=cfg.layer_px, layer_rel=cfg.layer_rel)
-            row.update(subject_share=None if outline is None else outline.subject_share, scene_similarity=scene.similarity)
+                                     layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
+            row["subject_share"] = None if outline is None else outline.subject_share
         row.update(self.appearance(step, frame, region, ring, None if outline is None else outline.subject_ring))
         if step.occluded is None:
             row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
@@ -165,13 +184,8 @@ def _finish(rows: list[dict[str, Any]], floats: list[dict[str, Any]], cfg: Check
         row["flicker_excess"] = _delta(row.get("flicker_region"), row.get("flicker_ring"))
         if row.get("warp_region") is not None and row.get("warp_ring") is not None:
             row["warp_ratio"] = row["warp_region"] / max(row["warp_ring"], cfg.warp_floor)
-        attached_ring = {"scene": "ring_scene", "subject": "ring_subject"}.get(row.get("attached"), "ring")
-        for key, sign in (("ssim", 1.0), ("delta_e", -1.0), ("lpips", -1.0)):
-            drop_region = _delta(first.get(f"{key}_region"), row.get(f"{key}_region"))
-            ring_now = row.get(f"{key}_{attached_ring}")
-            drop_ring = _delta(first.get(f"{key}_ring"), row.get(f"{key}_ring") if ring_now is None else ring_now)
-            change = _delta(drop_region, drop_ring)
-            row[f"drift_{key}"] = None if change is None else sign * change
+        for key in SIGNS:
+            row[f"drift_{key}"] = relative_drift(first, row, key)
         digits = {"time_s": 4, "warp_region": 7, "warp_ring": 7}
         out.append({k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
                     for k in FRAME_FIELDS})
@@ -249,6 +263,7 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     available, why = lpips_status() if cfg.lpips == "auto" else (False, "turned off (check.lpips: off)")
     status["lpips"] = {"available": available, "why": why}
     measure = _Measure(plate, cfg, LpipsMetric() if available else None)
+    measure.edit_distance = edit_outline_distance(mask)
     flow = make_flow(cfg.flow, cfg.dis_preset)
 
     total = len(frames)
@@ -275,10 +290,12 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
                      "note": f"after the cut at frame {cut_at}: a new shot" if after_cut
                      else "region lost: no tracked pixels left"})
         outlines.append(None)
+    for row, scene in zip(rows, scenes):
+        row["scene_similarity"] = None if scene is None else scene.similarity
     attachment = attach(outlines, cfg.attach, frames=cfg.attach_frames, contrast_px=cfg.attach_contrast_px,
                         continuity=cfg.attach_continuity, min_share=cfg.attach_min_share)
     floats, broken = float_series(outlines, attachment.layer, tolerance_px=cfg.layer_px, tolerance_rel=cfg.layer_rel,
-                                  speed_floor_px=cfg.speed_floor_px)
+                                  speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share)
     per_frame = _finish(rows, floats, cfg)
     _mark_unmeasured(status, per_frame)
     reasons = judge(per_frame, cfg, cut_at=cut_at)

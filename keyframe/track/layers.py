@@ -171,7 +171,7 @@ def _sector_medians(motion: np.ndarray, select: np.ndarray, sector: np.ndarray, 
 
 def outline_motion(motion: np.ndarray, region: np.ndarray, visible: np.ndarray, origin: tuple[int, int],
                    scene: SceneMotion, *, gap: int, width: int, sectors: int, layer_px: float,
-                   layer_rel: float) -> OutlineMotion | None:
+                   layer_rel: float, edit_distance: np.ndarray | None = None) -> OutlineMotion | None:
     """Measure the motion on both sides of the region's outline, split into scene and subject.
 
     Parameters
@@ -191,6 +191,10 @@ def outline_motion(motion: np.ndarray, region: np.ndarray, visible: np.ndarray, 
     layer_px, layer_rel : float
         A ring pixel is subject when the camera model misses its motion by more than
         ``layer_px + layer_rel * camera speed``.
+    edit_distance : ndarray (h, w), optional
+        Per box pixel, how far (px) the plate point it shows lies from the edit mask's own
+        outline. Sectors of today's outline farther than ``gap + 2`` from it are where something
+        in front hides the region (or the frame's edge cuts it): not its outline, so not judged.
 
     Returns
     -------
@@ -211,12 +215,16 @@ def outline_motion(motion: np.ndarray, region: np.ndarray, visible: np.ndarray, 
     subject_ring[ys, xs] = miss > layer_px + layer_rel * np.hypot(*camera_ring.T)
     scene_ring = ring & ~subject_ring
     centres = centres + np.asarray(origin, np.float64)
+    inside = _sector_medians(motion, inner, sector, sectors)
+    if edit_distance is not None:
+        far = np.bincount(ids, edit_distance[points[:, 1], points[:, 0]] > gap + 2, sectors)
+        inside[far > 0.5 * np.bincount(ids, minlength=sectors)] = np.nan
     # a sector's subject must be a real part of its ring, not the region's own motion smeared a few
     # pixels across the outline by the flow's smoothing
     least = np.ceil(_SUBJECT_SECTOR_SHARE * np.bincount(sector[ring], minlength=sectors))
     return OutlineMotion(
         centres=centres,
-        inside=_sector_medians(motion, inner, sector, sectors),
+        inside=inside,
         outside=np.stack([_sector_medians(motion, scene_ring, sector, sectors),
                           _sector_medians(motion, subject_ring, sector, sectors, least)]),
         camera=scene.motion_at(centres),
@@ -225,6 +233,13 @@ def outline_motion(motion: np.ndarray, region: np.ndarray, visible: np.ndarray, 
         outline=points + np.asarray(origin),
         outline_sector=ids,
     )
+
+
+def edit_outline_distance(mask: np.ndarray) -> np.ndarray:
+    """Per pixel, the distance (px) to the outline of ``mask`` (float32), for :func:`outline_motion`."""
+    inner = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    outer = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    return np.maximum(inner, outer) - 1.0
 
 
 @dataclass(frozen=True)
