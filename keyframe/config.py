@@ -124,6 +124,7 @@ class CheckConfig(Section):
     outline_sectors: int = Field(24, ge=4, le=256)
     layer_px: float = Field(0.6, gt=0)
     layer_rel: float = Field(0.15, ge=0)
+    layer_jump_px: float = Field(2.0, gt=0)
     speed_floor_px: float = Field(1.0, gt=0)
     occluder_levels: float = Field(40.0, gt=0)
     float_px: float = Field(0.5, gt=0)

@@ -1,20 +1,20 @@
 """Moving-subject clips from real photos, with known layers, and the same clips with defects.
 
 A subject cut out of ``skimage.data.astronaut()`` (head and shoulders) moves over a background
-photo (``skimage.data.coffee()``) that has its own camera motion. The subject translates, rotates
+photo (``skimage.data.chelsea()``: fur, a textured static scene) that has its own camera motion. The subject translates, rotates
 about the neck, scales, and deforms non-rigidly: a mouth opening (the jaw drops under a smooth
 displacement bump) and a head turn (a cylindrical sideways field across the head, with shading
 that changes face and hair alike). Frame 0 *is* the plate (plate -> frame 0 is the identity).
 
 Edited regions (plate masks): ``face`` (an ellipse inside the head: its ring is hair, skin and
-neck), ``patch`` (the mission patch on the suit: its ring is the same suit, like a bow tie) and
+neck), ``suit`` (on the suit's sleeve: its ring is the same suit, like a bow tie on a jacket) and
 ``wall`` (static scenery beside the subject).
 
 Variants (what the region's pixels do):
 
 - ``natural``: the region is part of what it lies on (no defect); ``natural-mp4`` the same after
-  H.264; ``occluded`` the same with an occluder (a cat-fur disc) sliding over part of the region
-  and its ring;
+  H.264; ``occluded`` the same with an occluder sliding over part of the region
+  and its ring (a disc of ``skimage.data.coffee()``'s wooden table);
 - ``pinned``: the region's pixels stay where they were in frame 0 (pasted on the screen);
 - ``follow50`` / ``follow80``: the region follows its layer at 50 % / 80 % of its motion;
 - ``lag2``: the region shows its layer's motion two frames late;
@@ -42,7 +42,7 @@ MARGIN = 96  # background pixels beyond the frame on every side, for the camera 
 VARIANTS = ("natural", "natural-mp4", "occluded", "pinned", "follow50", "follow80", "lag2", "flicker", "morph", "cut")
 EXPECTED = {"natural": set(), "natural-mp4": set(), "occluded": set(), "pinned": {"float"}, "follow50": {"float"},
             "follow80": {"float"}, "lag2": {"float"}, "flicker": {"flicker"}, "morph": {"drift"}, "cut": {"cut"}}
-REGIONS = ("face", "patch", "wall")
+REGIONS = ("face", "suit", "wall")
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ def region_mask(name: str) -> np.ndarray:
     mask = np.zeros(SIZE, np.uint8)
     if name == "face":
         centre, axes = _photo_point(222, 118), (int(SCALE * 40), int(SCALE * 50))
-    elif name == "patch":
-        centre, axes = _photo_point(176, 386), (int(SCALE * 42), int(SCALE * 42))
+    elif name == "suit":
+        centre, axes = _photo_point(112, 330), (int(SCALE * 34), int(SCALE * 40))
     elif name == "wall":
         centre, axes = (70.0, 90.0), (26, 32)
     else:
@@ -161,14 +161,11 @@ class Scene:
     def __init__(self) -> None:
         photo, alpha = _subject_layers()
         self.photo, self.alpha = photo.astype(np.float32), alpha.astype(np.float32)
-        coffee = data.coffee()
         big = (SIZE[1] + 2 * MARGIN, SIZE[0] + 2 * MARGIN)
-        self.background = cv2.resize(coffee, big, interpolation=cv2.INTER_AREA).astype(np.float32)
+        self.background = cv2.resize(data.chelsea(), big, interpolation=cv2.INTER_CUBIC).astype(np.float32)
         self.other = cv2.resize(data.rocket(), big, interpolation=cv2.INTER_AREA).astype(np.float32)
-        rng = np.random.default_rng(3)
-        fur = cv2.resize(data.chelsea()[60:260, 100:300], (80, 80)).astype(np.float32)
-        self.occluder, self.occluder_alpha = fur, feather(np.hypot(*np.mgrid[-40:40, -40:40]) < 34, 2).astype(np.float32)
-        self._rng = rng
+        wood = cv2.resize(data.coffee()[300:400, 0:100], (80, 80), interpolation=cv2.INTER_AREA).astype(np.float32)
+        self.occluder, self.occluder_alpha = wood, feather(np.hypot(*np.mgrid[-40:40, -40:40]) < 34, 2).astype(np.float32)
 
     def background_at(self, camera: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
         mx, my = _map(camera @ _translate(-MARGIN, -MARGIN))
@@ -241,8 +238,8 @@ def subject_clip(script: str = "talk", region: str = "face", variant: str = "nat
             alpha = _sample(soft, mx, my)[..., None]
             frame = frame * (1 - alpha) + content * alpha
         if variant == "occluded":
-            centre = (np.array(_photo_point(222, 118)) if region != "wall" else np.array([70.0, 90.0]))
-            centre = centre + [70.0 - 8.0 * t, 42.0]
+            ys, xs = np.nonzero(mask)
+            centre = np.array([xs.mean() + 70.0 - 8.0 * t, ys.mean() + 42.0])
             frame = _overlay(frame, scene.occluder, scene.occluder_alpha, centre)
         if variant == "cut" and t >= n // 2:
             frame = scene.background_at(_translate(-4.0 * (t - n // 2), 0), scene.other)

@@ -65,7 +65,7 @@ def _rms(vectors: np.ndarray) -> float:
 
 
 def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_rel: float,
-                  min_share: float = 0.0) -> FloatFrame | None:
+                  min_share: float = 0.0, expected: np.ndarray | None = None, jump_px: float = np.inf) -> FloatFrame | None:
     """One frame's float against the surroundings ``layer`` names.
 
     Parameters
@@ -82,6 +82,10 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
     min_share : float
         Below this share of the ring, what moves apart from the camera is not taken for the
         attached subject in this frame (a passing occluder): every sector is judged.
+    expected, jump_px : optional
+        The attached surroundings' motion in the previous frame: subject pixels moving more than
+        ``jump_px`` (plus half that speed) away from it belong to another layer passing by (an
+        occluder sliding over the ring), not to what the region is attached to.
 
     Returns
     -------
@@ -90,6 +94,8 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
     inside = np.isfinite(outline.inside[:, 0])
     scene_ok = np.isfinite(outline.outside[0, :, 0]) & inside
     subject_ok = np.isfinite(outline.outside[1, :, 0]) & inside
+    if expected is not None and layer != "scene":
+        subject_ok &= np.hypot(*(outline.outside[1] - expected).T) <= jump_px + 0.5 * np.hypot(*expected)
     if layer == "subject" and subject_ok.any() and outline.subject_share >= min_share:
         judged = subject_ok
     elif layer == "mixed":
@@ -127,7 +133,8 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
 
 
 def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, tolerance_rel: float,
-                 speed_floor_px: float, min_share: float = 0.0) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
+                 speed_floor_px: float, min_share: float = 0.0,
+                 jump_px: float = np.inf) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
     """Per-frame float columns and the discontinuous outline pixels (for the overlay).
 
     Parameters
@@ -136,8 +143,9 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
         One per frame, in order (None where nothing was measured, e.g. frame 0).
     layer : str
         The attachment (:class:`keyframe.track.layers.Attachment` ``.layer``).
-    tolerance_px, tolerance_rel, min_share : float
-        See :func:`judge_outline`.
+    tolerance_px, tolerance_rel, min_share, jump_px : float
+        See :func:`judge_outline` (each frame's ``expected`` is the motion the previous frame was
+        judged against).
     speed_floor_px : float
         Speeds below this (px/frame) count as this much, so a still shot's flow noise is not
         divided by ~0.
@@ -156,13 +164,17 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
     broken: list[np.ndarray | None] = []
     history: list[np.ndarray] = []
     path = 0.0
+    expected = None
     for outline in outlines:
         judged = None if outline is None else judge_outline(outline, layer, tolerance_px=tolerance_px,
-                                                             tolerance_rel=tolerance_rel, min_share=min_share)
+                                                             tolerance_rel=tolerance_rel, min_share=min_share,
+                                                             expected=expected, jump_px=jump_px)
         if judged is None:
             rows.append({})
             broken.append(None)
+            expected = None
             continue
+        expected = judged.surroundings
         history.append(judged.similarity)
         path += max(judged.speed_px, speed_floor_px)
         offsets = outline.centres[judged.judged] - outline.centres[judged.judged].mean(0)

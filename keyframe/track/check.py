@@ -295,7 +295,8 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     attachment = attach(outlines, cfg.attach, frames=cfg.attach_frames, contrast_px=cfg.attach_contrast_px,
                         continuity=cfg.attach_continuity, min_share=cfg.attach_min_share)
     floats, broken = float_series(outlines, attachment.layer, tolerance_px=cfg.layer_px, tolerance_rel=cfg.layer_rel,
-                                  speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share)
+                                  speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share,
+                                  jump_px=cfg.layer_jump_px)
     per_frame = _finish(rows, floats, cfg)
     _mark_unmeasured(status, per_frame)
     reasons = judge(per_frame, cfg, cut_at=cut_at)

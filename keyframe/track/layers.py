@@ -54,7 +54,7 @@ import numpy as np
 
 LAYERS = ("scene", "subject")
 ATTACH_MODES = ("auto", "scene", "subject")
-_SCENE_SIDE = 256  # long side (px) of the coarse frames the camera motion and cuts are measured on
+_SCENE_SIDE = 384  # long side (px) of the coarse frames the camera motion and cuts are measured on (256 erred by 1-2 px)
 _SCENE_GRID = 4  # coarse px between flow samples of the camera fit
 _MIN_SECTOR_PIXELS = 8  # fewer pixels of a side in a sector: that sector says nothing about it
 _SUBJECT_SECTOR_SHARE = 0.3  # least share of a sector's ring that must be subject for the sector to have one
@@ -89,7 +89,7 @@ class SceneTracker:
     """
 
     def __init__(self, side: int = _SCENE_SIDE) -> None:
-        self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._side = side
         self._previous: np.ndarray | None = None
 
