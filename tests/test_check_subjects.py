@@ -126,7 +126,7 @@ def test_relative_drift_compares_with_the_attached_ring():
             "delta_e_region": 4.0, "delta_e_ring": 1.0, "delta_e_ring_subject": 4.0, "attached": "subject"}
     assert relative_drift(first, turn, "ssim") == pytest.approx(0.0)
     assert relative_drift(first, turn, "delta_e") == pytest.approx(0.0)
-    assert relative_drift(first, {**turn, "attached": "scene"}, "ssim") == pytest.approx(0.1)
+    assert relative_drift(first, {**turn, "attached": "mixed"}, "ssim") == pytest.approx(0.07)
     assert relative_drift(first, {"ssim_region": 0.9}, "ssim") is None
 
 

@@ -2,8 +2,8 @@
 
 Each frame, the region and its ring are compared with the plate carried along the track (SSIM,
 colour difference, LPIPS). The region drifts when it has changed since frame 0 by more than its
-*attached* surroundings have over the same frames: the ring pixels of the layer it belongs to
-(:mod:`keyframe.track.layers`). A head turn that changes face and hair alike is not drift; a
+*attached* surroundings have over the same frames: for a region on a moving subject, the ring
+pixels of that subject (:mod:`keyframe.track.layers`); for scenery, the whole ring. A head turn that changes face and hair alike is not drift; a
 region that morphs, smears or flickers while its surroundings hold is.
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# attached layer -> which ring figures stand for its surroundings
-_RING = {"scene": "ring_scene", "subject": "ring_subject"}
+# attached layer -> which ring figures stand for its surroundings. A region on the scene keeps the
+# whole ring: a subject or an occluder passing over ring and region alike changes both.
+_RING = {"subject": "ring_subject"}
 # metric -> +1 when a higher value is better (SSIM), -1 when lower is better (distances)
 SIGNS = {"ssim": 1.0, "delta_e": -1.0, "lpips": -1.0}
 

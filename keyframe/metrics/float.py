@@ -83,9 +83,10 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
         Below this share of the ring, what moves apart from the camera is not taken for the
         attached subject in this frame (a passing occluder): every sector is judged.
     expected, jump_px : optional
-        The attached surroundings' motion in the previous frame: subject pixels moving more than
-        ``jump_px`` (plus half that speed) away from it belong to another layer passing by (an
-        occluder sliding over the ring), not to what the region is attached to.
+        The attached surroundings' motion in the previous frame: while what moves apart from the
+        camera is a minority of the ring, its pixels moving more than ``jump_px`` (plus half that
+        speed) away from it belong to another layer passing by (an occluder sliding over the
+        ring), not to what the region is attached to.
 
     Returns
     -------
@@ -94,7 +95,7 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
     inside = np.isfinite(outline.inside[:, 0])
     scene_ok = np.isfinite(outline.outside[0, :, 0]) & inside
     subject_ok = np.isfinite(outline.outside[1, :, 0]) & inside
-    if expected is not None and layer != "scene":
+    if expected is not None and layer != "scene" and outline.subject_share < 0.5:
         subject_ok &= np.hypot(*(outline.outside[1] - expected).T) <= jump_px + 0.5 * np.hypot(*expected)
     if layer == "subject" and subject_ok.any() and outline.subject_share >= min_share:
         judged = subject_ok
