@@ -265,8 +265,28 @@ METRICS = ("float_px", "float_ratio", "slip_px", "slip_ratio", "flicker_excess",
            "drift_delta_e", "visible", "scene_similarity")
 
 
+def run_extreme(values: list, run: int, low: bool = False) -> float | None:
+    """The most extreme level held for ``run`` frames in a row: what a threshold must clear to flag it.
+
+    Examples
+    --------
+    >>> run_extreme([0.1, 0.9, 0.2, 0.5, 0.6], 2)
+    0.5
+    """
+    pick, hold = (min, max) if low else (max, min)
+    windows = [values[i : i + run] for i in range(len(values) - run + 1)]
+    held = [hold(w) for w in windows if all(v is not None for v in w)]
+    if not held:  # fewer measured frames than a run (e.g. cut early): the single values
+        held = [v for v in values if v is not None]
+    return pick(held) if held else None
+
+
 def calibration_table(n: int = 12) -> list[dict]:
-    """One row per (script, region, variant): codes, attachment and each metric's extreme value."""
+    """One row per (script, region, variant): codes, attachment and each metric's extreme value.
+
+    Extremes are held for ``check.min_run`` frames in a row (:func:`run_extreme`), as the verdict
+    reads them; the scene similarity is the single lowest frame (a cut is one frame).
+    """
     from keyframe.config import CheckConfig
     from keyframe.track import check_clip
 
@@ -279,12 +299,29 @@ def calibration_table(n: int = 12) -> list[dict]:
                 result = check_clip(clip.frames, clip.plate, clip.mask, cfg, fps=clip.fps, plate_to_frame0=np.eye(3))
                 row = {"script": script, "region": region, "variant": variant,
                        "codes": [r.code for r in result.reasons], "attached": result.attachment.layer}
-                # judged frames only (before a cut, region not lost)
                 for key in METRICS:
-                    values = [f[key] for f in result.per_frame if f.get(key) is not None]
-                    row[key] = (min(values) if key in ("visible", "scene_similarity") else max(values)) if values else None
+                    row[key] = run_extreme([f.get(key) for f in result.per_frame],
+                                           1 if key == "scene_similarity" else cfg.min_run,
+                                           low=key in ("visible", "scene_similarity"))
                 rows.append(row)
     return rows
+
+
+def margins(table: list[dict]) -> list[str]:
+    """Per metric: the worst natural clip and the mildest clip of each defect (per-clip extremes)."""
+    lines = []
+    natural = [row for row in table if not EXPECTED[row["variant"]] and row["variant"] != "cut"]
+    for key in METRICS:
+        low = key in ("visible", "scene_similarity")  # flagged when low
+        pick, mild = (min, max) if low else (max, min)
+        clean = [row[key] for row in natural if row[key] is not None]
+        parts = []
+        for variant in VARIANTS:
+            values = [row[key] for row in table if row["variant"] == variant and EXPECTED[variant] and row[key] is not None]
+            if values:
+                parts.append(f"{variant} {mild(values):.3g}")
+        lines.append(f"  {key:16s} natural worst {pick(clean):.4g}  |  mildest: " + "  ".join(parts))
+    return lines
 
 
 if __name__ == "__main__":
@@ -297,4 +334,5 @@ if __name__ == "__main__":
         print(f"{'  ' if ok else '!!'} {row['script']:5s} {row['region']:6s} {row['variant']:11s} {row['attached']:8s} "
               f"{','.join(row['codes']) or 'pass':22s} "
               + " ".join(f"{k}={row[k]:.3g}" if row[k] is not None else f"{k}=None" for k in METRICS))
-    print(f"\n{wrong} of {len(table)} clips judged wrong")
+    print(f"\n{wrong} of {len(table)} clips judged wrong (!!); per-clip extremes:")
+    print("\n".join(margins(table)))

@@ -34,6 +34,7 @@ class FloatFrame:
     judged: np.ndarray  # (K,) bool: sectors judged this frame
     discontinuous: np.ndarray  # (K,) bool: judged sectors whose discontinuity exceeds the tolerance
     similarity: np.ndarray  # (4,) (tx, ty, a, b): the fitted discontinuity t + a d + b perp(d)
+    reference: np.ndarray  # (K, 2) the motion each judged sector was compared with (nan elsewhere)
 
 
 def fit_similarity(offsets: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -83,10 +84,11 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
         Below this share of the ring, what moves apart from the camera is not taken for the
         attached subject in this frame (a passing occluder): every sector is judged.
     expected, jump_px : optional
-        The attached surroundings' motion in the previous frame: while what moves apart from the
-        camera is a minority of the ring, its pixels moving more than ``jump_px`` (plus half that
-        speed) away from it belong to another layer passing by (an occluder sliding over the
-        ring), not to what the region is attached to.
+        Per sector (K, 2), the motion each sector was judged against in the previous frame (nan
+        where not judged). A minority of sectors whose surroundings moved more than ``jump_px``
+        (plus half that speed) away from it are another layer passing by (an occluder sliding
+        over the ring), not what the region is attached to; when most did, the surroundings
+        themselves changed pace.
 
     Returns
     -------
@@ -95,13 +97,9 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
     inside = np.isfinite(outline.inside[:, 0])
     scene_ok = np.isfinite(outline.outside[0, :, 0]) & inside
     subject_ok = np.isfinite(outline.outside[1, :, 0]) & inside
-    if expected is not None and layer != "scene" and outline.subject_share < 0.5:
-        subject_ok &= np.hypot(*(outline.outside[1] - expected).T) <= jump_px + 0.5 * np.hypot(*expected)
     if layer == "subject" and subject_ok.any() and outline.subject_share >= min_share:
         judged = subject_ok
-    elif layer == "mixed":
-        judged = scene_ok | subject_ok
-    elif layer == "subject":  # the subject does not move apart in this frame: what is beside it is the reference
+    elif layer in ("subject", "mixed"):  # for a subject: it does not move apart in this frame
         judged = scene_ok | subject_ok
     else:
         judged = scene_ok
@@ -111,6 +109,11 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
         closer = np.hypot(*(outline.inside - outline.outside[1]).T) < np.hypot(*(outline.inside - outline.outside[0]).T)
         use_subject = subject_ok & (~scene_ok | closer)
         reference = np.where(use_subject[:, None], outline.outside[1], outline.outside[0])
+        if expected is not None and layer != "scene":
+            guess = np.where(np.isfinite(expected[:, :1]), expected, np.nanmedian(expected, axis=0))
+            jumped = judged & (np.hypot(*(reference - guess).T) > jump_px + 0.5 * np.hypot(*guess.T))
+            if 0 < jumped.sum() < 0.5 * judged.sum():  # a minority jumped: a layer passing by
+                judged = judged & ~jumped
         kinds = {"subject" if s else "scene" for s in use_subject[judged]}
         attached = kinds.pop() if len(kinds) == 1 else "mixed"
     elif inside.any():  # the ring is covered: the camera model stands in for the scene
@@ -130,7 +133,8 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
     discontinuous = np.zeros(len(judged), bool)
     discontinuous[judged] = np.hypot(*jumps.T) > tolerance_px + tolerance_rel * speeds
     return FloatFrame(attached, _rms(_apply(coef, offsets)), float(np.median(speeds)),
-                      np.median(outline.inside[judged], 0), np.median(reference[judged], 0), judged, discontinuous, coef)
+                      np.median(outline.inside[judged], 0), np.median(reference[judged], 0), judged, discontinuous, coef,
+                      np.where(judged[:, None], reference, np.nan))
 
 
 def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, tolerance_rel: float,
@@ -175,7 +179,7 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
             broken.append(None)
             expected = None
             continue
-        expected = judged.surroundings
+        expected = judged.reference
         history.append(judged.similarity)
         path += max(judged.speed_px, speed_floor_px)
         offsets = outline.centres[judged.judged] - outline.centres[judged.judged].mean(0)
