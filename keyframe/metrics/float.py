@@ -85,10 +85,10 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
         attached subject in this frame (a passing occluder): every sector is judged.
     expected, jump_px : optional
         Per sector (K, 2), the motion each sector was judged against in the previous frame (nan
-        where not judged). A minority of sectors whose surroundings moved more than ``jump_px``
+        where not judged). Sectors whose surroundings moved more than ``jump_px``
         (plus half that speed) away from it are another layer passing by (an occluder sliding
-        over the ring), not what the region is attached to; when most did, the surroundings
-        themselves changed pace.
+        over the ring), not what the region is attached to, as long as a third of the sectors
+        (and at least 3) kept their pace; when more jumped, the surroundings changed pace.
 
     Returns
     -------
@@ -112,7 +112,7 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
         if expected is not None and layer != "scene":
             guess = np.where(np.isfinite(expected[:, :1]), expected, np.nanmedian(expected, axis=0))
             jumped = judged & (np.hypot(*(reference - guess).T) > jump_px + 0.5 * np.hypot(*guess.T))
-            if 0 < jumped.sum() < 0.5 * judged.sum():  # a minority jumped: a layer passing by
+            if jumped.any() and (judged & ~jumped).sum() >= max(3, judged.sum() / 3):  # not all: one passing by
                 judged = judged & ~jumped
         kinds = {"subject" if s else "scene" for s in use_subject[judged]}
         attached = kinds.pop() if len(kinds) == 1 else "mixed"
