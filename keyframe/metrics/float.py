@@ -61,6 +61,22 @@ def _apply(coef: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.stack([tx + a * offsets[:, 0] - b * offsets[:, 1], ty + a * offsets[:, 1] + b * offsets[:, 0]], 1)
 
 
+def _carried_inside(motion: np.ndarray, at: np.ndarray, inside_at: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """The surroundings' motion carried from where it was measured (just outside) to the inside band.
+
+    An affine field fitted to the judged sectors (their zoom, rotation and shear) predicts how
+    much the motion changes over the few pixels between the two bands; without it a region
+    glued to a zooming or turning subject would read as a small slip.
+    """
+    use = judged & np.isfinite(at[:, 0]) & np.isfinite(inside_at[:, 0])
+    if use.sum() < 3:
+        return motion
+    design = np.hstack([at[use], np.ones((use.sum(), 1))])
+    coef, *_ = np.linalg.lstsq(design, motion[use], rcond=None)
+    step = np.where(use[:, None], inside_at - at, 0.0)
+    return motion + step @ coef[:2]
+
+
 def _rms(vectors: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum(vectors * vectors, 1)))) if len(vectors) else 0.0
 
@@ -109,6 +125,8 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
         closer = np.hypot(*(outline.inside - outline.outside[1]).T) < np.hypot(*(outline.inside - outline.outside[0]).T)
         use_subject = subject_ok & (~scene_ok | closer)
         reference = np.where(use_subject[:, None], outline.outside[1], outline.outside[0])
+        reference = _carried_inside(reference, np.where(use_subject[:, None], outline.outside_at[1],
+                                                        outline.outside_at[0]), outline.inside_at, judged)
         if expected is not None and layer != "scene":
             guess = np.where(np.isfinite(expected[:, :1]), expected, np.nanmedian(expected, axis=0))
             jumped = judged & (np.hypot(*(reference - guess).T) > jump_px + 0.5 * np.hypot(*guess.T))

@@ -130,6 +130,8 @@ class OutlineMotion:
     centres: np.ndarray  # (K, 2) sector centres on the outline
     inside: np.ndarray  # (K, 2) median motion of the band just inside (nan: too few pixels)
     outside: np.ndarray  # (2, K, 2) median motion of the scene / subject ring pixels (nan: too few)
+    inside_at: np.ndarray  # (K, 2) mean position of the inside band's pixels per sector
+    outside_at: np.ndarray  # (2, K, 2) mean position of each layer's ring pixels per sector
     camera: np.ndarray  # (K, 2) the camera model's motion at each centre
     subject_share: float  # fraction of the visible ring that is subject
     subject_ring: np.ndarray = field(repr=False)  # (h, w) bool, box-sized: ring pixels of the subject layer
@@ -154,19 +156,26 @@ def _sectors(region: np.ndarray, count: int) -> tuple[np.ndarray, ...]:
 
 
 def _sector_medians(motion: np.ndarray, select: np.ndarray, sector: np.ndarray, count: int,
-                    least: np.ndarray | int = _MIN_SECTOR_PIXELS) -> np.ndarray:
-    """(count, 2) median motion of the selected pixels per sector; nan where fewer than ``least``."""
-    out = np.full((count, 2), np.nan)
+                    least: np.ndarray | int = _MIN_SECTOR_PIXELS) -> tuple[np.ndarray, np.ndarray]:
+    """Per sector, the median motion of the selected pixels and their mean position (box px).
+
+    Both ``(count, 2)``, nan where fewer than ``least`` pixels are selected.
+    """
+    out, where = np.full((count, 2), np.nan), np.full((count, 2), np.nan)
     index = np.flatnonzero(select)
     if index.size == 0:
-        return out
+        return out, where
     ids = sector.ravel()[index]
     order = np.argsort(ids, kind="stable")
-    ids, values = ids[order], motion.reshape(-1, 2)[index[order]]
+    ids, index = ids[order], index[order]
+    values = motion.reshape(-1, 2)[index]
+    rows, cols = np.divmod(index, select.shape[1])
     bounds = np.searchsorted(ids, np.arange(count + 1))
     for k in np.flatnonzero(np.diff(bounds) >= np.maximum(least, _MIN_SECTOR_PIXELS)):
-        out[k] = np.median(values[bounds[k] : bounds[k + 1]], axis=0)
-    return out
+        part = slice(bounds[k], bounds[k + 1])
+        out[k] = np.median(values[part], axis=0)
+        where[k] = cols[part].mean(), rows[part].mean()
+    return out, where
 
 
 def outline_motion(motion: np.ndarray, region: np.ndarray, visible: np.ndarray, origin: tuple[int, int],
@@ -215,22 +224,26 @@ def outline_motion(motion: np.ndarray, region: np.ndarray, visible: np.ndarray, 
     subject_ring[ys, xs] = miss > layer_px + layer_rel * np.hypot(*camera_ring.T)
     scene_ring = ring & ~subject_ring
     centres = centres + np.asarray(origin, np.float64)
-    inside = _sector_medians(motion, inner, sector, sectors)
+    inside, inside_at = _sector_medians(motion, inner, sector, sectors)
     if edit_distance is not None:
         far = np.bincount(ids, edit_distance[points[:, 1], points[:, 0]] > gap + 2, sectors)
         inside[far > 0.5 * np.bincount(ids, minlength=sectors)] = np.nan
     # a sector's subject must be a real part of its ring, not the region's own motion smeared a few
     # pixels across the outline by the flow's smoothing
     least = np.ceil(_SUBJECT_SECTOR_SHARE * np.bincount(sector[ring], minlength=sectors))
+    scene_side = _sector_medians(motion, scene_ring, sector, sectors)
+    subject_side = _sector_medians(motion, subject_ring, sector, sectors, least)
+    origin = np.asarray(origin, np.float64)
     return OutlineMotion(
         centres=centres,
         inside=inside,
-        outside=np.stack([_sector_medians(motion, scene_ring, sector, sectors),
-                          _sector_medians(motion, subject_ring, sector, sectors, least)]),
+        outside=np.stack([scene_side[0], subject_side[0]]),
+        inside_at=inside_at + origin,
+        outside_at=np.stack([scene_side[1], subject_side[1]]) + origin,
         camera=scene.motion_at(centres),
         subject_share=float(subject_ring.sum() / max(ring.sum(), 1)),
         subject_ring=subject_ring,
-        outline=points + np.asarray(origin),
+        outline=points + origin.astype(int),
         outline_sector=ids,
     )
 
