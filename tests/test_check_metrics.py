@@ -55,7 +55,7 @@ def test_float_catches_a_region_that_does_not_zoom_with_its_surroundings():
     judged = judge_outline(floating, "subject", **options)
     # the slip at the inside band (~10 px from the centre): 0.03 px per px of radius
     assert judged.attached == "subject" and judged.float_px == pytest.approx(0.03 * 10, rel=0.25)
-    assert judged.similarity[2] < -0.02 and abs(judged.similarity[0]) < 0.05  # a scale slip, no translation
+    assert judged.similarity[2] < -0.01 and abs(judged.similarity[0]) < 0.05  # a scale slip, no translation
     assert judged.discontinuous.mean() > 0.8
 
 
