@@ -69,10 +69,14 @@ def _carried_inside(motion: np.ndarray, at: np.ndarray, inside_at: np.ndarray, j
     glued to a zooming or turning subject would read as a small slip.
     """
     use = judged & np.isfinite(at[:, 0]) & np.isfinite(inside_at[:, 0])
-    if use.sum() < 3:
+    if use.sum() < 4:
         return motion
-    design = np.hstack([at[use], np.ones((use.sum(), 1))])
-    coef, *_ = np.linalg.lstsq(design, motion[use], rcond=None)
+    design = np.hstack([at, np.ones((len(at), 1))])
+    coef, *_ = np.linalg.lstsq(design[use], motion[use], rcond=None)
+    residual = np.hypot(*(design @ coef - motion).T)
+    keep = use & (residual <= 3.0 * np.median(residual[use]) + 0.1)  # once without the sectors it fits worst
+    if keep.sum() >= 4 and keep.sum() < use.sum():
+        coef, *_ = np.linalg.lstsq(design[keep], motion[keep], rcond=None)
     step = np.where(use[:, None], inside_at - at, 0.0)
     return motion + step @ coef[:2]
 
@@ -125,13 +129,13 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
         closer = np.hypot(*(outline.inside - outline.outside[1]).T) < np.hypot(*(outline.inside - outline.outside[0]).T)
         use_subject = subject_ok & (~scene_ok | closer)
         reference = np.where(use_subject[:, None], outline.outside[1], outline.outside[0])
-        reference = _carried_inside(reference, np.where(use_subject[:, None], outline.outside_at[1],
-                                                        outline.outside_at[0]), outline.inside_at, judged)
         if expected is not None and layer != "scene":
             guess = np.where(np.isfinite(expected[:, :1]), expected, np.nanmedian(expected, axis=0))
             jumped = judged & (np.hypot(*(reference - guess).T) > jump_px + 0.5 * np.hypot(*guess.T))
             if jumped.any() and (judged & ~jumped).sum() >= max(3, judged.sum() / 3):  # not all: one passing by
                 judged = judged & ~jumped
+        reference = _carried_inside(reference, np.where(use_subject[:, None], outline.outside_at[1],
+                                                        outline.outside_at[0]), outline.inside_at, judged)
         kinds = {"subject" if s else "scene" for s in use_subject[judged]}
         attached = kinds.pop() if len(kinds) == 1 else "mixed"
     elif inside.any():  # the ring is covered: the camera model stands in for the scene
