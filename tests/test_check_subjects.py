@@ -135,3 +135,21 @@ def test_judge_reports_a_cut_and_loss_after_it_even_for_one_frame():
     reasons = judge(rows, CFG, cut_at=4)
     assert [r.code for r in reasons] == ["cut", "lost"]
     assert reasons[0].frames == [[4, 4]] and reasons[1].frames == [[4, 4]] and "check.cut_similarity" in reasons[0].message
+
+
+def test_nightly_manifest_sets_the_attachment_per_shot(tmp_path):
+    from support import FIXTURES
+
+    from keyframe.config import Config
+    from keyframe.errors import KeyframeError
+    from keyframe.nightly import load_manifest, resolve_shot
+
+    for name in ("plate.png", "mask.png"):
+        (tmp_path / name).write_bytes((FIXTURES / ("plates" if name == "plate.png" else "masks") / "coffee.png").read_bytes())
+    shots = [{"id": "face", "plate": "plate.png", "mask": "mask.png", "config": {"check": {"attach": "subject"}}},
+             {"id": "bad", "plate": "plate.png", "mask": "mask.png", "config": {"check": {"attach": "hand"}}}]
+    (tmp_path / "night.yaml").write_text(json.dumps({"shots": shots}))
+    manifest = load_manifest(tmp_path / "night.yaml")
+    assert resolve_shot(manifest, manifest.shots[0], Config()).config.check.attach == "subject"
+    with pytest.raises(KeyframeError, match="check.attach"):
+        resolve_shot(manifest, manifest.shots[1], Config())
