@@ -159,22 +159,26 @@ def _sector_medians(motion: np.ndarray, select: np.ndarray, sector: np.ndarray, 
                     least: np.ndarray | int = _MIN_SECTOR_PIXELS) -> tuple[np.ndarray, np.ndarray]:
     """Per sector, the median motion of the selected pixels and their mean position (box px).
 
-    Both ``(count, 2)``, nan where fewer than ``least`` pixels are selected.
+    Both ``(count, 2)``, nan where fewer than ``least`` pixels are selected. One sort per motion
+    component does every sector at once.
     """
     out, where = np.full((count, 2), np.nan), np.full((count, 2), np.nan)
     index = np.flatnonzero(select)
     if index.size == 0:
         return out, where
     ids = sector.ravel()[index]
-    order = np.argsort(ids, kind="stable")
-    ids, index = ids[order], index[order]
+    sizes = np.bincount(ids, minlength=count)
+    ok = sizes >= np.maximum(least, _MIN_SECTOR_PIXELS)
+    if not ok.any():
+        return out, where
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    low, high = starts + (sizes - 1) // 2, starts + sizes // 2
     values = motion.reshape(-1, 2)[index]
+    for c in range(2):
+        ordered = values[np.lexsort((values[:, c], ids)), c]
+        out[ok, c] = 0.5 * (ordered[low[ok]] + ordered[high[ok]])
     rows, cols = np.divmod(index, select.shape[1])
-    bounds = np.searchsorted(ids, np.arange(count + 1))
-    for k in np.flatnonzero(np.diff(bounds) >= np.maximum(least, _MIN_SECTOR_PIXELS)):
-        part = slice(bounds[k], bounds[k + 1])
-        out[k] = np.median(values[part], axis=0)
-        where[k] = cols[part].mean(), rows[part].mean()
+    where[ok] = np.stack([np.bincount(ids, cols, count), np.bincount(ids, rows, count)], 1)[ok] / sizes[ok, None]
     return out, where
 
 
