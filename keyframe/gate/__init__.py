@@ -16,12 +16,13 @@ import numpy as np
 
 from keyframe.config import GateConfig
 from keyframe.gate import anatomy, edge, seam
-from keyframe.gate.criterion import Criterion, check_inputs
+from keyframe.gate.criterion import CRITERIA, Criterion, check_inputs
 from keyframe.io import check_output_dir, from_float, write_image
 
-__all__ = ["Criterion", "GateResult", "run_gate", "write_heatmaps"]
+__all__ = ["CRITERIA", "Criterion", "GateResult", "run_gate", "write_heatmaps"]
 
-CRITERIA = {"edge": edge.score, "seam": seam.score, "anatomy": anatomy.score}
+for _module in (edge, seam, anatomy):
+    CRITERIA.register(_module.NAME)(_module.score)
 
 
 @dataclass

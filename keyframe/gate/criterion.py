@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from keyframe.io.images import to_float
+from keyframe.config import GateConfig
 from keyframe.masks import Box, bounding_box
+from keyframe.registry import Registry
 
 #: A criterion's score is its worst sub-check as a multiple of that sub-check's limit; above this it fails.
 SEVERITY_LIMIT = 1.0
@@ -32,6 +34,16 @@ class Criterion:
     reason: str
     heatmap: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class GateCriterion(Protocol):
+    """A gate criterion: scores a float32 RGB plate (and its edit mask, if any) against ``cfg``."""
+
+    def __call__(self, plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criterion: ...
+
+
+#: Gate criteria by name (the reason code of a failure), in report order.
+CRITERIA: Registry[GateCriterion] = Registry("gate criterion")
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ def judge(name: str, checks: dict[str, Check], reasons: dict[str, str], ok: str,
     details = dict(details)
     for key in [key for key, check in checks.items() if not np.isfinite(check.value)]:
         details[key] = {"value": None, "why": "could not be measured on this edit (too few pixels)"}
-        del checks[key]
+    checks = {key: check for key, check in checks.items() if np.isfinite(check.value)}
     if not checks:
         return not_checked(name, "none of its measures could be computed on this edit", details)
     worst = max(check.severity for check in checks.values())

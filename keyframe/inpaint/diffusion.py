@@ -8,14 +8,17 @@ Face cache (``org/name``, looked up with ``local_files_only=True``). Nothing is 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from keyframe.errors import WeightsError
+from keyframe.config import InpaintConfig
+from keyframe.errors import KeyframeError, WeightsError
+from keyframe.inpaint.base import INPAINTERS
+from keyframe.registry import Progress
 from keyframe.io import from_float, read_json_object, resolve_model_folder
 
 LAYOUT = (
@@ -187,7 +190,7 @@ class DiffusersInpainter:
         self.resolution = resolution
 
     def fill(
-        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Callable[[float], None] | None = None
+        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Progress | None = None
     ) -> np.ndarray:
         """Inpaint ``hole`` in float32 RGB ``image`` (a crop); returns float32 RGB of the same size."""
         import torch
@@ -201,7 +204,7 @@ class DiffusersInpainter:
 
         def on_step(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
             if progress is not None:
-                progress((step + 1) / max(pipe.num_timesteps, 1))
+                progress(step + 1, max(pipe.num_timesteps, 1))
             return {}
 
         with torch.inference_mode():
@@ -237,3 +240,33 @@ class DiffusersInpainter:
             "guidance": self.guidance,
             "resolution": self.resolution,
         }
+
+
+def load_model(cfg: InpaintConfig) -> Any:
+    """The diffusers pipeline ``cfg`` asks for, or None for the weight-free backends.
+
+    Raises
+    ------
+    KeyframeError
+        The diffusers backend without a model, or a model folder that is missing, incomplete,
+        of the wrong pipeline class or pickle-only (see :func:`load_pipeline`).
+    """
+    if cfg.backend != "diffusers":
+        return None
+    if not cfg.model:
+        raise KeyframeError("the diffusers backend needs a model: pass --model DIR (a local diffusers folder)")
+    return load_pipeline(cfg.model, allow_pickle=cfg.allow_pickle)
+
+
+@INPAINTERS.register("diffusers")
+def diffusers_inpainter(cfg: InpaintConfig, model: Any = None) -> DiffusersInpainter:
+    """``inpaint.backend: diffusers``: ``model`` is a loaded pipeline, else ``cfg.model`` is loaded."""
+    return DiffusersInpainter(
+        model if model is not None else load_model(cfg),
+        prompt=cfg.prompt,
+        negative_prompt=cfg.negative_prompt,
+        strength=cfg.strength,
+        steps=cfg.steps,
+        guidance=cfg.guidance,
+        resolution=cfg.resolution,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -10,9 +9,7 @@ import numpy as np
 
 from keyframe.config import RenderConfig
 from keyframe.io import from_float, to_float
-
-#: ``progress(done, total)``: called after each unit of work (a frame, a denoising step).
-Progress = Callable[[int, int], None]
+from keyframe.registry import Progress, Registry
 
 
 @dataclass
@@ -54,7 +51,7 @@ class RenderResult:
 
 
 class Renderer(Protocol):
-    """A render backend: a plate in, a :class:`RenderResult` out."""
+    """A render backend: a plate in, a :class:`RenderResult` out (registered in :data:`RENDERERS`)."""
 
     def __call__(
         self,
@@ -73,3 +70,7 @@ def to_uint8(plate: np.ndarray) -> np.ndarray:
     if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"plate must be (H, W, 3) uint8 or uint16, got {plate.shape} {plate.dtype}")
     return plate if plate.dtype == np.uint8 else from_float(to_float(plate), np.uint8)
+
+
+#: Render backends by ``render.backend`` name.
+RENDERERS: Registry[Renderer] = Registry("render backend")

@@ -28,7 +28,7 @@ import numpy as np
 from keyframe.config import RenderConfig, RenderSvdConfig
 from keyframe.errors import KeyframeError, WeightsError
 from keyframe.io import file_sha256, from_float, read_json_object, resolve_model_folder
-from keyframe.render.base import Progress, RenderResult, to_uint8
+from keyframe.render.base import RENDERERS, Progress, RenderResult, to_uint8
 from keyframe.render.fit import MODEL_MULTIPLE, Fit, apply_fit, parse_size, plan_fit, size_for_area
 
 PIPELINE_CLASS = "StableVideoDiffusionPipeline"
@@ -355,6 +355,7 @@ def plan_svd_fit(plate_size: tuple[int, int], cfg: RenderConfig, unet_config: di
     return plan_fit(plate_size, size, cfg.fit, multiple=MODEL_MULTIPLE)
 
 
+@RENDERERS.register("svd")
 def render_svd(
     plate: np.ndarray,
     cfg: RenderConfig,
