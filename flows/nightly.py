@@ -27,12 +27,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.prep import locate, read_inputs, run_plate
-from flows.tasks import Stages
+from flows.prep import log_outcome
+from flows.tasks import stage_tasks
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
 from keyframe.io import write_json_atomic
 from keyframe.nightly import Ledger, Shot, load_manifest, resolve_shot
+from keyframe.pipeline import OUTPUT_KEYS, locate, process_plate, read_inputs
 from keyframe.report.html import write_html_index
 from keyframe.report.otio import write_flags_otio
 
@@ -89,22 +90,23 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     """Run one shot in a staging folder and commit it; a failure is committed as ``failed`` and re-raised."""
     ledger = Ledger(out_dir)
     staging = ledger.staging(shot.id)
-    stages = Stages.for_output(out_dir, shot.config.nightly)
+    stages = stage_tasks(out_dir, shot.config.nightly, shot.id)
     try:
-        entry = run_plate(shot.plate, shot.mask, staging, shot.config, stages=stages, label=shot.id, force=force,
-                          extra={"shot": shot.id, "prompt": shot.prompt or ""})
+        entry = process_plate(shot.plate, shot.mask, staging, shot.config, label=shot.id, force=force, stages=stages,
+                              extra={"shot": shot.id, "prompt": shot.prompt or ""})
     except Exception as error:
         shutil.rmtree(staging, ignore_errors=True)
         record_failure(ledger, shot.id, error, key)
         raise
-    record = {**entry, "error": None, "key": key}
+    log_outcome(shot.id, entry)
+    record = {**entry.to_dict(), "error": None, "key": key}
     ledger.commit(shot.id, staging, record)
     return record
 
 
 def _row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
-    folder = Path("shots") / shot_id
-    paths = {k: str(folder / record[k]) for k in ("report", "html", "clip", "plate", "thumbnail") if record.get(k)}
+    located = locate(record, Path("shots") / shot_id)
+    paths = {k: located[k] for k in OUTPUT_KEYS if record.get(k)}
     return {
         "id": shot_id,
         "status": record["status"],

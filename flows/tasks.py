@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
 from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
 from keyframe.io import array_sha256, file_sha256
+from keyframe.pipeline import Stages
 from keyframe.render import RenderResult, load_svd, render
 from keyframe.track import CheckResult, check_clip
 
@@ -85,7 +85,7 @@ def content_key(context: Any, parameters: dict[str, Any]) -> str:
 
 def _forget_if_damaged(key: str, *, keys: Any, results: Any) -> None:
     if not isinstance(keys, Path) or not isinstance(results, Path):
-        return  # not the layout Stages.for_output sets up
+        return  # not the layout stage_tasks sets up
     record = keys / key
     if record.exists() and not result_is_intact(results / key):
         flow_logger().warning("stage cache entry %s is damaged or missing its result; recomputing the stage", key)
@@ -226,9 +226,9 @@ def _render_model(cfg: RenderConfig) -> Any:
     return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
 
 
-#: Cache keys from :func:`content_key`; Stages.for_output binds where keys and results are kept.
+#: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
 CONTENT_POLICY = CacheKeyFnPolicy(cache_key_fn=content_key)
-# Retries and result storage are bound per run by Stages.for_output (from the nightly config).
+# Retries and result storage are bound per run by stage_tasks (from the nightly config).
 _STAGE = dict(cache_policy=CONTENT_POLICY, persist_result=True, retry_condition_fn=is_transient)
 
 
@@ -269,34 +269,28 @@ def check_task(
 _TASKS = (inpaint_task, gate_task, render_task, check_task)
 
 
-@dataclass(frozen=True)
-class Stages:
-    """The four stage callables a chain uses: Prefect tasks bound to an output folder, or plain functions."""
+def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
+    """The chain's stages as tasks that persist their results in ``out_dir/.keyframe-cache``.
 
-    inpaint: Callable[..., InpaintResult]
-    gate: Callable[..., GateResult]
-    render: Callable[..., RenderResult]
-    check: Callable[..., CheckResult]
-
-    @classmethod
-    def for_output(cls, out_dir: Path, nightly: NightlyConfig) -> Stages:
-        """Stage tasks that persist their results in ``out_dir/.keyframe-cache``.
-
-        Each cache key's small metadata record (``keys/``) is kept apart from the result it names
-        (``results/``): Prefect then checks a key without loading the result, and writes the
-        serializer's bytes as they are instead of embedding them in a JSON record.
-        """
-        cache = Path(out_dir).resolve() / CACHE_DIR
-        options = dict(
-            cache_policy=CONTENT_POLICY.configure(key_storage=cache / "keys"),
-            result_storage=cache / "results",
-            result_serializer=ResultSerializer(),
-            retries=nightly.retries,
-            retry_delay_seconds=nightly.retry_delay_s,
-        )
-        return cls(*(t.with_options(**options) for t in _TASKS))
-
-    @classmethod
-    def direct(cls) -> Stages:
-        """The same stage functions without Prefect (no task runs, no cache), to measure its overhead."""
-        return cls(*(t.fn for t in _TASKS))
+    Each cache key's small metadata record (``keys/``) is kept apart from the result it names
+    (``results/``): Prefect then checks a key without loading the result, and writes the
+    serializer's bytes as they are instead of embedding them in a JSON record. ``label`` names
+    the task runs.
+    """
+    cache = Path(out_dir).resolve() / CACHE_DIR
+    options = dict(
+        cache_policy=CONTENT_POLICY.configure(key_storage=cache / "keys"),
+        result_storage=cache / "results",
+        result_serializer=ResultSerializer(),
+        retries=nightly.retries,
+        retry_delay_seconds=nightly.retry_delay_s,
+    )
+    inpaint_run, gate_run, render_run, check_run = (t.with_options(**options) for t in _TASKS)
+    return Stages(
+        inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,
+                                                     weights_fingerprint(cfg.inpaint.model), label),
+        gate=lambda image, edit, cfg: gate_run(image, edit, cfg.gate, label),
+        render=lambda image, cfg: render_run(image, cfg.render, cfg.seed, weights_fingerprint(cfg.render.svd.model), label),
+        check=lambda clip, plate, edit, cfg: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
+                                                       clip.plate_to_frame0, label),
+    )
