@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import InpaintConfig
-from keyframe.errors import KeyframeError
+from keyframe.errors import InputError, KeyframeError
 from keyframe.inpaint import classical, diffusion  # noqa: F401  (register the backends)
 from keyframe.inpaint.base import INPAINTERS, Inpainter
 from keyframe.inpaint.composite import edit_zone, match_color, match_grain, paste, poisson_blend, region_boxes
 from keyframe.io import check_output_path, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
 from keyframe.registry import Progress
+from keyframe.validation import check_mask, check_plate
 
 @dataclass
 class InpaintResult:
@@ -85,15 +86,10 @@ def inpaint(
     >>> bool((result.image[~mask] == plate[~mask]).all()), int(result.image[25, 25, 0])
     (True, 120)
     """
-    plate, mask = np.asarray(plate), np.asarray(mask)
-    if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"plate must be (H, W, 3) uint8 or uint16, got {plate.shape} {plate.dtype}")
-    if mask.shape != plate.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match the plate's {plate.shape[:2]}")
-    if not mask.any():
-        raise ValueError("the mask is empty: nothing to inpaint")
-    if np.asarray(mask, bool).all():
-        raise KeyframeError("the mask covers the whole plate: there is nothing outside it to fill from")
+    plate = check_plate(plate)
+    mask = check_mask(mask, plate.shape[:2])
+    if mask.all():
+        raise InputError("the mask covers the whole plate: there is nothing outside it to fill from")
     backend = make_inpainter(cfg, model)
     zone = edit_zone(mask, cfg.grow, cfg.feather)
     parts = region_boxes(zone, cfg.crop_padding)

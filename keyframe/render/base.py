@@ -10,6 +10,7 @@ import numpy as np
 from keyframe.config import RenderConfig
 from keyframe.io import from_float, to_float
 from keyframe.registry import Progress, Registry
+from keyframe.validation import check_plate
 
 
 @dataclass
@@ -66,9 +67,7 @@ class Renderer(Protocol):
 
 def to_uint8(plate: np.ndarray) -> np.ndarray:
     """RGB plate of uint8 or uint16 -> uint8 (video is 8-bit), rounding 16-bit values."""
-    plate = np.asarray(plate)
-    if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"plate must be (H, W, 3) uint8 or uint16, got {plate.shape} {plate.dtype}")
+    plate = check_plate(plate)
     return plate if plate.dtype == np.uint8 else from_float(to_float(plate), np.uint8)
 
 

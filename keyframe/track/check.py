@@ -13,7 +13,7 @@ import numpy as np
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
-from keyframe.masks import bounding_box
+from keyframe.masks import bounding_box, distance_to
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
@@ -28,6 +28,7 @@ from keyframe.metrics import (
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.propagate import Step, track_region
+from keyframe.validation import check_frames, check_mask, check_plate
 from keyframe.verdict import Reason, judge
 
 _SSIM_WINDOW = 7
@@ -80,7 +81,7 @@ class _Measure:
         One distance transform instead of two large dilations (:func:`keyframe.masks.grow`):
         the same disk-shaped ring at a fraction of the cost.
         """
-        distance = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        distance = distance_to(region)
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
 
@@ -176,19 +177,6 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str
                               "the region or in its ring of background (mask too small, too large or lost)"}
 
 
-def _validate(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> None:
-    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    if plate.ndim != 3 or plate.shape[2] != 3:
-        raise ValueError(f"plate must be (H, W, 3), got {plate.shape}")
-    if mask.shape != plate.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match the plate {plate.shape[:2]}")
-    if len(frames) < 2:
-        raise KeyframeError(f"clip has {len(frames)} frame; the check needs at least 2")
-    if not mask.any():
-        raise KeyframeError("mask is empty: there is no edited region to track")
-
-
 def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *, fps: float,
                plate_to_frame0: Any = None, progress: Callable[[int, int], None] | None = None) -> CheckResult:
     """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
@@ -225,8 +213,9 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     >>> result.verdict, [r.code for r in result.reasons]  # doctest: +SKIP
     ('flagged', ['float'])
     """
-    frames, plate, mask = np.asarray(frames), np.asarray(plate), np.asarray(mask, bool)
-    _validate(frames, plate, mask)
+    frames = check_frames(frames, min_frames=2)
+    plate = check_plate(plate, allow_float=True)
+    mask = check_mask(mask, plate.shape[:2])
     started = time.perf_counter()
     alignment = align_plate(plate, frames[0], plate_to_frame0, min_ncc=cfg.align_min_ncc,
                             min_inliers=cfg.align_min_inliers)
