@@ -1,4 +1,4 @@
-"""Tiny random-initialised SVD pipeline saved in diffusers format (../shared/REFERENCE.md recipe).
+"""Tiny random-initialised SVD pipeline saved in diffusers format (the CPU-sized recipe of keyframe.render.flops).
 
 The architecture lives in :data:`keyframe.render.flops.ARCHS` ("tiny"); here it is saved with
 ``save_pretrained`` so tests load it back through the real loader (local files only).

@@ -67,13 +67,13 @@ ARCHS: dict[str, dict[str, Any]] = {
         "feature_extractor": {"crop_size": 224, "size": {"shortest_edge": 224}},
         "defaults": {"frames": 14, "size": "1024x576", "steps": 25, "decode_chunk": 7},
     },
-    "tiny": {  # ../shared/REFERENCE.md's recipe (64x64, 4 frames, 2 steps), one attention head
+    "tiny": {  # the smallest SVD that runs on a CPU (64x64, 4 frames, 2 steps), one attention head
         "unet": {
             "block_out_channels": (32, 64),
             "layers_per_block": 2,
             "sample_size": 32,
             "cross_attention_dim": 32,
-            # REFERENCE.md's recipe has 8 heads (of dim 4/8); torch's CPU SDPA kernel spent 10.8 s per
+            # with 8 heads (of dim 4/8) torch's CPU SDPA kernel spent 10.8 s per
             # UNet call on them here against 0.29 s with one head (same FLOPs), so the tiny model has one
             "num_attention_heads": 1,
             "addition_time_embed_dim": 32,

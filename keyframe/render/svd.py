@@ -9,7 +9,7 @@ Speed options (``render.svd``): ``dtype`` fp16/bf16 on CUDA; ``compile`` the UNe
 ``torch.compile`` (``full``: one graph; ``regional``: only its repeated blocks, a much shorter
 first compile) with inductor's FX-graph and AOT-autograd caches in ``compile_cache_dir`` so a
 second process reuses the first one's kernels; ``attention`` picks the SDPA backend (cuDNN was the
-fastest on an H100 for SVD's shapes, see REFERENCE.md; with ``compile`` the backend active at the
+fastest on an H100 for SVD's shapes, see benchmarks/RESULTS.md; with ``compile`` the backend active at the
 first, compiling call is baked into the graph); ``decode_chunk_size`` trades VAE memory
 for temporal consistency; ``offload`` moves idle sub-models (or every layer) to the CPU.
 """
@@ -26,7 +26,7 @@ import numpy as np
 
 from keyframe.config import RenderConfig, RenderSvdConfig
 from keyframe.errors import KeyframeError, WeightsError
-from keyframe.io import from_float
+from keyframe.io import cache_folder, from_float
 from keyframe.io.models import ModelFolder, inspect_model_folder
 from keyframe.render.base import RENDERERS, Progress, RenderResult, to_uint8
 from keyframe.render.fit import MODEL_MULTIPLE, Fit, apply_fit, parse_size, plan_fit, size_for_area
@@ -102,11 +102,7 @@ def enable_compile_cache(directory: str) -> Path:
     import torch._functorch.config
     import torch._inductor.config
 
-    path = Path(directory).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise KeyframeError(f"cannot create render.svd.compile_cache_dir {path}: {exc.strerror}") from None
+    path = cache_folder(directory, "render.svd.compile_cache_dir")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)  # read by inductor when it first needs the cache
     torch._inductor.config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
