@@ -76,7 +76,7 @@ def instability(report: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
     frames = list(report.get("frames") or [])
     loads = {}
     for rule in RULES:
-        limit = getattr(cfg, rule.limit)
+        limit = rule.threshold(cfg)
         values = [rule_load(row.get(rule.key), limit, rule.above) for row in frames]
         known = [v for v in values if v is not None]
         loads[rule.key] = round(float(np.mean(known)), 6) if known else None
@@ -193,7 +193,7 @@ def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], c
             rows = report.get("frames") or []
             ax.plot([r["frame"] for r in rows], [np.nan if r.get(rule.key) is None else r[rule.key] for r in rows],
                     marker=".", label=name)
-        ax.axhline(getattr(cfg, rule.limit), color="red", linestyle="--", linewidth=1, label="threshold")
+        ax.axhline(rule.threshold(cfg), color="red", linestyle="--", linewidth=1, label="threshold")
         ax.set_title(f"{rule.key} ({rule.code})", fontsize=9)
         ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)

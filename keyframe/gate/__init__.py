@@ -18,6 +18,7 @@ from keyframe.config import GateConfig
 from keyframe.gate import anatomy, edge, seam
 from keyframe.gate.criterion import CRITERIA, Criterion, check_inputs
 from keyframe.io import check_output_dir, from_float, write_image
+from keyframe.verdict import Reason
 
 __all__ = ["CRITERIA", "Criterion", "GateResult", "run_gate", "write_heatmaps"]
 
@@ -34,6 +35,11 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return all(criterion.passed is not False for criterion in self.criteria.values())
+
+    @property
+    def reasons(self) -> list[Reason]:
+        """One reason per failed criterion, coded by its name; a criterion not checked is no reason."""
+        return [Reason.of_plate(name, c.reason) for name, c in self.criteria.items() if c.passed is False]
 
     def to_dict(self, heatmap_paths: dict[str, str] | None = None, *, details: bool = True) -> dict[str, Any]:
         """JSON-ready ``{"pass", "criteria": {name: {"score", "threshold", "pass", "reason", "heatmap", "details"}}}``.

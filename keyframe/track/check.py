@@ -29,7 +29,7 @@ from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.propagate import Step, track_region
 from keyframe.validation import check_frames, check_mask, check_plate
-from keyframe.verdict import Reason, judge
+from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
 FRAME_FIELDS = (
@@ -249,7 +249,7 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     _mark_unmeasured(status, per_frame)
     reasons = judge(per_frame, cfg)
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
-    return CheckResult("flagged" if reasons else "pass", reasons, per_frame, summary, tracked, status, alignment)
+    return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment)
 
 
 def _summary(rows: list[dict[str, Any]], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
