@@ -14,6 +14,7 @@ from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
 from keyframe.masks import bounding_box, distance_to
+from keyframe.registry import Progress
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
@@ -178,7 +179,7 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str
 
 
 def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *, fps: float,
-               plate_to_frame0: Any = None, progress: Callable[[int, int], None] | None = None) -> CheckResult:
+               plate_to_frame0: Any = None, progress: Progress | None = None) -> CheckResult:
     """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
 
     Parameters
