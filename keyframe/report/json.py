@@ -77,7 +77,7 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         "verdict": verdict_of(reasons),
         "reasons": reasons,
         "gate": gate_part,
-        "frames": list(check.per_frame) if check is not None else [],
+        "frames": [row.to_dict() for row in check.per_frame] if check is not None else [],
         "summary": dict(check.summary) if check is not None else {},
         "metrics": dict(check.metric_status) if check is not None else {},
         "inputs": describe_inputs(inputs),

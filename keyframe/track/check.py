@@ -28,18 +28,12 @@ from keyframe.metrics import (
 )
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
+from keyframe.track.frames import FRAME_FIELDS, FrameMetrics
 from keyframe.track.propagate import Step, track_region
 from keyframe.validation import check_frames, check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
-FRAME_FIELDS = (
-    "frame", "time_s", "area_px", "centroid_x", "centroid_y", "visible", "in_frame", "occluded",
-    "region_dx", "region_dy", "ring_dx", "ring_dy", "float_px", "slip_px",
-    "warp_region", "warp_ring", "warp_ratio", "flicker_region", "flicker_ring", "flicker_excess",
-    "ssim_region", "ssim_ring", "drift_ssim", "delta_e_region", "delta_e_ring", "drift_delta_e",
-    "lpips_region", "lpips_ring", "drift_lpips", "note",
-)  # fmt: skip
 
 
 @dataclass
@@ -48,7 +42,7 @@ class CheckResult:
 
     verdict: str  # "pass" | "flagged"
     reasons: list[Reason]
-    per_frame: list[dict[str, Any]]
+    per_frame: list[FrameMetrics]
     summary: dict[str, Any]
     tracked_masks: np.ndarray  # (T, H, W) bool
     metric_status: dict[str, dict[str, Any]]
@@ -141,7 +135,7 @@ class _Measure:
         return row, (fit.float_vector if fit is not None else None)
 
 
-def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[dict[str, Any]]:
+def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[FrameMetrics]:
     """Derived columns (float slip, region-vs-ring excesses, drift since frame 0), rounded."""
     first = rows[0]
     slip = np.zeros(2)
@@ -160,8 +154,8 @@ def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: Che
             change = _delta(drop_region, drop_ring)
             row[f"drift_{key}"] = None if change is None else sign * change
         digits = {"time_s": 4, "warp_region": 7, "warp_ring": 7}
-        out.append({k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
-                    for k in FRAME_FIELDS})
+        out.append(FrameMetrics(**{k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
+                                   for k in FRAME_FIELDS}))
     return out
 
 
@@ -170,7 +164,7 @@ _VERDICT_COLUMNS = {"float": "float_px", "warp": "warp_ratio", "flicker": "flick
                     "delta_e": "drift_delta_e", "lpips": "drift_lpips"}
 
 
-def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str, Any]]) -> None:
+def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[FrameMetrics]) -> None:
     """A metric available in principle but null in every frame is reported unavailable, and why."""
     for metric, column in _VERDICT_COLUMNS.items():
         if status[metric]["available"] and all(row.get(column) is None for row in per_frame):
@@ -253,7 +247,7 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment)
 
 
-def _summary(rows: list[dict[str, Any]], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
+def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
              seconds: float) -> dict[str, Any]:
     def column(key: str) -> list[float]:
         return [row[key] for row in rows if row.get(key) is not None]
