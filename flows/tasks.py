@@ -45,8 +45,8 @@ _LABELS = ("label",)
 
 
 def flow_logger() -> logging.Logger | logging.LoggerAdapter:
-    """The Prefect run logger inside a flow or task run (logs reach the server and the console);
-    a plain logger when the chain runs without Prefect (the benchmark's direct calls)."""
+    """The Prefect run logger inside a flow or task run (logs reach the server and the console),
+    else a plain logger."""
     try:
         return get_run_logger()
     except MissingContextError:
