@@ -27,22 +27,31 @@ class FrameMetrics:
     area_px: int | None = None
     centroid_x: float | None = None
     centroid_y: float | None = None
-    visible: float | None = None  # fraction of the region in the frame and not occluded
+
+    # how much of the region is seen: in the frame, and not occluded (fractions)
+    visible: float | None = None
     in_frame: float | None = None
     occluded: float | None = None
-    region_dx: float | None = None  # motion of the region and of its ring of background (px/frame)
+
+    # motion (px/frame) of the region and of its ring of background; float_px is the difference,
+    # slip_px its sum since frame 0
+    region_dx: float | None = None
     region_dy: float | None = None
     ring_dx: float | None = None
     ring_dy: float | None = None
-    float_px: float | None = None  # region motion against its ring (px/frame)
-    slip_px: float | None = None  # float accumulated since frame 0 (px)
+    float_px: float | None = None
+    slip_px: float | None = None
+
+    # warping error and motion-compensated flicker, region vs ring
     warp_region: float | None = None
     warp_ring: float | None = None
     warp_ratio: float | None = None
     flicker_region: float | None = None
     flicker_ring: float | None = None
     flicker_excess: float | None = None
-    ssim_region: float | None = None  # against the plate carried along the track
+
+    # appearance against the plate carried along the track, region vs ring, and its drift
+    ssim_region: float | None = None
     ssim_ring: float | None = None
     drift_ssim: float | None = None
     delta_e_region: float | None = None
