@@ -1,4 +1,8 @@
-"""Thresholds -> reasons: turn per-frame metrics into a verdict with the frame ranges at fault."""
+"""The one reason/verdict model of gate and check, and the check's rules: thresholds -> reasons.
+
+A :class:`Reason` is why a plate or a clip is flagged (a gate criterion, or a check rule over a
+range of frames); the verdict is ``flagged`` when there is any reason, else ``pass``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,12 @@ from typing import Any
 from keyframe.config import CheckConfig
 
 CODES = ("cut", "float", "flicker", "drift", "warp", "lost")
+PASS, FLAGGED = "pass", "flagged"
+
+
+def verdict_of(reasons: Sequence[Any]) -> str:
+    """``flagged`` when there is any reason, else ``pass``."""
+    return FLAGGED if reasons else PASS
 
 
 @dataclass(frozen=True)
@@ -22,15 +32,37 @@ class Reason:
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "frames": [list(r) for r in self.frames]}
 
+    @classmethod
+    def of_plate(cls, code: str, why: str | None) -> Reason:
+        """A reason about the plate itself (a failed gate criterion): no frame ranges.
+
+        Examples
+        --------
+        >>> Reason.of_plate("seam", "colour step 7.1").to_dict()
+        {'code': 'seam', 'message': 'seam: colour step 7.1', 'frames': []}
+        """
+        return cls(code, f"{code}: {why or 'failed'}", [])
+
 
 @dataclass(frozen=True)
 class Rule:
+    """A check threshold: frames whose ``key`` is past ``cfg.<limit>`` count towards ``code``."""
+
     code: str
     key: str  # per-frame field
-    limit: str  # CheckConfig attribute
+    limit: str  # the CheckConfig field holding the threshold (checked when the rule is made)
     above: bool  # flagged when the value is above (True) or below (False) the limit
     unit: str
     relative: tuple[str, str] | None = None  # (per-frame field, CheckConfig attribute) that must ALSO be above its limit
+
+    def __post_init__(self) -> None:
+        limits = [self.limit] + ([self.relative[1]] if self.relative else [])
+        if any(limit not in CheckConfig.model_fields for limit in limits) or self.code not in CODES:
+            raise ValueError(f"rule {self.code}/{self.key}: no CheckConfig field {self.limit!r} or unknown code")
+
+    def threshold(self, cfg: CheckConfig) -> float:
+        """This rule's threshold in ``cfg``."""
+        return getattr(cfg, self.limit)
 
 
 RULES = (
@@ -72,7 +104,7 @@ def _describe(ranges: list[list[int]]) -> str:
 
 def _exceeds(row: dict[str, Any], rule: Rule, cfg: CheckConfig) -> float | None:
     """The rule's value in ``row`` when it is past its threshold (and its relative part too), else None."""
-    value, limit = row.get(rule.key), getattr(cfg, rule.limit)
+    value, limit = row.get(rule.key), rule.threshold(cfg)
     if value is None or not (value > limit if rule.above else value < limit):
         return None
     if rule.relative is not None:
@@ -83,7 +115,7 @@ def _exceeds(row: dict[str, Any], rule: Rule, cfg: CheckConfig) -> float | None:
 
 
 def _threshold(rule: Rule, cfg: CheckConfig) -> str:
-    text = f"threshold {getattr(cfg, rule.limit):g}, check.{rule.limit}"
+    text = f"threshold {rule.threshold(cfg):g}, check.{rule.limit}"
     if rule.relative is not None:
         text += f", and over {getattr(cfg, rule.relative[1]):g}x the surroundings' own motion, check.{rule.relative[1]}"
     return text
