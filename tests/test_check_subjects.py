@@ -153,3 +153,21 @@ def test_nightly_manifest_sets_the_attachment_per_shot(tmp_path):
     assert resolve_shot(manifest, manifest.shots[0], Config()).config.check.attach == "subject"
     with pytest.raises(KeyframeError, match="check.attach"):
         resolve_shot(manifest, manifest.shots[1], Config())
+
+
+def test_overlay_and_contact_sheet_show_the_attached_layer_and_outline_breaks(tmp_path):
+    from keyframe.report import overlay_frames
+    from keyframe.report.html import write_html_report
+    from keyframe.report.outputs import BROKEN_RGB
+
+    frames = np.zeros((2, 64, 96, 3), np.uint8)
+    masks = np.zeros((2, 64, 96), bool)
+    masks[:, 20:40, 30:60] = True
+    broken = [None, np.array([[30, 25], [30, 26], [30, 27]])]
+    shown = overlay_frames(frames, masks, None, broken, [None, "subject"])
+    assert (shown[1, 25, 30] == BROKEN_RGB).all() and not (shown[0] == BROKEN_RGB).all(axis=-1).any()
+    assert shown[1, :12, :60].any() and not shown[0, :12, :60].any()  # "judged vs subject" written on frame 1 only
+    report = {"verdict": "flagged", "reasons": [], "frames": [{"frame": 0, "attached": None}, {"frame": 1, "attached": "subject"}],
+              "summary": {"attachment": {"layer": "subject", "mode": "auto", "why": "its motion continues the subject's"}}}
+    html = write_html_report(tmp_path, report, title="t", frames=frames, tracked_masks=masks, broken_outline=broken).read_text()
+    assert "Judged against the <strong>subject</strong> (chosen automatically): its motion continues the subject" in html
