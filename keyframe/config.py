@@ -60,6 +60,8 @@ class GateConfig(Section):
     color_step_max: float = Field(4.0, gt=0)
     grain_mismatch_max: float = Field(2.03, ge=1)
     gradient_ridge_max: float = Field(1.65, gt=0)
+    texture_detail_min: float = Field(0.7, ge=0)
+    texture_grain_max: float = Field(2.5, ge=1)
     face_support_min: int = Field(9, ge=0)
     face_search_px: int = Field(64, ge=0)
     face_detect_side: int = Field(256, ge=48, le=4096)

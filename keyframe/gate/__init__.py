@@ -1,6 +1,6 @@
 """Motion-readiness gate: refuse plates whose flaws a video model would amplify.
 
-Three criteria, one module each (``edge``, ``seam``, ``anatomy``), each returning a
+Four criteria, one module each (``edge``, ``seam``, ``texture``, ``anatomy``), each returning a
 :class:`Criterion` with a score, its threshold, pass/fail, a heatmap and a plain-language reason.
 :func:`run_gate` runs them all; the gate passes unless a computed criterion fails (a criterion
 that was not checked neither passes nor fails it).
@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import GateConfig
-from keyframe.gate import anatomy, edge, seam
+from keyframe.gate import anatomy, edge, seam, texture
 from keyframe.gate.criterion import Criterion, check_inputs
 from keyframe.io import check_output_dir, from_float, write_image
 
 __all__ = ["Criterion", "GateResult", "run_gate", "write_heatmaps"]
 
-CRITERIA = {"edge": edge.score, "seam": seam.score, "anatomy": anatomy.score}
+CRITERIA = {"edge": edge.score, "seam": seam.score, "texture": texture.score, "anatomy": anatomy.score}
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from keyframe.io.sidecar import describe_inputs, package_versions
 
 SCHEMA = "keyframe.report/1"
-GATE_CODES = ("edge", "seam", "anatomy")
+GATE_CODES = ("edge", "seam", "texture", "anatomy")
 
 
 def _gate_dict(gate: Any) -> dict[str, Any] | None:
