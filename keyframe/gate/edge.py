@@ -26,6 +26,7 @@ from keyframe.gate.criterion import (
     Criterion,
     check_inputs,
     distance_outside,
+    energy_ratio,
     has_boundary,
     judge,
     neighbourhood,
@@ -93,8 +94,9 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     Returns
     -------
     ratio : float or None
-        sqrt((fine/coarse inside) / (fine/coarse in the ring)); None when the edit is under 16 px
-        or leaves no ring around it.
+        sqrt of (fine detail inside / in the ring) over (coarse detail inside / in the ring,
+        capped at 1), local energies capped as :func:`~keyframe.gate.criterion.energy_ratio`
+        does; None when the edit is under 16 px or leaves no ring around it.
     softness : ndarray of float32
         Inside the edit, 1 - the local ratio (capped at 1): where the patch is soft.
     """
@@ -106,12 +108,15 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     if ring.sum() < 16 or mask.sum() < 16:
         return None, np.zeros(mask.shape, np.float32)
     fine, coarse = _detail_bands(grey)
-    ring_ratio = (fine[ring].mean() + _ENERGY_FLOOR) / (coarse[ring].mean() + _ENERGY_FLOOR)
-    inside_ratio = (fine[inside].mean() + _ENERGY_FLOOR) / (coarse[inside].mean() + _ENERGY_FLOOR)
     window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
-    local = (cv2.blur(fine, window) + _ENERGY_FLOOR) / (cv2.blur(coarse, window) + _ENERGY_FLOOR)
+    fine, coarse = np.maximum(cv2.blur(fine, window), 0), np.maximum(cv2.blur(coarse, window), 0)
+    local = (fine + _ENERGY_FLOOR) / (coarse + _ENERGY_FLOOR)
+    # an edit with more coarse structure than its ring (a galaxy in a starless patch of sky) is
+    # not expected to carry more fine detail than the ring: the prediction is capped at the ring's
+    ratio = energy_ratio(fine, inside, ring) / min(energy_ratio(coarse, inside, ring), 1.0)
+    ring_ratio = float(np.median(local[ring]))
     softness = np.where(inside, 1.0 - np.sqrt(np.minimum(local / ring_ratio, 1.0)), 0.0)
-    return float(np.sqrt(inside_ratio / ring_ratio)), softness.astype(np.float32)
+    return float(np.sqrt(ratio)), softness.astype(np.float32)
 
 
 def _band_mean(values: np.ndarray, band: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

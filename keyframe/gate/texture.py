@@ -5,8 +5,8 @@ of the wrong structure or strength (a smooth fill with white noise sprinkled on 
 smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.config.GateConfig`:
 
 - ``fine_detail``: the edit and a ring around it are split into four frequency bands (differences
-  of Gaussians at sigma 1, 2, 4 and 8 px). Per band, the amplitude inside over the amplitude in
-  the ring. The two finest bands are compared with what the ring predicts for this content: the
+  of Gaussians at sigma 1, 2, 4 and 8 px). Per band, the RMS amplitude inside over that in the
+  ring (local energy capped at the ring's 90th percentile, so a few strong edges do not count). The two finest bands are compared with what the ring predicts for this content: the
   ring's own amount, scaled down by how much smoother the edit is at the coarsest band when it
   is (a smooth sky or cheek keeps its proportions across bands; a soft fill loses the fine bands
   but keeps its coarse shapes). The smaller of the two is the score (1 = as detailed as
@@ -29,7 +29,9 @@ from keyframe.gate.criterion import (
     Check,
     Criterion,
     check_inputs,
+    ENERGY_FLOOR,
     distance_outside,
+    energy_ratio,
     has_boundary,
     judge,
     neighbourhood,
@@ -41,9 +43,8 @@ from keyframe.masks import shrink
 NAME = "texture"
 SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b = 0) and SIGMAS[b]
 CHANNELS = ("L*", "a*", "b*")
-_ENERGY_FLOOR = (0.5 / 255) ** 2  # band energy below half an 8-bit level RMS counts as none
 _NOISE_FLOOR = 0.25  # Lab units: median absolute fine band below this counts as no grain
-_LOCAL_WINDOW = 9
+_LOCAL_WINDOW = 9  # px: band energy is averaged over this window before it is compared
 
 
 @dataclass(frozen=True)
@@ -107,15 +108,13 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     if ring.sum() < 64 or inside.sum() < 64:
         return None
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    energies = _bands(grey)
-    ratios = tuple(
-        float(np.sqrt((e[inside].mean() + _ENERGY_FLOOR) / (e[ring].mean() + _ENERGY_FLOOR))) for e in energies
-    )
+    window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
+    energies = [np.maximum(cv2.blur(e, window), 0.0) for e in _bands(grey)]
+    ratios = tuple(float(np.sqrt(energy_ratio(energy, inside, ring))) for energy in energies)
     coarse = min(ratios[-1], 1.0)  # a smoother edit predicts proportionally less fine detail; never more
     fine_detail = min(ratios[0], ratios[1]) / coarse
-    expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + _ENERGY_FLOOR)
-    window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
-    local = np.minimum(cv2.blur(energies[0], window), cv2.blur(energies[1], window))
+    expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
+    local = np.minimum(energies[0], energies[1])
     softness = np.where(inside, 1.0 - np.sqrt(np.minimum(local / expected, 1.0)), 0.0).astype(np.float32)
     lab = cv2.cvtColor(np.clip(rgb, 0, 1), cv2.COLOR_RGB2Lab)
     noise_in, noise_ring = _noise_levels(lab, inside), _noise_levels(lab, ring)
