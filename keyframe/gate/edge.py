@@ -89,7 +89,8 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     as a power law), so the ratio of fine-scale to coarse-scale detail is close to the same for a
     brick wall and for a sky; a blurred or soft-filled patch has lost its fine scale but kept its
     coarse shapes, and scores low. ``grey`` and ``mask`` are a crop around the edit; the ring is
-    as wide as half the edit's size (8 to 64 px) and starts 2 px out, so the seam is not counted.
+    as wide as half the edit's size (8 to 64 px); it starts, and the inside ends, 6 px from the
+    outline (2 px plus half the window local energy is averaged over), so the seam is not counted.
 
     Returns
     -------
@@ -101,10 +102,11 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
         Inside the edit, 1 - the local ratio (capped at 1): where the patch is soft.
     """
     ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 8, 64))
-    inside = shrink(mask, 2)
+    gap = 2 + _LOCAL_WINDOW // 2  # local energies are window means: keep the seam out of them
+    inside = shrink(mask, gap)
     inside = inside if inside.sum() >= 16 else mask
     d_out = distance_outside(mask)
-    ring = (d_out > 2.5) & (d_out <= ring_px + 0.5)
+    ring = (d_out > gap + 0.5) & (d_out <= gap + ring_px + 0.5)
     if ring.sum() < 16 or mask.sum() < 16:
         return None, np.zeros(mask.shape, np.float32)
     fine, coarse = _detail_bands(grey)

@@ -88,8 +88,8 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     """Compare the detail and grain inside ``mask`` with a ring around it.
 
     ``rgb`` (float32 in [0, 1]) and ``mask`` are a crop around the edit. The ring is as wide as
-    half the edit's size (12 to 64 px) and starts 3 px out, the edit's inside 3 px in, so the
-    seam itself is not counted. Returns None when the edit or its ring has under 64 pixels.
+    half the edit's size (12 to 64 px) and starts 7 px out, the edit's inside 7 px in, so the
+    seam itself is not counted (3 px, plus half the window local energy is averaged over). Returns None when the edit or its ring has under 64 pixels.
 
     Examples
     --------
@@ -101,9 +101,10 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     True
     """
     ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 12, 64))
+    gap = 3 + _LOCAL_WINDOW // 2  # local energies are window means: keep the seam out of them
     d_out = distance_outside(mask)
-    ring = (d_out > 3) & (d_out <= 3 + ring_px)
-    inside = shrink(mask, 3)
+    ring = (d_out > gap) & (d_out <= gap + ring_px)
+    inside = shrink(mask, gap)
     inside = inside if inside.sum() >= 64 else mask
     if ring.sum() < 64 or inside.sum() < 64:
         return None
@@ -115,7 +116,7 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     fine_detail = min(ratios[0], ratios[1]) / coarse
     expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
     local = np.minimum(energies[0], energies[1])
-    softness = np.where(inside, 1.0 - np.sqrt(np.minimum(local / expected, 1.0)), 0.0).astype(np.float32)
+    softness = np.where(mask, 1.0 - np.sqrt(np.minimum(local / expected, 1.0)), 0.0).astype(np.float32)
     lab = cv2.cvtColor(np.clip(rgb, 0, 1), cv2.COLOR_RGB2Lab)
     noise_in, noise_ring = _noise_levels(lab, inside), _noise_levels(lab, ring)
     grain = tuple(float((a + _NOISE_FLOOR) / (b + _NOISE_FLOOR)) for a, b in zip(noise_in, noise_ring))
@@ -148,7 +149,7 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     rgb, mask = check_inputs(plate, mask)
     if not has_boundary(mask):
         return not_checked(NAME, "no edit with surroundings to compare its texture with")
-    box = neighbourhood(mask, 3 + 64 + 3 * int(SIGMAS[-1]))
+    box = neighbourhood(mask, 3 + _LOCAL_WINDOW // 2 + 64 + 3 * int(SIGMAS[-1]))
     found = measure_texture(rgb[box.slices], mask[box.slices])
     if found is None:
         return not_checked(NAME, "the edit is too small, or leaves no surroundings, to compare")
