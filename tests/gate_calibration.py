@@ -402,8 +402,9 @@ def row(case: Case, result: GateResult) -> dict:
     return found
 
 
-# Cases the shipped thresholds get wrong, and why; they are left out when thresholds are suggested
-# (otherwise one outlier would decide a limit for everything else) and the tests pin this list.
+# Cases the shipped thresholds get wrong, and why; the tests pin this list. The good edits among
+# them are left out when thresholds are suggested (otherwise one outlier would decide a limit for
+# everything else).
 KNOWN_WRONG: dict[str, str] = {
     # good edits that fail
     "chelsea/inpaint": "false alarm: the fur texture cloned beside the paw reads 2.9x noisier than the fur around it",
@@ -432,10 +433,15 @@ KNOWN_WRONG: dict[str, str] = {
     "camera/grain_free": "missed: a grain-free patch in the camera's grass reads only 1.6x off",
     "grass/grain_free": "missed: grass texture swamps the noise estimate, so missing grain does not show (1.2x)",
     "gravel/grain_free": "missed: gravel texture swamps the noise estimate (2.10x, within the 15 % margin)",
-    # soft fills whose grain hides the softness (limit 0.73)
+    # soft fills whose grain or surroundings hide the softness (limit 0.66)
+    "astronaut/telea_grain": "missed: the ring is the shuttle model's smooth panels, so little fine detail is "
+    "predicted and the added grain supplies it (0.83)",
+    "chelsea/stage_fill": "missed: fur with the fill's grain keeps 0.69 of the predicted detail, inside the margin",
     "camera/soft_grain": "missed: the ring holds the tripod's edges, so the grain added at the ring's noise "
-    "level is strong and the fill keeps 0.734 of the predicted fine detail, just over the limit",
-    "camera/telea_grain": "missed: 1.5x the ring's (edge-inflated) noise level refills the fine bands (1.03)",
+    "level is strong and the fill keeps 0.72 of the predicted fine detail, inside the margin",
+    "camera/telea_grain": "missed: 1.5x the ring's (edge-inflated) noise level refills the fine bands (1.11)",
+    "moon/telea": "missed: the smooth mare around the patch predicts little fine detail (0.70, inside the margin)",
+    "moon/telea_grain": "missed: as moon/telea, with grain on top (0.73)",
     # edge
     "gravel/halo": "missed: a glow on high-contrast gravel (1.86 L*) is within what good edits reach (2.27)",
     "hubble_deep_field/fringe": "missed: a dark fringe on a dark sky has almost nothing to darken (0.78 L*)",
@@ -469,13 +475,14 @@ def separation(rows: list[dict]) -> dict[str, dict]:
 
     The suggested threshold is the geometric mean of the worst good edit and the mildest targeted
     defect that is worse than every good edit, moved out to :data:`MIN_MARGIN` beyond the worst
-    good edit where that is closer; cases in :data:`KNOWN_WRONG` are left out. ``margin`` is how
+    good edit where that is closer; good edits in :data:`KNOWN_WRONG` (known false alarms) are
+    left out. ``margin`` is how
     far beyond the worst good edit the threshold lies, as a factor.
     """
     found = {}
     for key, (kind, defects) in TARGETS.items():
-        usable = [r for r in rows if r[key] is not None and r["case"] not in KNOWN_WRONG]
-        good = [r[key] for r in usable if r["expect_fail"] == "-"]
+        usable = [r for r in rows if r[key] is not None]
+        good = [r[key] for r in usable if r["expect_fail"] == "-" and r["case"] not in KNOWN_WRONG]
         bad = [r[key] for r in usable if r["case"].split("/")[1] in defects]
         if not good or not bad:
             continue
