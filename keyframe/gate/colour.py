@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from keyframe.gate.criterion import distance_outside
-from keyframe.masks import contour
+from keyframe.io.images import from_float
 
 _EPS = 1e-6
 
@@ -70,11 +70,14 @@ def colour_cast(rgb: np.ndarray, mask: np.ndarray, band: int) -> ColourCast | No
     >>> colour_cast(wall, mask, 6).visibility > 1
     True
     """
-    outline = contour(mask)
+    d_in = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    outline = (d_in > 0) & (d_in < 1.2)  # pixels of the mask with a 4-neighbour outside it
     if not outline.any():
         return None
-    lab = cv2.cvtColor(np.clip(rgb, 0, 1), cv2.COLOR_RGB2Lab)
-    d_in = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    # 8-bit Lab goes through OpenCV's lookup tables (about 5x faster than float); its steps (0.4 L*,
+    # 1 a*/b*) average out over the windows and the outline
+    lab = cv2.cvtColor(from_float(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab *= np.float32([100 / 255, 1, 1])
     d_out = distance_outside(mask)
     inner, outer = (d_in > 0) & (d_in <= band), (d_out > band) & (d_out <= 2 * band)
     window = 4 * band + 1

@@ -12,9 +12,10 @@ smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.conf
   but keeps its coarse shapes). The smaller of the two is the score (1 = as detailed as
   predicted). Added white grain lifts the finest band but not the next, so it does not hide a
   soft fill.
-- ``grain_level``: noise inside against noise in the ring, per CIELAB channel (median absolute
-  finest band, a robust noise level), as a factor off either way; the worst channel counts. A
-  luminance-only grain on a plate with colour noise, or chroma noise on a clean plate, shows here.
+- ``grain_level``: noise inside against noise in the ring, per opponent colour channel
+  (lightness, red-green, yellow-blue; median absolute finest band, a robust noise level), as a
+  factor off either way; the worst channel counts. A grain-free fill, luminance-only grain on a
+  plate with colour noise, or chroma noise on a clean plate shows here.
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ from keyframe.masks import shrink
 
 NAME = "texture"
 SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b = 0) and SIGMAS[b]
-CHANNELS = ("L*", "a*", "b*")
-_NOISE_FLOOR = 0.25  # Lab units: median absolute fine band below this counts as no grain
+CHANNELS = ("lightness", "red-green", "yellow-blue")
+# RGB -> orthonormal opponent channels (lightness, red-green, yellow-blue): chroma noise apart from
+# luminance grain, as CIELAB would separate them, at the cost of one 3x3 product
+_OPPONENT = np.float32([[1, 1, 1], [1, -1, 0], [1, 1, -2]]) / np.float32([[np.sqrt(3)], [np.sqrt(2)], [np.sqrt(6)]])
+_NOISE_FLOOR = 1 / 255  # grain under one 8-bit level is invisible: noise levels count from there
 _LOCAL_WINDOW = 9  # px: band energy is averaged over this window before it is compared
 
 
@@ -53,7 +57,7 @@ class TextureMeasure:
 
     ``band_ratios``: amplitude inside / ring per band, finest first. ``fine_detail``: the finest
     two bands against the ring's prediction (1 = as detailed as predicted). ``grain_ratios``:
-    noise inside / ring per Lab channel. ``softness``: (H, W) map, 1 where the edit lacks detail.
+    noise inside / ring per opponent channel. ``softness``: (H, W) map, 1 where the edit lacks detail.
     """
 
     band_ratios: tuple[float, ...]
@@ -78,9 +82,10 @@ def _bands(grey: np.ndarray) -> list[np.ndarray]:
     return [(fine - coarse) ** 2 for fine, coarse in zip(blurs[:-1], blurs[1:])]
 
 
-def _noise_levels(lab: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Median absolute finest-band response per Lab channel over ``region`` (a robust noise level)."""
-    fine = lab - cv2.GaussianBlur(lab, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+def _noise_levels(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Median absolute finest-band response per opponent channel over ``region`` (a robust noise level)."""
+    opponent = cv2.transform(rgb, _OPPONENT)
+    fine = opponent - cv2.GaussianBlur(opponent, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
     return np.median(np.abs(fine[region]), axis=0)
 
 
@@ -117,8 +122,7 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
     local = np.minimum(energies[0], energies[1])
     softness = np.where(mask, 1.0 - np.sqrt(np.minimum(local / expected, 1.0)), 0.0).astype(np.float32)
-    lab = cv2.cvtColor(np.clip(rgb, 0, 1), cv2.COLOR_RGB2Lab)
-    noise_in, noise_ring = _noise_levels(lab, inside), _noise_levels(lab, ring)
+    noise_in, noise_ring = _noise_levels(rgb, inside), _noise_levels(rgb, ring)
     grain = tuple(float((a + _NOISE_FLOOR) / (b + _NOISE_FLOOR)) for a, b in zip(noise_in, noise_ring))
     return TextureMeasure(ratios, float(fine_detail), grain, softness)
 
@@ -162,7 +166,7 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     reasons = {
         "fine_detail": f"the fill has {found.fine_detail:.0%} of the fine detail its surroundings predict (needs "
         f"{cfg.texture_detail_min:.0%}): it will read as a softer, differently grained patch that swims in motion",
-        "grain_level": f"the fill's grain in {channel} is {grain:.1f}x {'weaker' if weaker else 'stronger'} than the "
+        "grain_level": f"the fill's grain in the {channel} channel is {grain:.1f}x {'weaker' if weaker else 'stronger'} than the "
         f"plate's around it (limit {cfg.texture_grain_max}x): the patch will look pasted on once the plate moves",
     }
     details = {
