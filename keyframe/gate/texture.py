@@ -14,8 +14,9 @@ smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.conf
   soft fill.
 - ``grain_level``: noise inside against noise in the ring, per opponent colour channel
   (lightness, red-green, yellow-blue; median absolute finest band, a robust noise level), as a
-  factor off either way; the worst channel counts. A grain-free fill, luminance-only grain on a
-  plate with colour noise, or chroma noise on a clean plate shows here.
+  factor off either way; the worst channel counts. The ring's pixels are those as bright as the
+  edit (noise grows with brightness). A grain-free fill, luminance-only grain on a plate with
+  colour noise, or chroma noise on a clean plate shows here.
 """
 
 from __future__ import annotations
@@ -82,6 +83,18 @@ def _bands(grey: np.ndarray) -> list[np.ndarray]:
     return [(fine - coarse) ** 2 for fine, coarse in zip(blurs[:-1], blurs[1:])]
 
 
+def _alike_in_brightness(grey: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """The ring's pixels as bright as the middle half of the edit's (+-0.05), or the whole ring if under 64.
+
+    Sensor noise grows with brightness, so a bright coin on a dark tray is legitimately noisier
+    than the tray around it: grain is compared with the surroundings at the same brightness.
+    """
+    smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
+    low, high = np.percentile(smooth[inside], (25, 75))
+    alike = ring & (smooth >= low - 0.05) & (smooth <= high + 0.05)
+    return alike if alike.sum() >= 64 else ring
+
+
 def _noise_levels(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
     """Median absolute finest-band response per opponent channel over ``region`` (a robust noise level)."""
     opponent = cv2.transform(rgb, _OPPONENT)
@@ -122,7 +135,7 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
     local = np.minimum(energies[0], energies[1])
     softness = np.where(mask, 1.0 - np.sqrt(np.minimum(local / expected, 1.0)), 0.0).astype(np.float32)
-    noise_in, noise_ring = _noise_levels(rgb, inside), _noise_levels(rgb, ring)
+    noise_in, noise_ring = _noise_levels(rgb, inside), _noise_levels(rgb, _alike_in_brightness(grey, inside, ring))
     grain = tuple(float((a + _NOISE_FLOOR) / (b + _NOISE_FLOOR)) for a, b in zip(noise_in, noise_ring))
     return TextureMeasure(ratios, float(fine_detail), grain, softness)
 
