@@ -1,25 +1,37 @@
 """The gate's labelled calibration set, built in code from real photos, and its table.
 
 Every threshold in the ``gate:`` section of ``configs/default.yaml`` was chosen from the table this
-prints (``.venv/bin/python tests/gate_calibration.py``): for each sub-check, the worst value any
-good edit reached and the mildest value any planted defect of the kind it targets reached, with
-the threshold set between them.
+prints (``.venv/bin/python tests/gate_calibration.py``; benchmarks/RESULTS.md quotes it): for each
+sub-check, the worst value any good edit reached and the mildest value any planted defect of the
+kind it targets reached beyond it; the threshold is their geometric mean, but at least
+:data:`MIN_MARGIN` beyond the worst good edit. The same table for :data:`HELD_OUT` photos, which
+no threshold was chosen on, follows.
 
-Photos: the five committed fixture plates with their masks, plus four more real photos from
-``skimage.data`` and Grace Hopper's portrait from matplotlib's sample data, with an ellipse mask
-each, all 512x288. Cases per photo:
+Photos (512x288, an ellipse mask each unless a fixture's own mask): the five committed fixture
+plates, ``camera``, ``grass``, ``gravel``, ``immunohistochemistry``, ``hubble_deep_field`` (dark
+and sparse), ``moon``, ``text`` and ``retina`` (smooth) from ``skimage.data`` and Grace Hopper's
+portrait from matplotlib's sample data; held out: ``cat``, ``coins`` and ``page``. Cases per photo:
 
 good edits
-    ``untouched`` (the plate itself), ``grainy`` (the plate with film grain added everywhere),
-    ``inpaint`` (OpenCV Telea inpaint of the mask for the structure, plus fine detail cloned from
-    beside the mask for the texture: what a careful classical clean-up looks like).
-planted defects (and the criterion each must fail)
-    ``colour_shift`` (seam): the patch tinted warm by +6 a*, +6 b* (ΔE 8.5).
-    ``blurred`` (edge): the patch Gaussian-blurred (sigma 2.5), blended in with a 2 px feather.
-    ``grain_free`` (seam): grain added everywhere except the patch.
-    ``hard_paste`` (seam): the patch replaced, hard-edged, by the same area of another photo.
-    ``halo`` (edge): a bright 3 px glow just outside the outline, as a wrong matte leaves.
-    ``fringe`` (edge): a dark 2 px outline just inside it (a double edge / ghost of the old object).
+    ``untouched`` (the plate itself), ``grainy`` (film grain added everywhere), ``inpaint`` (Telea
+    for the structure plus detail cloned from the most alike spot beside the mask), ``cloned``
+    (copy-paste of that spot, feathered over 4 px; only where a spot within ΔE + grain distance 6
+    exists) and ``synthesized`` (a well-matched generative fill, simulated: blurred Telea structure
+    plus the plate's own high-pass texture in overlapping random patches from around the hole,
+    blended so its variance, hence its grain, stays the plate's).
+planted defects (and the criteria any of which each must fail)
+    colour casts (seam): ``colour_shift`` +6 a* +6 b* (ΔE 8.5) hard-edged, ``cast_green`` -5 a*
+    feathered over 6 px, ``cast_blue`` +14 levels of blue and ``shade`` -14 levels of all three,
+    feathered over 4 px.
+    soft fills (edge or texture): ``blurred_mild`` / ``blurred`` / ``blurred_strong`` (Gaussian
+    sigma 1.5 / 2.5 / 4, 2 px feather), ``telea`` (plain Telea smear), ``stage_fill`` (keyframe's
+    own default inpaint: biharmonic with colour and grain matched), ``soft_grain`` (blur sigma 2
+    plus white luminance grain at the ring's noise level), ``telea_grain`` (Telea plus 1.5x that
+    grain), ``soft_coarse_grain`` (blur sigma 3 plus grain correlated over ~1 px). Not planted on
+    ``SMOOTH`` photos, where smoothing smooth content is no defect.
+    ``grain_free`` (seam): grain added everywhere except the patch. ``hard_paste`` (seam): the
+    patch replaced, hard-edged, by the same area of another photo. ``halo`` (edge): a bright 3 px
+    glow just outside the outline. ``fringe`` (edge): a dark 2 px outline just inside it.
     ``soft_plate`` (edge, whole plate, no mask): the whole plate blurred (sigma 3).
 plus, on the two plates with a frontal face (astronaut, Grace Hopper), ``face_kept`` (good: the
 face untouched, mask over the cheek), ``face_distorted`` (anatomy: the left half of the face slid
@@ -506,7 +518,8 @@ def separation(rows: list[dict]) -> dict[str, dict]:
 
 
 def margins(rows: list[dict], cfg: GateConfig) -> dict[str, dict]:
-    """Per sub-check, against the shipped limit: worst good and mildest targeted defect caught, as factors of it."""
+    """Per sub-check, against the shipped limit: the worst good edit (known false alarms aside), the
+    mildest targeted defect caught, and how many of the targeted defects it catches."""
     limits = {"focal_sharpness": cfg.focal_sharpness_min, "relative_sharpness": cfg.relative_sharpness_min,
               "halo": cfg.halo_max, "color_step": cfg.color_step_max, "grain_mismatch": cfg.grain_mismatch_max,
               "gradient_ridge": cfg.gradient_ridge_max, "colour_cast": cfg.colour_cast_max, "fine_detail": cfg.texture_detail_min,
@@ -514,7 +527,7 @@ def margins(rows: list[dict], cfg: GateConfig) -> dict[str, dict]:
     found = {}
     for key, (kind, defects) in TARGETS.items():
         limit, sign = limits[key], (1.0 if kind == "max" else -1.0)
-        good = [r[key] for r in rows if r[key] is not None and r["expect_fail"] == "-"]
+        good = [r[key] for r in rows if r[key] is not None and r["expect_fail"] == "-" and r["case"] not in KNOWN_WRONG]
         bad = [r[key] for r in rows if r[key] is not None and r["case"].split("/")[1] in defects]
         caught = [v for v in bad if sign * v > sign * limit]
         worst_good = sign * max(sign * v for v in good) if good else None
@@ -535,7 +548,8 @@ def print_table(title: str, rows: list[dict], cfg: GateConfig) -> None:
     bad = [r for r in rows if r["expect_fail"] != "-"]
     print(f"right: {sum(not r['wrong'] for r in rows)}/{len(rows)} (good edits passed {sum(not r['wrong'] for r in good)}"
           f"/{len(good)}, defects caught {sum(not r['wrong'] for r in bad)}/{len(bad)})")
-    print(f"{'sub-check':20s} {'limit':>8s} {'worst good':>11s} {'mildest caught':>15s} {'caught':>8s}")
+    print(f"{'sub-check':20s} {'limit':>8s} {'worst good':>11s} {'mildest caught':>15s} {'caught':>8s}  "
+          "(worst good: known false alarms aside; caught: by this sub-check alone)")
     for key, m in margins(rows, cfg).items():
         worst = "-" if m["worst_good"] is None else f"{m['worst_good']:.3f}"
         mildest = "-" if m["mildest_caught"] is None else f"{m['mildest_caught']:.3f}"

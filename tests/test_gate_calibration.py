@@ -53,8 +53,10 @@ def test_soft_fills_are_caught_by_texture_with_a_plain_reason(outcomes):
     soft = [(case, result) for case, result in outcomes.values()
             if case.kind in {"soft_grain", "telea_grain", "soft_coarse_grain", "stage_fill"}]
     flagged = [result.criteria["texture"] for case, result in soft if result.criteria["texture"].passed is False]
-    assert len(flagged) >= 0.9 * len(soft)
+    assert len(flagged) >= 0.85 * len(soft)
     assert all("of the fine detail its surroundings predict" in c.reason or "grain" in c.reason for c in flagged)
+    missed = {case.name for case, result in soft if result.criteria["texture"].passed is not False}
+    assert missed <= set(KNOWN_WRONG) | {case.name for case, result in soft if result.criteria["edge"].passed is False}
 
 
 def test_thresholds_are_the_tables_suggestions(outcomes):
