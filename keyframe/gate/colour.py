@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from keyframe.gate.criterion import distance_outside
 from keyframe.io.images import from_float
+from keyframe.masks import distance_to
 
 _EPS = 1e-6
 
@@ -70,7 +70,7 @@ def colour_cast(rgb: np.ndarray, mask: np.ndarray, band: int) -> ColourCast | No
     >>> colour_cast(wall, mask, 6).visibility > 1
     True
     """
-    d_in = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    d_in = distance_to(~mask)
     outline = (d_in > 0) & (d_in < 1.2)  # pixels of the mask with a 4-neighbour outside it
     if not outline.any():
         return None
@@ -78,7 +78,7 @@ def colour_cast(rgb: np.ndarray, mask: np.ndarray, band: int) -> ColourCast | No
     # 1 a*/b*) average out over the windows and the outline
     lab = cv2.cvtColor(from_float(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
     lab *= np.float32([100 / 255, 1, 1])
-    d_out = distance_outside(mask)
+    d_out = distance_to(mask)
     inner, outer = (d_in > 0) & (d_in <= band), (d_out > band) & (d_out <= 2 * band)
     window = 4 * band + 1
     steps = (_band_mean(lab, inner, window) - _band_mean(lab, outer, window))[outline]

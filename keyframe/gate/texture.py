@@ -32,7 +32,6 @@ from keyframe.gate.criterion import (
     Criterion,
     check_inputs,
     ENERGY_FLOOR,
-    distance_outside,
     energy_ratio,
     has_boundary,
     judge,
@@ -40,7 +39,7 @@ from keyframe.gate.criterion import (
     not_checked,
     paste,
 )
-from keyframe.masks import shrink
+from keyframe.masks import distance_to, shrink
 
 NAME = "texture"
 SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b = 0) and SIGMAS[b]
@@ -120,7 +119,7 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     """
     ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 12, 64))
     gap = 3 + _LOCAL_WINDOW // 2  # local energies are window means: keep the seam out of them
-    d_out = distance_outside(mask)
+    d_out = distance_to(mask)
     ring = (d_out > gap) & (d_out <= gap + ring_px)
     inside = shrink(mask, gap)
     inside = inside if inside.sum() >= 64 else mask
