@@ -60,7 +60,7 @@ class GateConfig(Section):
     color_step_max: float = Field(3.7, gt=0)
     grain_mismatch_max: float = Field(2.16, ge=1)
     gradient_ridge_max: float = Field(1.67, gt=0)
-    colour_cast_max: float = Field(0.766, gt=0)
+    colour_cast_max: float = Field(0.76, gt=0)
     texture_detail_min: float = Field(0.66, ge=0)
     texture_grain_max: float = Field(2.42, ge=1)
     face_support_min: int = Field(9, ge=0)
