@@ -18,8 +18,7 @@ import numpy as np
 
 from keyframe.io.images import from_float
 from keyframe.masks import distance_to
-
-_EPS = 1e-6
+from keyframe.seam import _local_mean  # the seam measure's own window mean
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,6 @@ class ColourCast:
             for word in ((low,) if value < 0 else (high,))
         ]
         return " and ".join(words) or "shifted"
-
-
-def _band_mean(lab: np.ndarray, band: np.ndarray, window: int) -> np.ndarray:
-    weight = band.astype(np.float32)
-    ksize = (window, window)
-    total = cv2.boxFilter(lab * weight[..., None], -1, ksize, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    count = cv2.boxFilter(weight, -1, ksize, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    return total / np.maximum(count, _EPS)[..., None]
 
 
 def colour_cast(rgb: np.ndarray, mask: np.ndarray, band: int) -> ColourCast | None:
@@ -81,7 +72,7 @@ def colour_cast(rgb: np.ndarray, mask: np.ndarray, band: int) -> ColourCast | No
     d_out = distance_to(mask)
     inner, outer = (d_in > 0) & (d_in <= band), (d_out > band) & (d_out <= 2 * band)
     window = 4 * band + 1
-    steps = (_band_mean(lab, inner, window) - _band_mean(lab, outer, window))[outline]
+    steps = (_local_mean(lab, inner, window) - _local_mean(lab, outer, window))[outline]
     shift = steps.mean(axis=0)
     delta_e = float(np.linalg.norm(shift))
     spread = float(np.sqrt(((steps - shift) ** 2).sum(axis=1).mean()))
