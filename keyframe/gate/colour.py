@@ -3,7 +3,8 @@
 A cast shifts the whole patch the same way (warmer, greener, darker), so along the edit's outline
 the colour step from just outside to just inside points the same way everywhere. Texture, an
 object crossing the outline, or a lighting gradient make steps that point every which way (a
-linear gradient's steps cancel around a closed outline). The measure is the mean CIELAB step
+linear gradient's steps cancel around a closed outline; fitting a plane to a ring around the edit
+and taking it off first was tried and lost more casts than it gained on the calibration set). The measure is the mean CIELAB step
 vector along the outline (its length: ΔE of the cast) over the spread of the step vectors about
 that mean (the local variation): a 5 ΔE cast on a flat wall scores high, the same cast in
 foliage, whose own steps spread by 10 ΔE, scores low.
