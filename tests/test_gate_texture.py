@@ -103,3 +103,13 @@ def test_a_lighting_gradient_is_not_a_cast():
     noise = np.random.default_rng(0).normal(0, 0.01, wall.shape).astype(np.float32)
     found = colour_cast(np.clip(wall + ramp + noise, 0, 1), _ellipse(256, 144), CFG.band)
     assert found.visibility < 0.5 * CFG.colour_cast_max
+
+
+def test_colour_noise_on_a_clean_sky_fails_grain_level():
+    plate = _crop(data.rocket(), 0)
+    mask = _ellipse(90, 60, 40, 28)
+    noise = np.random.default_rng(1).normal(0, 0.03, plate.shape).astype(np.float32)  # independent per channel
+    noisy = np.where(mask[..., None], np.clip(plate + noise, 0, 1), plate)
+    found = texture.score(noisy, mask, CFG)
+    assert found.passed is False and found.details["checks"]["grain_level"]["pass"] is False
+    assert "stronger than the plate's around it" in found.reason
