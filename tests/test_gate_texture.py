@@ -113,3 +113,15 @@ def test_colour_noise_on_a_clean_sky_fails_grain_level():
     found = texture.score(noisy, mask, CFG)
     assert found.passed is False and found.details["checks"]["grain_level"]["pass"] is False
     assert "stronger than the plate's around it" in found.reason
+
+
+def test_texture_does_not_depend_on_resolution(gravel):
+    plate, mask = gravel
+    big = lambda image: cv2.resize(image, (1024, 576), interpolation=cv2.INTER_CUBIC).clip(0, 1)  # noqa: E731
+    big_mask = cv2.resize(mask.astype(np.uint8), (1024, 576), interpolation=cv2.INTER_NEAREST) > 0
+    untouched = texture.score(big(plate), big_mask, CFG)
+    soft = texture.score(big(_soft_grainy_fill(plate, mask)), big_mask, CFG)
+    assert untouched.passed is True and soft.passed is False
+    small = texture.score(plate, mask, CFG).details["checks"]["fine_detail"]["value"]
+    assert untouched.details["checks"]["fine_detail"]["value"] == pytest.approx(small, abs=0.1)
+    assert soft.heatmap.shape == (576, 1024) and soft.heatmap[big_mask].mean() > 0.5

@@ -42,6 +42,7 @@ from keyframe.gate.criterion import (
 from keyframe.masks import distance_to, shrink
 
 NAME = "texture"
+WORK_SIDE = 512  # plates are measured at this long side (as the edge criterion's focal sharpness is)
 SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b = 0) and SIGMAS[b]
 CHANNELS = ("lightness", "red-green", "yellow-blue")
 # RGB -> orthonormal opponent channels (lightness, red-green, yellow-blue): chroma noise apart from
@@ -165,8 +166,13 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     rgb, mask = check_inputs(plate, mask)
     if not has_boundary(mask):
         return not_checked(NAME, "no edit with surroundings to compare its texture with")
-    box = neighbourhood(mask, 3 + _LOCAL_WINDOW // 2 + 64 + 3 * int(SIGMAS[-1]))
-    found = measure_texture(rgb[box.slices], mask[box.slices])
+    scale = min(1.0, WORK_SIDE / max(mask.shape))
+    box = neighbourhood(mask, int(np.ceil((3 + _LOCAL_WINDOW // 2 + 64 + 3 * SIGMAS[-1]) / scale)))
+    crop_rgb, crop_mask = rgb[box.slices], mask[box.slices]
+    if scale < 1:  # bands and rings are defined at the working size, so the measure does not depend on resolution
+        crop_rgb = cv2.resize(crop_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        crop_mask = cv2.resize(crop_mask.astype(np.float32), crop_rgb.shape[1::-1], interpolation=cv2.INTER_AREA) > 0.5
+    found = measure_texture(crop_rgb, crop_mask)
     if found is None:
         return not_checked(NAME, "the edit is too small, or leaves no surroundings, to compare")
     grain, channel = found.grain_mismatch
@@ -187,5 +193,8 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         "grain_ratios": dict(zip(CHANNELS, (round(r, 4) for r in found.grain_ratios))),
         "heatmap_shows": "where the edit lacks the fine detail its surroundings predict",
     }
-    heatmap = paste(found.softness, box, mask.shape)
+    softness = found.softness
+    if scale < 1:
+        softness = cv2.resize(softness, (box.x1 - box.x0, box.y1 - box.y0), interpolation=cv2.INTER_LINEAR)
+    heatmap = paste(softness, box, mask.shape)
     return judge(NAME, checks, reasons, "as detailed and as grainy as its surroundings", heatmap, details)
