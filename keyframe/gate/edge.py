@@ -31,12 +31,12 @@ from keyframe.gate.criterion import (
     neighbourhood,
     paste,
     unit,
+    work_scale,
 )
 from keyframe.io.images import from_float
 from keyframe.masks import distance_to, shrink
 
 NAME = "edge"
-WORK_SIDE = 512  # focal sharpness is measured at this long side, so it does not depend on resolution
 _FOCAL_WINDOW = 15
 _LOCAL_WINDOW = 9
 _ENERGY_FLOOR = 1e-5  # detail energy below ~1 grey level (8-bit) RMS counts as none
@@ -62,7 +62,7 @@ def focal_sharpness(grey: np.ndarray) -> tuple[float, np.ndarray]:
         Local RMS Laplacian relative to that 95th percentile (1 = as sharp as the focal area).
     """
     height, width = grey.shape
-    scale = min(1.0, WORK_SIDE / max(height, width))
+    scale = work_scale(grey.shape)
     work = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
     rms = np.sqrt(np.maximum(_laplacian_energy(work, _FOCAL_WINDOW), 0.0))
     focal = float(np.percentile(rms, 95))

@@ -11,7 +11,8 @@ each checked against a limit from :class:`~keyframe.config.GateConfig`:
 - ``gradient_ridge``: gradient on the outline over gradient beside it (a hard pasted edge).
 - ``colour_cast``: :func:`keyframe.gate.colour.colour_cast`: the mean CIELAB step across the
   outline over the spread of the steps there, so a subtle cast shows on a flat wall, a lighting
-  gradient cancels out, and busy texture's own colour variation raises the bar.
+  gradient cancels out, and busy texture's own colour variation raises the bar. Measured at the
+  gate's working size (512 px long side), so its limit holds at any resolution.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from keyframe.gate.criterion import (
     neighbourhood,
     not_checked,
     paste,
+    to_work_size,
     unit,
+    work_scale,
 )
 from keyframe.gate.colour import colour_cast
 from keyframe.masks import grow
@@ -79,7 +82,7 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         "grain_mismatch": Check(grain, cfg.grain_mismatch_max, "max"),
         "gradient_ridge": Check(seam.gradient_ridge, cfg.gradient_ridge_max, "max"),
     }
-    cast = colour_cast(crop, crop_mask, cfg.band)
+    cast = colour_cast(*to_work_size(crop, crop_mask, work_scale(mask.shape)), cfg.band)
     if cast is not None:
         checks["colour_cast"] = Check(cast.visibility, cfg.colour_cast_max, "max")
     texture = "cleaner" if seam.grain_ratio < 1 else "noisier"

@@ -30,19 +30,20 @@ from keyframe.config import GateConfig
 from keyframe.gate.criterion import (
     Check,
     Criterion,
-    check_inputs,
     ENERGY_FLOOR,
+    check_inputs,
     energy_ratio,
     has_boundary,
     judge,
     neighbourhood,
     not_checked,
     paste,
+    to_work_size,
+    work_scale,
 )
 from keyframe.masks import distance_to, shrink
 
 NAME = "texture"
-WORK_SIDE = 512  # plates are measured at this long side (as the edge criterion's focal sharpness is)
 SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b = 0) and SIGMAS[b]
 CHANNELS = ("lightness", "red-green", "yellow-blue")
 # RGB -> orthonormal opponent channels (lightness, red-green, yellow-blue): chroma noise apart from
@@ -166,13 +167,9 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     rgb, mask = check_inputs(plate, mask)
     if not has_boundary(mask):
         return not_checked(NAME, "no edit with surroundings to compare its texture with")
-    scale = min(1.0, WORK_SIDE / max(mask.shape))
+    scale = work_scale(mask.shape)  # bands and rings are defined at the working size
     box = neighbourhood(mask, int(np.ceil((3 + _LOCAL_WINDOW // 2 + 64 + 3 * SIGMAS[-1]) / scale)))
-    crop_rgb, crop_mask = rgb[box.slices], mask[box.slices]
-    if scale < 1:  # bands and rings are defined at the working size, so the measure does not depend on resolution
-        crop_rgb = cv2.resize(crop_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        crop_mask = cv2.resize(crop_mask.astype(np.float32), crop_rgb.shape[1::-1], interpolation=cv2.INTER_AREA) > 0.5
-    found = measure_texture(crop_rgb, crop_mask)
+    found = measure_texture(*to_work_size(rgb[box.slices], mask[box.slices], scale))
     if found is None:
         return not_checked(NAME, "the edit is too small, or leaves no surroundings, to compare")
     grain, channel = found.grain_mismatch
