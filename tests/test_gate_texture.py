@@ -125,3 +125,13 @@ def test_texture_does_not_depend_on_resolution(gravel):
     small = texture.score(plate, mask, CFG).details["checks"]["fine_detail"]["value"]
     assert untouched.details["checks"]["fine_detail"]["value"] == pytest.approx(small, abs=0.1)
     assert soft.heatmap.shape == (576, 1024) and soft.heatmap[big_mask].mean() > 0.5
+
+
+def test_a_cast_is_judged_alike_at_twice_the_resolution():
+    sky, mask = _crop(data.rocket(), 0), _ellipse(90, 60, 40, 28)
+    cast = np.where(mask[..., None], np.clip(sky + np.float32([0, 0, 10 / 255]), 0, 1), sky)
+    big = cv2.resize(cast, (1024, 576), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    big_mask = cv2.resize(mask.astype(np.uint8), (1024, 576), interpolation=cv2.INTER_NEAREST) > 0
+    at_512 = seam.score(cast, mask, CFG).details["checks"]["colour_cast"]["value"]
+    at_1024 = seam.score(big, big_mask, CFG).details["checks"]["colour_cast"]["value"]
+    assert at_1024 == pytest.approx(at_512, rel=0.2) and at_512 > CFG.colour_cast_max
