@@ -176,7 +176,7 @@ def _ring_noise(plate: np.ndarray, mask: np.ndarray) -> float:
 
 
 def _most_alike(plate: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, float]:
-    """The spot beside ``region`` whose mean colour (ΔE) and grain (10 ΔE per e-fold) are nearest its ring's, and that distance."""
+    """The spot beside ``region`` nearest its ring in mean colour (ΔE) and grain (10 ΔE per e-fold), and that distance."""
     lab = cv2.cvtColor(plate, cv2.COLOR_RGB2Lab)
     grey = cv2.cvtColor(plate, cv2.COLOR_RGB2GRAY)
     ring = grow(region, 16) & ~region
@@ -420,7 +420,8 @@ def row(case: Case, result: GateResult) -> dict:
 KNOWN_WRONG: dict[str, str] = {
     # good edits that fail
     "chelsea/inpaint": "false alarm: the fur texture cloned beside the paw reads 2.9x noisier than the fur around it",
-    "moon/inpaint": "false alarm: the crater field cloned beside the patch is 3.5x grainier than the smooth mare around it",
+    "moon/inpaint": "false alarm: the crater field cloned beside the patch is 3.5x grainier than the smooth mare "
+    "around it",
     "retina/cloned": "false alarm (debatable): the clone source lies on the fundus's darker fall-off, a coherent "
     "shift along the whole outline of a very smooth plate (cast 1.46)",
     "astronaut/face_kept": "false alarm: the mask over the cheek ends on the nose's shadow along its inner side, "
@@ -523,7 +524,8 @@ def margins(rows: list[dict], cfg: GateConfig) -> dict[str, dict]:
     mildest targeted defect caught, and how many of the targeted defects it catches."""
     limits = {"focal_sharpness": cfg.focal_sharpness_min, "relative_sharpness": cfg.relative_sharpness_min,
               "halo": cfg.halo_max, "color_step": cfg.color_step_max, "grain_mismatch": cfg.grain_mismatch_max,
-              "gradient_ridge": cfg.gradient_ridge_max, "colour_cast": cfg.colour_cast_max, "fine_detail": cfg.texture_detail_min,
+              "gradient_ridge": cfg.gradient_ridge_max, "colour_cast": cfg.colour_cast_max,
+              "fine_detail": cfg.texture_detail_min,
               "grain_level": cfg.texture_grain_max, "face_1_support": cfg.face_support_min}
     found = {}
     for key, (kind, defects) in TARGETS.items():

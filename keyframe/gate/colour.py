@@ -4,10 +4,10 @@ A cast shifts the whole patch the same way (warmer, greener, darker), so along t
 the colour step from just outside to just inside points the same way everywhere. Texture, an
 object crossing the outline, or a lighting gradient make steps that point every which way (a
 linear gradient's steps cancel around a closed outline; fitting a plane to a ring around the edit
-and taking it off first was tried and lost more casts than it gained on the calibration set). The measure is the mean CIELAB step
-vector along the outline (its length: ΔE of the cast) over the spread of the step vectors about
-that mean (the local variation): a 5 ΔE cast on a flat wall scores high, the same cast in
-foliage, whose own steps spread by 10 ΔE, scores low.
+and taking it off first was tried and lost more casts than it gained on the calibration set). The
+measure is the mean CIELAB step vector along the outline (its length: ΔE of the cast) over the
+spread of the step vectors about that mean (the local variation): a 5 ΔE cast on a flat wall
+scores high, the same cast in foliage, whose own steps spread by 10 ΔE, scores low.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from keyframe.io.images import from_float
 from keyframe.masks import distance_to
 from keyframe.seam import _local_mean  # the seam measure's own window mean
 
+_AXIS_WORDS = (("darker", "lighter"), ("greener", "redder"), ("bluer", "yellower"))  # L*, a*, b* below / above 0
+
 
 @dataclass(frozen=True)
 class ColourCast:
@@ -32,14 +34,11 @@ class ColourCast:
     shift: tuple[float, float, float]
 
     def describe(self) -> str:
-        """The cast in words, e.g. "warmer and darker"."""
-        lightness, green_red, blue_yellow = self.shift
+        """The cast in words, e.g. "redder and darker": each Lab axis carrying a fair share of it."""
         words = [
-            word
-            for value, (low, high) in ((lightness, ("darker", "lighter")), (green_red, ("greener", "redder")),
-                                       (blue_yellow, ("bluer", "yellower")))
+            low if value < 0 else high
+            for value, (low, high) in zip(self.shift, _AXIS_WORDS)
             if abs(value) >= 0.5 * self.delta_e / np.sqrt(3)
-            for word in ((low,) if value < 0 else (high,))
         ]
         return " and ".join(words) or "shifted"
 

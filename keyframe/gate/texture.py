@@ -5,13 +5,14 @@ of the wrong structure or strength (a smooth fill with white noise sprinkled on 
 smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.config.GateConfig`:
 
 - ``fine_detail``: the edit and a ring around it are split into four frequency bands (differences
-  of Gaussians at sigma 1, 2, 4 and 8 px). Per band, the RMS amplitude inside over that in the
-  ring (local energy capped at the ring's 90th percentile, so a few strong edges do not count). The two finest bands are compared with what the ring predicts for this content: the
-  ring's own amount, scaled down by how much smoother the edit is at the coarsest band when it
-  is (a smooth sky or cheek keeps its proportions across bands; a soft fill loses the fine bands
-  but keeps its coarse shapes). The smaller of the two is the score (1 = as detailed as
-  predicted). Added white grain lifts the finest band but not the next, so it does not hide a
-  soft fill.
+  of Gaussians at sigma 1, 2, 4 and 8 px, at the gate's 512 px working size). Per band, the RMS
+  amplitude inside over that in the ring (local energy capped at the ring's 90th percentile, so
+  a few strong edges do not count). The two finest bands are compared with what the ring
+  predicts for this content: the ring's own amount, scaled down by how much smoother the edit is
+  at the coarsest band when it is (a smooth sky or cheek keeps its proportions across bands; a
+  soft fill loses the fine bands but keeps its coarse shapes). The smaller of the two is the
+  score (1 = as detailed as predicted). Added white grain lifts the finest band but not the
+  next, so it does not hide a soft fill.
 - ``grain_level``: noise inside against noise in the ring, per opponent colour channel
   (lightness, red-green, yellow-blue; median absolute finest band, a robust noise level), as a
   factor off either way; the worst channel counts. The ring's pixels are those as bright as the
@@ -48,7 +49,7 @@ SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b
 CHANNELS = ("lightness", "red-green", "yellow-blue")
 # RGB -> orthonormal opponent channels (lightness, red-green, yellow-blue): chroma noise apart from
 # luminance grain, as CIELAB would separate them, at the cost of one 3x3 product
-_OPPONENT = np.float32([[1, 1, 1], [1, -1, 0], [1, 1, -2]]) / np.float32([[np.sqrt(3)], [np.sqrt(2)], [np.sqrt(6)]])
+_OPPONENT = np.float32([[1, 1, 1], [1, -1, 0], [1, 1, -2]]) / np.sqrt(np.float32([[3], [2], [6]]))
 _NOISE_FLOOR = 1 / 255  # grain under one 8-bit level is invisible: noise levels count from there
 _LOCAL_WINDOW = 9  # px: band energy is averaged over this window before it is compared
 
@@ -108,7 +109,8 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
 
     ``rgb`` (float32 in [0, 1]) and ``mask`` are a crop around the edit. The ring is as wide as
     half the edit's size (12 to 64 px) and starts 7 px out, the edit's inside 7 px in, so the
-    seam itself is not counted (3 px, plus half the window local energy is averaged over). Returns None when the edit or its ring has under 64 pixels.
+    seam itself is not counted (3 px, plus half the window local energy is averaged over).
+    Returns None when the edit or its ring has under 64 pixels.
 
     Examples
     --------
@@ -181,8 +183,8 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     reasons = {
         "fine_detail": f"the fill has {found.fine_detail:.0%} of the fine detail its surroundings predict (needs "
         f"{cfg.texture_detail_min:.0%}): it will read as a softer, differently grained patch that swims in motion",
-        "grain_level": f"the fill's grain in the {channel} channel is {grain:.1f}x {'weaker' if weaker else 'stronger'} than the "
-        f"plate's around it (limit {cfg.texture_grain_max}x): the patch will look pasted on once the plate moves",
+        "grain_level": f"the fill's grain in the {channel} channel is {grain:.1f}x "
+        f"{'weaker' if weaker else 'stronger'} than the plate's around it (limit {cfg.texture_grain_max}x): the patch will look pasted on once the plate moves",
     }
     details = {
         "band_sigmas": list(SIGMAS),
