@@ -30,14 +30,19 @@ background around it. The design, per frame ``t``:
    borders most of its outline: ``subject`` (a face pinned to a still background while its head
    moves). ``scene`` / ``subject`` force the choice. When the surroundings never move apart the
    ring is one layer: ``scene``.
-5. **Float** (:func:`keyframe.metrics.float.float_series`). Each frame, the discontinuity vectors ``D_k`` (inside minus
-   attached layer) of the attached sectors are fitted with a similarity (translation, rotation,
-   scale) about the region's centre: its RMS over the sectors is the coherent float in
-   px/frame (flow noise, incoherent from sector to sector, mostly falls out of the fit). It is
-   judged relative to the attached surroundings' own speed (``float_ratio``: a pasted layer
-   reads ~1, a region following at half speed ~0.5, flow noise a small fraction), above an
-   absolute floor. The similarities summed over frames are the **slip**: a persistent slow slip
-   grows linearly, noise does not, and it is judged against the path the surroundings travelled.
+5. **Float** (:func:`keyframe.metrics.float.float_series`). Each frame, the attached layer's
+   motion just outside is carried across the few pixels to the inside band (an affine fit over
+   the sectors: a zooming or turning subject changes its motion across that gap), and the
+   discontinuity vectors ``D_k`` (inside minus carried outside) are fitted with a similarity
+   (translation, rotation, scale) about the region's centre, trimmed once of the sectors it
+   explains worst: its RMS over the sectors is the coherent float in px/frame (flow noise,
+   incoherent from sector to sector, mostly falls out). It is judged relative to the attached
+   surroundings' own speed (``float_ratio``: a pasted layer reads ~1, a region following at half
+   speed ~0.5, flow noise a small fraction), above an absolute floor, for ``min_run`` frames.
+   The similarities summed over frames are the **slip**: a persistent slow slip grows linearly,
+   noise does not, and it is judged against the path the surroundings travelled. Sectors whose
+   outline is not the edit's own (something in front hides the region there), and a minority of
+   sectors whose surroundings suddenly jump (an occluder sliding over the ring), are not judged.
 
 Relative drift uses the same labels: the ring pixels of the attached layer are the surroundings
 whose appearance change the region's is compared with (:mod:`keyframe.metrics.drift`).
@@ -54,7 +59,7 @@ import numpy as np
 
 LAYERS = ("scene", "subject")
 ATTACH_MODES = ("auto", "scene", "subject")
-_SCENE_SIDE = 384  # long side (px) of the coarse frames the camera motion and cuts are measured on (256 erred by 1-2 px)
+_SCENE_SIDE = 384  # long side (px) of the coarse frames for camera motion and cuts (256 erred by 1-2 px)
 _SCENE_GRID = 4  # coarse px between flow samples of the camera fit
 _MIN_SECTOR_PIXELS = 8  # fewer pixels of a side in a sector: that sector says nothing about it
 _MAX_SAMPLES = 4000  # pixels per side and layer that the sector medians are taken over
