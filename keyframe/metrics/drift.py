@@ -3,8 +3,9 @@
 Each frame, the region and its ring are compared with the plate carried along the track (SSIM,
 colour difference, LPIPS). The region drifts when it has changed since frame 0 by more than its
 *attached* surroundings have over the same frames: for a region on a moving subject, the ring
-pixels of that subject (:mod:`keyframe.track.layers`); for scenery, the whole ring. A head turn that changes face and hair alike is not drift; a
-region that morphs, smears or flickers while its surroundings hold is.
+pixels of that subject (:mod:`keyframe.track.layers`); for scenery, the whole ring. A head turn
+that changes face and hair alike is not drift; a region that morphs, smears or flickers while
+its surroundings hold is.
 """
 
 from __future__ import annotations
