@@ -11,15 +11,16 @@ from keyframe.io.atomic import (
     write_text_atomic,
 )
 from keyframe.io.documents import parse_json, read_json, read_json_object, read_yaml_mapping
-from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
+from keyframe.io.clips import Clip, check_encodable, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import captured_stderr, from_float, image_size, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
-from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, sidecar_path, write_sidecar
+from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, read_plate_to_frame0, sidecar_path, write_sidecar
 
 __all__ = [
     "Clip",
     "array_sha256",
     "atomic_path",
+    "check_encodable",
     "captured_stderr",
     "check_output_dir",
     "check_output_path",
@@ -35,6 +36,7 @@ __all__ = [
     "read_json",
     "read_json_object",
     "read_plate",
+    "read_plate_to_frame0",
     "read_png_text",
     "read_yaml_mapping",
     "resolve_model_folder",

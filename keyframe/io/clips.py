@@ -19,6 +19,8 @@ from keyframe.io.images import image_size, read_plate, write_image
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _PRINTF = re.compile(r"%0?\d*d")
+#: libx264 refuses a frame wider or taller than this ("invalid width x height").
+MAX_ENCODED_SIDE = 16384
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,14 @@ def _read_video(path: Path, limits: _Limits) -> Clip:
         raise KeyframeError(f"clip is not a readable video (no frame could be decoded): {path}")
     limits.check_length(count, str(path))
     return Clip(frames[:count], fps)
+
+
+def check_encodable(width: int, height: int, what: str = "clip") -> None:
+    """Refuse a frame size :func:`write_clip` cannot encode, before any frame is rendered."""
+    padded = (width + width % 2, height + height % 2)
+    if max(padded) > MAX_ENCODED_SIDE:
+        raise KeyframeError(f"{what} would be {width}x{height}; H.264 (libx264) encodes at most "
+                            f"{MAX_ENCODED_SIDE} px on a side: choose a smaller render size (--size)")
 
 
 def write_clip(path: str | Path, frames: np.ndarray, fps: float, *, quality: int = 8) -> Path:
