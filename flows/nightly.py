@@ -12,10 +12,7 @@ Prefect artifacts (a table of shots with verdicts, a markdown summary).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import shutil
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ from flows.tasks import Stages
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
 from keyframe.io import write_json_atomic
-from keyframe.nightly import Ledger, Shot, load_manifest, resolve_shot
+from keyframe.nightly import Ledger, Shot, load_manifest, resolve_shot, run_lock
 from keyframe.report.html import write_html_index
 from keyframe.report.otio import write_flags_otio
 
@@ -46,17 +43,6 @@ def one_line(error: BaseException) -> str:
     if isinstance(error, KeyframeError):
         return text
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-@contextlib.contextmanager
-def run_lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir`` for one nightly run; a second run on the same folder is refused."""
-    with open(out_dir / ".nightly.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise KeyframeError(f"another nightly run is using {out_dir}") from None
-        yield
 
 
 def task_runner(cfg: NightlyConfig) -> Any:
@@ -179,7 +165,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
                 shot = resolve_shot(manifest, spec, cfg)
                 read_inputs(shot.plate, shot.mask, shot.config)
                 key = shot.key()
-            except KeyframeError as error:
+            except Exception as error:  # noqa: BLE001 - one bad shot never stops the others
                 logger.error("shot %s refused: %s", spec.id, one_line(error))
                 records[spec.id] = (record_failure(ledger, spec.id, error, key), False)
                 continue

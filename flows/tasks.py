@@ -26,6 +26,7 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.exceptions import MissingContextError
+from prefect.filesystems import LocalFileSystem
 from prefect.serializers import Serializer
 from pydantic import BaseModel, Field
 
@@ -34,7 +35,7 @@ from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfi
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
 from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
-from keyframe.io import array_sha256, file_sha256
+from keyframe.io import array_sha256, file_sha256, make_dirs, write_bytes_now
 from keyframe.render import RenderResult, load_svd, render
 from keyframe.track import CheckResult, check_clip
 
@@ -84,10 +85,10 @@ def content_key(context: Any, parameters: dict[str, Any]) -> str:
 
 
 def _forget_if_damaged(key: str, *, keys: Any, results: Any) -> None:
-    if not isinstance(keys, Path) or not isinstance(results, Path):
+    if not isinstance(keys, CacheStorage) or not isinstance(results, CacheStorage):
         return  # not the layout Stages.for_output sets up
-    record = keys / key
-    if record.exists() and not result_is_intact(results / key):
+    record = keys.folder / key
+    if record.exists() and not result_is_intact(results.folder / key):
         flow_logger().warning("stage cache entry %s is damaged or missing its result; recomputing the stage", key)
         record.unlink(missing_ok=True)
 
@@ -201,6 +202,38 @@ class ResultSerializer(Serializer):
         return _decode(header["result"], buffers)
 
 
+class CacheStorage(LocalFileSystem):
+    """A stage-cache folder whose entries are written atomically (Prefect's own writes in place).
+
+    A full disk or a kill during a write leaves no partial entry: the bytes go to a temporary
+    file beside the entry, renamed over it once complete. :meth:`tidy` removes what older
+    versions or a kill left behind.
+    """
+
+    _block_type_name = "keyframe stage cache"
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.basepath)
+
+    def write_path(self, path: str, content: bytes, _sync: bool | None = None) -> str:
+        target = self._resolve_path(path)
+        make_dirs(target.parent)
+        return str(write_bytes_now(target, content))
+
+    async def awrite_path(self, path: str, content: bytes) -> str:
+        return self.write_path(path, content)
+
+    def tidy(self, intact: Callable[[Path], bool]) -> list[Path]:
+        """Delete temporary files and entries ``intact`` rejects (0-byte, cut short); returns them."""
+        if not self.folder.is_dir():
+            return []
+        removed = [p for p in self.folder.iterdir() if p.is_file() and (p.name.startswith(".") or not intact(p))]
+        for path in removed:
+            path.unlink(missing_ok=True)
+        return removed
+
+
 _models: dict[str, Any] = {}
 _models_lock = threading.Lock()
 
@@ -287,9 +320,14 @@ class Stages:
         serializer's bytes as they are instead of embedding them in a JSON record.
         """
         cache = Path(out_dir).resolve() / CACHE_DIR
+        keys, results = CacheStorage(basepath=str(cache / "keys")), CacheStorage(basepath=str(cache / "results"))
+        # Prefect takes a block as result storage only once saved on its server (one document per folder).
+        results.save(f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}", overwrite=True)
+        for path in results.tidy(result_is_intact) + keys.tidy(lambda record: (results.folder / record.name).is_file()):
+            flow_logger().warning("removed the damaged stage cache entry %s", path)
         options = dict(
-            cache_policy=CONTENT_POLICY.configure(key_storage=cache / "keys"),
-            result_storage=cache / "results",
+            cache_policy=CONTENT_POLICY.configure(key_storage=keys),
+            result_storage=results,
             result_serializer=ResultSerializer(),
             retries=nightly.retries,
             retry_delay_seconds=nightly.retry_delay_s,

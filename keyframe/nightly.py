@@ -22,12 +22,16 @@ new one, never half of either; :meth:`Ledger.recover` tidies what a killed run l
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +45,7 @@ from keyframe.io import check_output_dir, file_sha256, read_yaml_mapping, write_
 
 MANIFEST_SCHEMA = "keyframe.manifest/1"
 SHOT_RECORD_SCHEMA = "keyframe.shot/1"
-_SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole id: fullmatch (no newline after it)
 FINISHED = ("pass", "flagged")
 
 
@@ -59,7 +63,7 @@ class ShotSpec(BaseModel):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
-        if not _SHOT_ID.match(value):
+        if not isinstance(value, str) or not _SHOT_ID.fullmatch(value):
             raise ValueError(
                 "a shot id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
@@ -253,3 +257,36 @@ class Ledger:
             shutil.rmtree(old)
         return final
 
+
+
+_held: set[Path] = set()
+_held_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: str | Path) -> Iterator[None]:
+    """Hold ``out_dir`` for one nightly run; a second run on the same folder is refused in one line.
+
+    The CLI takes the lock before the flow starts, so a refused run prints no Prefect output; the
+    flow takes it again (re-entrant within one process) for runs started by a deployment.
+    """
+    out_dir = Path(out_dir).resolve()
+    with _held_lock:
+        if out_dir in _held:
+            held_here = True
+        else:
+            held_here = False
+            _held.add(out_dir)
+    if held_here:
+        yield
+        return
+    try:
+        with open(out_dir / ".nightly.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KeyframeError(f"another nightly run is using {out_dir}") from None
+            yield
+    finally:
+        with _held_lock:
+            _held.discard(out_dir)

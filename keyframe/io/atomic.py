@@ -158,6 +158,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def make_dirs(folder: str | Path) -> Path:
+    """Create ``folder`` and its missing parents; inside :func:`output_group` they count as the group's."""
+    folder = Path(folder)
+    for missing in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+        check_output_dir(missing)
+    return folder
+
+
+def write_bytes_now(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and at once, even inside an :func:`output_group`.
+
+    For entries that must outlive a failed group, such as a stage cache: a reader finds the whole
+    file or none, and a failed write (a full disk) leaves no temporary file behind.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+            raise _write_error(path, exc) from None
+        raise
+    return path
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
