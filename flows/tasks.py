@@ -324,7 +324,7 @@ class Stages:
         # Prefect takes a block as result storage only once saved on its server (one document per folder).
         results.save(f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}", overwrite=True)
         for path in results.tidy(result_is_intact) + keys.tidy(lambda record: (results.folder / record.name).is_file()):
-            flow_logger().warning("removed the damaged stage cache entry %s", path)
+            flow_logger().warning("stage cache entry %s is damaged or missing its result; removed, the stage is recomputed", path)
         options = dict(
             cache_policy=CONTENT_POLICY.configure(key_storage=keys),
             result_storage=results,

@@ -166,7 +166,7 @@ def _read_video(path: Path, limits: _Limits) -> Clip:
     width, height = meta["size"]
     fps = float(meta.get("fps") or 0) or 7.0
     duration = float(meta.get("duration") or 0)
-    expected = math.ceil(duration * fps) if 0 < duration < math.inf else 0
+    expected = round(duration * fps) if 0 < duration < math.inf else 0  # the header gives 10 ms steps
     limits.check(min(expected, limits.max_frames), width, height, str(path), about=True)  # the count is exact below
     # passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded to a
     # constant rate with duplicated frames, which would read as "no motion"). ffmpeg rescales

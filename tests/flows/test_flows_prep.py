@@ -223,5 +223,5 @@ def test_a_damaged_stage_cache_entry_is_recomputed_not_fatal(cli, tmp_path, monk
     second = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
 
     assert second.code == first.code, second.stderr
-    assert ran == ["render", "check_clip"] and "damaged or missing its result" in second.stderr
+    assert ran == ["render", "check_clip"] and "damaged or missing its result" in second.stderr, second.stderr
     assert flows.tasks.result_is_intact(next(results.glob("render-*")))
