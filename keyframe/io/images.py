@@ -312,9 +312,9 @@ def read_mask(path: str | Path, shape: tuple[int, int], *, threshold: int = 0, m
     max_points : int
         Most polygon points a JSON mask may hold, all shapes together (``io.max_mask_points``).
     max_crossings : int
-        Most polygon edges one row of the plate may cross (``io.max_polygon_crossings``): filling
-        costs the square of this per row, so a polygon of random points is refused in
-        milliseconds instead of filling for minutes. Traced outlines cross a row a few times.
+        Most polygon edges one row of the plate may cross (``io.max_polygon_crossings``): the fill's
+        cost grows faster than this, so a polygon of random points is refused in milliseconds
+        instead of filling for minutes. Traced outlines cross a row a few times.
 
     Returns
     -------
@@ -409,13 +409,13 @@ def _mask_from_json(path: Path, shape: tuple[int, int], max_points: int, max_cro
                 raise ValueError("a shape must be an object with a 'type'")
             kind = item.get("type")
             if kind == "polygon":
+                total += len(item["points"]) if isinstance(item.get("points"), list) else 0
+                if total > max_points:  # counted before each point is looked at
+                    raise ValueError(f"the mask's polygons hold more than {max_points} points (io.max_mask_points); "
+                                     "simplify the outline or use a PNG mask")
                 points = _coordinates(item.get("points"), 2, "'points'")
                 if len(points) < 3:
                     raise ValueError("a polygon needs at least 3 [x, y] points")
-                total += len(points)
-                if total > max_points:
-                    raise ValueError(f"the mask's polygons hold more than {max_points} points (io.max_mask_points); "
-                                     "simplify the outline or use a PNG mask")
                 corners = np.array([points.min(axis=0), points.max(axis=0)])
                 crossings = _polygon_crossings(points, height)
                 if crossings > max_crossings:
