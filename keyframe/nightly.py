@@ -23,15 +23,12 @@ new one, never half of either; :meth:`Ledger.recover` tidies what a killed run l
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from keyframe import __version__
 from keyframe.config import Config, merge, validate
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir, file_sha256, read_yaml_mapping, write_json_atomic
+from keyframe.io import check_output_dir, file_sha256, hold_folder, read_yaml_mapping, write_json_atomic
 
 MANIFEST_SCHEMA = "keyframe.manifest/1"
 SHOT_RECORD_SCHEMA = "keyframe.shot/1"
@@ -259,34 +256,11 @@ class Ledger:
 
 
 
-_held: set[Path] = set()
-_held_lock = threading.Lock()
 
-
-@contextlib.contextmanager
-def run_lock(out_dir: str | Path) -> Iterator[None]:
+def run_lock(out_dir: str | Path) -> contextlib.AbstractContextManager[None]:
     """Hold ``out_dir`` for one nightly run; a second run on the same folder is refused in one line.
 
     The CLI takes the lock before the flow starts, so a refused run prints no Prefect output; the
     flow takes it again (re-entrant within one process) for runs started by a deployment.
     """
-    out_dir = Path(out_dir).resolve()
-    with _held_lock:
-        if out_dir in _held:
-            held_here = True
-        else:
-            held_here = False
-            _held.add(out_dir)
-    if held_here:
-        yield
-        return
-    try:
-        with open(out_dir / ".nightly.lock", "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise KeyframeError(f"another nightly run is using {out_dir}") from None
-            yield
-    finally:
-        with _held_lock:
-            _held.discard(out_dir)
+    return hold_folder(out_dir, ".nightly.lock", "another nightly run is using {folder}")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import fcntl
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,3 +204,34 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented, key-sorted JSON to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+_held: set[Path] = set()
+_held_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def hold_folder(folder: str | Path, lock_name: str, busy: str) -> Iterator[None]:
+    """Hold ``folder`` for this process (an advisory ``flock`` on ``folder/lock_name``).
+
+    Another process holding it is refused with ``busy`` (``{folder}`` is filled in) as a
+    :class:`KeyframeError`. Holding it again within this process is allowed (re-entrant), so a
+    caller can take it before starting work that takes it too.
+    """
+    folder = Path(folder).resolve()
+    with _held_lock:
+        again = folder in _held
+        _held.add(folder)
+    if again:
+        yield
+        return
+    try:
+        with open(folder / lock_name, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KeyframeError(busy.format(folder=folder)) from None
+            yield
+    finally:
+        with _held_lock:
+            _held.discard(folder)

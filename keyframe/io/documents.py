@@ -148,7 +148,11 @@ def read_yaml_mapping(path: str | Path, what: str, error: type[KeyframeError] = 
     path = Path(path)
     text = _read_bytes(path, what, error)
     try:
-        data = yaml.load(text.decode("utf-8"), Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _BoundedLoader(text.decode("utf-8"))  # a SafeLoader: no tags that build Python objects
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise error(f"{what} {path} is not valid YAML: {first}") from None
