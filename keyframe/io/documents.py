@@ -36,15 +36,6 @@ class DocumentError(ValueError):
     """A document outside the limits above; turned into the caller's :class:`KeyframeError`."""
 
 
-def _number(text: str) -> int | float:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise DocumentError(f"a number of {len(text)} characters (limit {MAX_NUMBER_CHARS})")
-    value = float(text) if any(c in text for c in ".eE") else int(text)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise DocumentError(f"the number {text} is not finite")
-    return value
-
-
 def _no_constant(name: str) -> Any:
     raise DocumentError(f"{name} is not a number JSON allows")
 
@@ -58,25 +49,51 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return mapping
 
 
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_LONG_NUMBER = re.compile(rb"[0-9]{%d}" % (MAX_NUMBER_CHARS + 1))
+# Only an exponent of 3+ digits can overflow a float64 (a mantissa is at most 32 digits here);
+# such exponents are rare, so the number around one is found only then.
+_BIG_EXPONENT = re.compile(rb"[eE]\+?[0-9]{3,}")
+_MANTISSA = re.compile(rb"-?[0-9.]*$")
+
+
+def _skeleton(data: bytes) -> bytes:
+    """JSON text with every string emptied, so brackets and digits inside strings do not count."""
+    return _JSON_STRING.sub(b'""', data)
 
 
 def json_depth(data: bytes) -> int:
     """Deepest ``[``/``{`` nesting of JSON text, found in one pass without parsing it."""
-    skeleton = np.frombuffer(_JSON_STRING.sub(b'""', data), np.uint8)
-    steps = np.isin(skeleton, (ord("["), ord("{"))).astype(np.int64) - np.isin(skeleton, (ord("]"), ord("}")))
-    return int(np.cumsum(steps).max(initial=0))
+    chars = np.frombuffer(_skeleton(data), np.uint8)
+    steps = ((chars == ord("[")) | (chars == ord("{"))).astype(np.int8) - ((chars == ord("]")) | (chars == ord("}")))
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
 
 
 def parse_json(data: bytes) -> Any:
-    """Parse JSON text within the module's limits; raises :class:`DocumentError` (or ``ValueError``)."""
+    """Parse JSON text within the module's limits; raises :class:`DocumentError` (or ``ValueError``).
+
+    The limits are checked on the text before it is parsed: its size, its nesting (a recursive
+    parser would overflow the stack), digit runs (Python refuses integers over 4,300 digits, and
+    parsing them is quadratic) and exponents that overflow to infinity.
+    """
     if len(data) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"{len(data)} bytes, over the {MAX_DOCUMENT_BYTES} byte limit")
     depth = json_depth(data)
     if depth > MAX_DEPTH:
         raise DocumentError(f"nested {depth} deep (limit {MAX_DEPTH})")
-    return json.loads(data.decode("utf-8"), parse_int=_number, parse_float=_number,
-                      parse_constant=_no_constant, object_pairs_hook=_unique_pairs)
+    skeleton = _skeleton(data)
+    if _LONG_NUMBER.search(skeleton) is not None:
+        raise DocumentError(f"a number of more than {MAX_NUMBER_CHARS} digits")
+    for exponent in _BIG_EXPONENT.finditer(skeleton):
+        mantissa = _MANTISSA.search(skeleton, max(exponent.start() - MAX_NUMBER_CHARS, 0), exponent.start())
+        number = (mantissa.group() if mantissa else b"") + exponent.group()
+        try:
+            value = float(number)
+        except ValueError:  # not a number after all: json.loads says so below
+            continue
+        if not math.isfinite(value):
+            raise DocumentError(f"the number {number.decode()} is not finite")
+    return json.loads(data.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_pairs)
 
 
 class _BoundedLoader(yaml.SafeLoader):
