@@ -2,6 +2,7 @@
 
 from keyframe.io.atomic import (
     atomic_path,
+    cache_folder,
     check_output_dir,
     check_output_path,
     hold_folder,
@@ -14,7 +15,7 @@ from keyframe.io.atomic import (
     write_text_atomic,
 )
 from keyframe.io.documents import parse_json, read_json, read_json_object, read_yaml_mapping
-from keyframe.io.clips import Clip, check_encodable, read_clip, write_clip, write_frames
+from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import captured_stderr, from_float, image_size, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
 from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, read_plate_to_frame0, sidecar_path, write_sidecar
@@ -23,7 +24,7 @@ __all__ = [
     "Clip",
     "array_sha256",
     "atomic_path",
-    "check_encodable",
+    "cache_folder",
     "captured_stderr",
     "check_output_dir",
     "check_output_path",

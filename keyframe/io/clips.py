@@ -15,12 +15,10 @@ import numpy as np
 from keyframe.errors import KeyframeError
 from keyframe.io.atomic import atomic_path, check_output_dir
 from keyframe.io.images import image_size, read_plate, write_image
+from keyframe.validation import MIN_CLIP_FRAMES, check_clip_length, check_clip_size, check_image_size
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _PRINTF = re.compile(r"%0?\d*d")
-#: libx264 refuses a frame wider or taller than this ("invalid width x height").
-MAX_ENCODED_SIDE = 16384
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class Clip:
 
 
 def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000,
-              max_bytes: int = 1 << 30, min_frames: int = 2) -> Clip:
+              max_bytes: int = 1 << 30, min_frames: int = MIN_CLIP_FRAMES) -> Clip:
     """Read a clip from a video file, a folder of frames or a printf pattern such as ``f/%04d.png``.
 
     Parameters
@@ -79,6 +77,8 @@ def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max
 
 @dataclass(frozen=True)
 class _Limits:
+    """The ``io`` limits a clip is read within (the rules live in :mod:`keyframe.validation`)."""
+
     max_frames: int
     max_pixels: int
     max_bytes: int
@@ -86,21 +86,12 @@ class _Limits:
 
     def check(self, frames: int, width: int, height: int, source: str, *, about: bool = False) -> None:
         """Refuse ``frames`` frames of ``width`` x ``height`` (``about``: a count from a header)."""
-        count = f"about {frames}" if about else str(frames)
-        if width * height > self.max_pixels:
-            raise KeyframeError(f"clip frames are {width}x{height}, over the io.max_pixels limit: {source}")
-        if frames > self.max_frames:
-            raise KeyframeError(f"clip has {count} frames, over the limit of {self.max_frames} (io.max_clip_frames): {source}")
-        decoded = frames * width * height * 3
-        if decoded > self.max_bytes:
-            raise KeyframeError(
-                f"clip has {count} frames of {width}x{height}: {decoded / 2**30:.2f} GiB decoded, over the "
-                f"{self.max_bytes / 2**30:.2f} GiB limit (io.max_clip_bytes): {source}"
-            )
+        check_image_size(width, height, max_pixels=self.max_pixels, what="clip frame", where=source)
+        check_clip_size(frames, width, height, max_frames=self.max_frames, max_bytes=self.max_bytes, about=about,
+                        where=source)
 
     def check_length(self, frames: int, source: str) -> None:
-        if frames < self.min_frames:
-            raise KeyframeError(f"clip has {frames} frame{'s' * (frames != 1)}; at least {self.min_frames} are needed: {source}")
+        check_clip_length(frames, self.min_frames, where=source)
 
 
 def _pattern_files(pattern: str) -> list[Path]:
@@ -196,14 +187,6 @@ def _read_video(path: Path, limits: _Limits) -> Clip:
         raise KeyframeError(f"clip is not a readable video (no frame could be decoded): {path}")
     limits.check_length(count, str(path))
     return Clip(frames[:count], fps)
-
-
-def check_encodable(width: int, height: int, what: str = "clip") -> None:
-    """Refuse a frame size :func:`write_clip` cannot encode, before any frame is rendered."""
-    padded = (width + width % 2, height + height % 2)
-    if max(padded) > MAX_ENCODED_SIDE:
-        raise KeyframeError(f"{what} would be {width}x{height}; H.264 (libx264) encodes at most "
-                            f"{MAX_ENCODED_SIDE} px on a side: choose a smaller render size (--size)")
 
 
 def write_clip(path: str | Path, frames: np.ndarray, fps: float, *, quality: int = 8) -> Path:

@@ -23,7 +23,8 @@ from PIL import Image, UnidentifiedImageError
 
 from keyframe.errors import KeyframeError
 from keyframe.io.atomic import atomic_path
-from keyframe.io.documents import read_json
+from keyframe.io.shapes import mask_from_shapes
+from keyframe.validation import check_edit_mask, check_image_size
 
 PLATE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "MPO"}
 # Formats whose EXIF orientation keyframe applies itself. OpenCV's TIFF decoder already turns the
@@ -56,26 +57,19 @@ def _require_file(path: Path, what: str) -> None:
         raise KeyframeError(f"{what} is an empty (zero-byte) file: {path}")
 
 
-def _open_header(path: Path, what: str, max_pixels: int, max_aspect: float | None = None) -> tuple[str, tuple[int, int], int, str]:
+def _open_header(path: Path, what: str, max_pixels: int, min_side: int = 1,
+                 max_aspect: float | None = None) -> tuple[str, tuple[int, int], int, str]:
     """Read format, (width, height), EXIF orientation and mode without decoding the pixels.
 
-    The pixel and aspect-ratio limits are checked from the header alone, before anything else is
-    read. The orientation returned is the one keyframe must still apply (1 when the decoder does).
+    The size limits (:func:`keyframe.validation.check_image_size`) are checked from the header
+    alone, before anything else is read. The orientation returned is the one keyframe must still
+    apply (1 when the decoder does).
     """
     previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
     try:
         with Image.open(path) as img:
             fmt, (width, height), mode = img.format or "", img.size, img.mode
-            if width * height > max_pixels:
-                raise KeyframeError(
-                    f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the "
-                    f"{max_pixels / 1e6:.0f} MP limit (io.max_pixels): {path}"
-                )
-            if max_aspect is not None and min(width, height) > 0 and max(width, height) > max_aspect * min(width, height):
-                raise KeyframeError(
-                    f"{what} is {width}x{height}, more elongated than {max_aspect:g}:1 (io.max_aspect): {path}"
-                )
             # JPEG/WebP keep EXIF in the header; PNG's eXIf chunk would need a decode.
             orientation = int(img.getexif().get(0x0112, 1)) if fmt in _EXIF_APPLIED_HERE else 1
     except PermissionError:
@@ -84,6 +78,7 @@ def _open_header(path: Path, what: str, max_pixels: int, max_aspect: float | Non
         raise KeyframeError(f"{what} is not a readable image (corrupt, truncated or not an image): {path}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+    check_image_size(width, height, max_pixels=max_pixels, min_side=min_side, max_aspect=max_aspect, what=what, where=path)
     return fmt, (width, height), orientation, mode
 
 
@@ -208,11 +203,9 @@ def read_plate(path: str | Path, *, max_pixels: int = 64_000_000, min_side: int 
     """
     path = Path(path)
     _require_file(path, "plate")
-    fmt, (width, height), orientation, _ = _open_header(path, "plate", max_pixels, max_aspect)
+    fmt, _, orientation, _ = _open_header(path, "plate", max_pixels, min_side, max_aspect)
     if fmt not in PLATE_FORMATS:
         raise KeyframeError(f"plate format {fmt or 'unknown'} is not supported (use PNG, JPEG, TIFF or WebP): {path}")
-    if min(width, height) < min_side:
-        raise KeyframeError(f"plate is {width}x{height}, smaller than {min_side} px on a side (io.min_side): {path}")
     pixels = _decode(path, "plate", fmt)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise KeyframeError(f"plate has unsupported sample type {pixels.dtype} (use 8- or 16-bit): {path}")
@@ -325,7 +318,7 @@ def read_mask(path: str | Path, shape: tuple[int, int], *, threshold: int = 0, m
     _require_file(path, "mask")
     height, width = shape
     if path.suffix.lower() == ".json":
-        mask = _mask_from_json(path, (height, width), max_points, max_crossings)
+        mask = mask_from_shapes(path, (height, width), max_points, max_crossings)
     else:
         fmt, _, _, mode = _open_header(path, "mask", max_pixels)
         pixels = _mask_channel(_decode(path, "mask", fmt), mode, path)
@@ -338,9 +331,7 @@ def read_mask(path: str | Path, shape: tuple[int, int], *, threshold: int = 0, m
         mask = pixels > threshold
     if not mask.any():
         raise KeyframeError(f"mask has no edit pixels above the threshold {threshold} (io.mask_threshold): {path}")
-    if mask.all():
-        raise KeyframeError(f"mask covers the whole plate: nothing outside it is kept to fill from or compare with: {path}")
-    return mask
+    return check_edit_mask(mask, where=path)
 
 
 def _mask_channel(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
@@ -356,90 +347,6 @@ def _mask_channel(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
     if pixels.shape[2] == 3 and (pixels[:, :, 0] == pixels[:, :, 1]).all() and (pixels[:, :, 1] == pixels[:, :, 2]).all():
         return pixels[:, :, 0]
     raise KeyframeError(f"mask must be single-channel (grey) or RGBA with the mask in alpha: {path}")
-
-
-def _integer(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise KeyframeError(f"{what} must be a whole number, not {type(value).__name__} {value!r}")
-    return value
-
-
-def _coordinates(values: Any, columns: int, what: str) -> np.ndarray:
-    """``values`` as a float array of ``columns`` numbers per row; anything else is refused."""
-    rows = values if isinstance(values, list) else None
-    if rows is None or not all(isinstance(row, list) and len(row) == columns for row in rows):
-        raise ValueError(f"{what} must be a list of {columns}-number lists")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for row in rows for v in row):
-        raise ValueError(f"{what} must hold numbers only")
-    array = np.asarray(rows, dtype=np.float64).reshape(len(rows), columns)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{what} must be finite numbers")
-    return array
-
-
-def _polygon_crossings(points: np.ndarray, height: int) -> int:
-    """Most edges of a closed polygon that cross any one pixel row of a plate ``height`` tall."""
-    ys = np.clip(np.rint(points[:, 1]), -1, height).astype(np.int64) + 1
-    top, bottom = np.minimum(ys, np.roll(ys, -1)), np.maximum(ys, np.roll(ys, -1))
-    steps = np.zeros(height + 3, np.int64)
-    np.add.at(steps, top, 1)
-    np.add.at(steps, bottom, -1)
-    return int(np.cumsum(steps).max(initial=0))
-
-
-def _mask_from_json(path: Path, shape: tuple[int, int], max_points: int, max_crossings: int) -> np.ndarray:
-    data = read_json(path, "mask JSON")
-    shapes = data.get("shapes") if isinstance(data, dict) else None
-    if not isinstance(shapes, list) or not shapes:
-        raise KeyframeError(f"mask JSON needs a non-empty 'shapes' list of polygons/boxes: {path}")
-    height, width = shape
-    if "width" in data or "height" in data:
-        size = (_integer(data.get("height"), f"mask JSON 'height' ({path})"),
-                _integer(data.get("width"), f"mask JSON 'width' ({path})"))
-        if size != shape:
-            raise KeyframeError(f"mask JSON is for {size[1]}x{size[0]} but the plate is {width}x{height}: {path}")
-    # Shapes may reach past the plate (clipped when filled), but no farther than one plate size:
-    # a coordinate like 1e300 would overflow the rasteriser's integers into a junk mask.
-    low, high = np.array([-width, -height], float), np.array([2 * width, 2 * height], float)
-    total = 0
-    mask = np.zeros(shape, np.uint8)
-    for i, item in enumerate(shapes):
-        try:
-            if not isinstance(item, dict):
-                raise ValueError("a shape must be an object with a 'type'")
-            kind = item.get("type")
-            if kind == "polygon":
-                total += len(item["points"]) if isinstance(item.get("points"), list) else 0
-                if total > max_points:  # counted before each point is looked at
-                    raise ValueError(f"the mask's polygons hold more than {max_points} points (io.max_mask_points); "
-                                     "simplify the outline or use a PNG mask")
-                points = _coordinates(item.get("points"), 2, "'points'")
-                if len(points) < 3:
-                    raise ValueError("a polygon needs at least 3 [x, y] points")
-                corners = np.array([points.min(axis=0), points.max(axis=0)])
-                crossings = _polygon_crossings(points, height)
-                if crossings > max_crossings:
-                    raise ValueError(f"the polygon's edges cross one row {crossings} times, over the limit of "
-                                     f"{max_crossings} (io.max_polygon_crossings); is it an outline?")
-                fill = [np.rint(points).astype(np.int32)]
-            elif kind == "box":
-                (x, y, w, h), = _coordinates([item.get("xywh")], 4, "'xywh'")
-                if w <= 0 or h <= 0:
-                    raise ValueError("a box needs positive width and height")
-                corners = np.array([[x, y], [x + w, y + h]])
-                fill = None
-            else:
-                raise ValueError(f"unknown shape type {kind!r} (use 'polygon' or 'box')")
-            if (corners < low).any() or (corners > high).any():
-                raise ValueError(f"it reaches more than a plate's size outside the {width}x{height} plate")
-        except ValueError as exc:
-            raise KeyframeError(f"mask JSON shape {i} is invalid ({exc}): {path}") from None
-        if fill is not None:
-            cv2.fillPoly(mask, fill, 1)
-        else:
-            x0, y0 = max(int(round(x)), 0), max(int(round(y)), 0)
-            mask[y0 : max(int(round(y + h)), 0), x0 : max(int(round(x + w)), 0)] = 1
-    return mask.astype(bool)
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> Path:

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import RenderConfig
-from keyframe.io import check_encodable, check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
-from keyframe.render.base import Progress, Renderer, RenderResult
-from keyframe.render.camera import camera_map, plan_camera, render_camera
+from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
+from keyframe.registry import Progress
+from keyframe.render.base import RENDERERS, Renderer, RenderResult
+from keyframe.render.camera import camera_map, plan_camera
 from keyframe.render.fit import fit_plate, parse_size, plan_fit
-from keyframe.render.svd import load_svd, render_svd
-
-RENDERERS: dict[str, Renderer] = {"camera": render_camera, "svd": render_svd}
+from keyframe.render.svd import load_svd
+from keyframe.validation import check_encodable
 
 __all__ = [
     "RENDERERS",
@@ -72,7 +72,7 @@ def render(
         check_encodable(*parse_size(cfg.size))
     elif cfg.backend == "camera":  # frames of the plate's size (svd picks a model-sized area)
         check_encodable(plate.shape[1], plate.shape[0])
-    return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress)
+    return RENDERERS.get(cfg.backend)(plate, cfg, seed=seed, model=model, progress=progress)
 
 
 @output_group()
