@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -201,22 +203,24 @@ def write_clip(path: str | Path, frames: np.ndarray, fps: float, *, quality: int
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     height, width = frames.shape[1:3]
-    with atomic_path(path) as tmp:
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp),
-            (width, height),
-            fps=float(fps),
-            codec="libx264",
-            pix_fmt_out="yuv420p",
-            quality=quality,
-            macro_block_size=1,
-            ffmpeg_log_level="error",
-            output_params=["-movflags", "+faststart"],
-        )
-        writer.send(None)
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
+    # The command imageio-ffmpeg's write_frames builds, run here so that ffmpeg's messages go to
+    # a log (not the terminal) and its exit status is checked: a full disk mid-encode is an error.
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}",
+               "-pix_fmt", "rgb24", "-r", str(Fraction(float(fps)).limit_denominator()), "-i", "-", "-an",
+               "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", str(int((1 - quality / 10.0) * 51)),
+               "-v", "error", "-movflags", "+faststart"]
+    with atomic_path(path) as tmp, tempfile.TemporaryFile() as log:
+        with subprocess.Popen([*command, str(tmp)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                              bufsize=0) as ffmpeg:
+            with contextlib.suppress(BrokenPipeError):  # ffmpeg stopped early: its status says why
+                for frame in frames:
+                    ffmpeg.stdin.write(np.ascontiguousarray(frame).data)
+                ffmpeg.stdin.close()
+        if ffmpeg.returncode != 0:
+            log.seek(0)
+            said = [line.strip() for line in log.read(1 << 16).decode("utf-8", "replace").splitlines() if line.strip()]
+            reason = next((line for line in said if "No space left" in line), said[-1] if said else "no message")
+            raise KeyframeError(f"could not encode {Path(path).name} (ffmpeg: {reason})")
     return Path(path)
 
 
