@@ -112,11 +112,14 @@ def _jpeg_problem(data: bytes) -> str | None:
     """Why a JPEG's marker segments are unsafe to hand to libjpeg, or None (segments up to the first scan)."""
     pos = 2
     while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return f"no marker at byte {pos}"
+        if data[pos] != 0xFF:  # stray bytes before a marker: libjpeg skips them, so do we
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        if marker in (0x00, 0xFF):  # a fill byte, or a stray 0xFF00 before the marker
+            pos += 1 if marker == 0xFF else 2
             continue
         if marker in _JPEG_STANDALONE:
             pos += 2
