@@ -2,7 +2,7 @@
 
 Every document is refused in one line, before it can cost much time or memory, when it is:
 larger than :data:`MAX_DOCUMENT_BYTES`; nested deeper than :data:`MAX_DEPTH`; holding a number
-longer than :data:`MAX_NUMBER_CHARS` characters, or one that is not finite (``1e999``, ``NaN``,
+longer than :data:`MAX_NUMBER_CHARS` digits or characters, or one that is not finite (``1e999``, ``NaN``,
 ``.inf``); or repeating a key inside one mapping (the later one would silently win). These limits
 are constants rather than configuration because the configuration file itself is read with them.
 YAML is read with ``yaml.SafeLoader`` only (no tags that build Python objects).
@@ -62,11 +62,15 @@ def _skeleton(data: bytes) -> bytes:
     return _JSON_STRING.sub(b'""', data)
 
 
-def json_depth(data: bytes) -> int:
-    """Deepest ``[``/``{`` nesting of JSON text, found in one pass without parsing it."""
-    chars = np.frombuffer(_skeleton(data), np.uint8)
+def _depth(skeleton: bytes) -> int:
+    chars = np.frombuffer(skeleton, np.uint8)
     steps = ((chars == ord("[")) | (chars == ord("{"))).astype(np.int8) - ((chars == ord("]")) | (chars == ord("}")))
     return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
+def json_depth(data: bytes) -> int:
+    """Deepest ``[``/``{`` nesting of JSON text, found in one pass without parsing it."""
+    return _depth(_skeleton(data))
 
 
 def parse_json(data: bytes) -> Any:
@@ -78,10 +82,10 @@ def parse_json(data: bytes) -> Any:
     """
     if len(data) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"{len(data)} bytes, over the {MAX_DOCUMENT_BYTES} byte limit")
-    depth = json_depth(data)
+    skeleton = _skeleton(data)
+    depth = _depth(skeleton)
     if depth > MAX_DEPTH:
         raise DocumentError(f"nested {depth} deep (limit {MAX_DEPTH})")
-    skeleton = _skeleton(data)
     if _LONG_NUMBER.search(skeleton) is not None:
         raise DocumentError(f"a number of more than {MAX_NUMBER_CHARS} digits")
     for exponent in _BIG_EXPONENT.finditer(skeleton):
