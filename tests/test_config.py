@@ -7,18 +7,18 @@ import re
 import pytest
 import yaml
 
-from keyframe.config import DEFAULT_CONFIG_PATH, Config, load_config, validate
+from keyframe.config import Config, default_config_path, load_config, validate
 from keyframe.errors import ConfigError
 
 
 def test_default_yaml_equals_model_defaults():
-    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    data = yaml.safe_load(default_config_path().read_text())
     assert validate(data) == Config()
 
 
 def test_every_default_key_is_explained_by_a_comment():
     """Each value in configs/default.yaml has a comment just above it saying what it means."""
-    lines = DEFAULT_CONFIG_PATH.read_text().splitlines()
+    lines = default_config_path().read_text().splitlines()
     missing = []
     for i, line in enumerate(lines):
         match = re.match(r"^(\s*)([A-Za-z_][\w]*):\s*(\S.*)?$", line)

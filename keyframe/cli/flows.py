@@ -17,9 +17,9 @@ from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, ap
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
+from keyframe.io import package_file
 
-DEMO_FIXTURE = "coffee_defect"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+DEMO_FIXTURE = "coffee_defect.png"  # fixtures/plates/ and fixtures/masks/, shipped as package data
 _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -102,9 +102,7 @@ def demo(
     Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
     is. Exit codes as for prep: 0 pass, 1 flagged.
     """
-    plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
-    if not plate.is_file() or not mask.is_file():
-        raise KeyframeError(f"the demo fixture is missing ({plate}); run from a keyframe source checkout")
+    plate, mask = package_file("fixtures", "plates", DEMO_FIXTURE), package_file("fixtures", "masks", DEMO_FIXTURE)
     out = check_output_dir(out, create=False)
     info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/ (first start of Prefect takes ~20 s)")
     prefect_environment()

@@ -11,6 +11,7 @@ from keyframe.io.atomic import (
     write_text_atomic,
 )
 from keyframe.io.documents import read_json_object, read_yaml_mapping
+from keyframe.io.package_data import package_file
 from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import from_float, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
@@ -26,6 +27,7 @@ __all__ = [
     "output_group",
     "pending_path",
     "from_float",
+    "package_file",
     "package_versions",
     "read_clip",
     "read_mask",

@@ -1,0 +1,20 @@
+"""Package layout for setuptools; the project's metadata is in pyproject.toml.
+
+The files the library reads at run time (the default config and the demo's plate and mask)
+install inside ``keyframe/data/`` from the repository's ``configs/`` and ``fixtures/`` (see
+keyframe/io/package_data.py), so a wheel works with no checkout around it.
+"""
+
+from setuptools import find_packages, setup
+
+DATA = {  # installed package -> (repository folder, files it ships)
+    "keyframe.data.configs": ("configs", ["default.yaml"]),
+    "keyframe.data.fixtures.plates": ("fixtures/plates", ["coffee_defect.png"]),
+    "keyframe.data.fixtures.masks": ("fixtures/masks", ["coffee_defect.png"]),
+}
+
+setup(
+    packages=[*find_packages(include=["keyframe", "keyframe.*"]), "flows", *DATA],
+    package_dir={name: folder for name, (folder, _) in DATA.items()},
+    package_data={"keyframe": ["report/templates/*"], **{name: files for name, (_, files) in DATA.items()}},
+)
