@@ -237,8 +237,8 @@ def deploy_nightly(*, name: str, cron: str, parameters: dict[str, Any], pool: st
 
     if not PREFECT_API_URL.value():
         raise KeyframeError(
-            "a schedule needs a Prefect server: start one with `prefect server start` and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/NIGHTLY.md)"
+            "a schedule needs a Prefect server: start one with `keyframe server start` "
+            "(or set PREFECT_API_URL to your own; see docs/NIGHTLY.md)"
         )
     if pool is None:
         nightly_flow.serve(name=name, cron=cron, parameters=parameters)

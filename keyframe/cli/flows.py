@@ -18,6 +18,7 @@ from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
 from keyframe.io import package_file
+from keyframe.server import flow_api_url
 
 DEMO_FIXTURE = "coffee_defect.png"  # fixtures/plates/ and fixtures/masks/, shipped as package data
 _PREFECT_DEFAULTS = {
@@ -35,10 +36,19 @@ OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 
 
-def prefect_environment() -> None:
-    """Offline Prefect settings, unless the user set them: no analytics, no telemetry."""
+def prefect_environment(announce: bool = True) -> None:
+    """Offline Prefect settings, unless the user set them, and the Prefect API to use.
+
+    The user's own ``PREFECT_API_URL`` wins; else a running ``keyframe server``; else Prefect
+    starts a temporary server in this process, and one line says how to save that time.
+    """
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    url, source = flow_api_url()
+    if source == "keyframe server":
+        os.environ["PREFECT_API_URL"] = url
+    elif source == "temporary" and announce:
+        info("starting a temporary Prefect server (~15 s); `keyframe server start` keeps one running and saves that time")
 
 
 def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
@@ -99,12 +109,12 @@ def demo(
 ) -> int:
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
-    Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
+    Classical inpaint, camera renderer, a running `keyframe server` (else Prefect's temporary one); prints where the report
     is. Exit codes as for prep: 0 pass, 1 flagged.
     """
     plate, mask = package_file("fixtures", "plates", DEMO_FIXTURE), package_file("fixtures", "masks", DEMO_FIXTURE)
     out = check_output_dir(out, create=False)
-    info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/ (first start of Prefect takes ~20 s)")
+    info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/")
     prefect_environment()
     from flows.prep import in_foreground, prep_flow
 
@@ -203,7 +213,7 @@ def nightly_serve(
     """
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
+    prefect_environment(announce=False)
     from flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,31 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented, key-sorted JSON to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def copy_file_atomic(source: str | Path, target: str | Path, verify: Callable[[str], None] | None = None) -> Path:
+    """Copy ``source`` to ``target`` atomically, creating ``target``'s folders.
+
+    The SHA-256 of the bytes copied is passed to ``verify``, which may raise to refuse them: then
+    nothing is left at ``target``. Returns ``target``.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise KeyframeError(f"file not found: {source}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(target.parent, exc) from None
+    try:
+        reader = source.open("rb")
+    except OSError as exc:
+        raise KeyframeError(f"cannot read {source}: {exc.strerror}") from None
+    digest = hashlib.sha256()
+    with reader, atomic_path(target) as tmp:
+        with tmp.open("wb") as writer:
+            while block := reader.read(1 << 20):
+                digest.update(block)
+                writer.write(block)
+        if verify is not None:
+            verify(digest.hexdigest())
+    return target
