@@ -49,6 +49,7 @@ def test_wheel_installs_keyframe_names_only(installed):
     assert not (installed / "keyframe" / "data" / "fixtures" / "make_fixtures.py").exists()
 
 
+@pytest.mark.slow  # the demo's flow run on the session's Prefect server: ~5 s, plus that server's start
 def test_wheel_runs_the_demo_from_an_unrelated_folder(installed, tmp_path, prefect_env):
     probe = ("import json, keyframe, importlib.util as u; from keyframe.config import default_config_path as d;"
              "print(json.dumps([keyframe.__file__, str(d()), u.find_spec('flows') is None]))")
