@@ -198,8 +198,9 @@ def start_server(port: int = DEFAULT_PORT, database: str | None = None, timeout:
     database = database or f"sqlite+aiosqlite:///{folder / 'prefect.db'}"
     log = folder / "server.log"
     env = {**os.environ, **OFFLINE, "PREFECT_HOME": str(folder / "prefect-home"),
-           "PREFECT_API_DATABASE_CONNECTION_URL": database, "PREFECT_UI_API_URL": f"http://{HOST}:{port}/api"}
-    env.pop("PREFECT_API_URL", None)  # the server's own settings, not a client's
+           "PREFECT_SERVER_DATABASE_CONNECTION_URL": database, "PREFECT_UI_API_URL": f"http://{HOST}:{port}/api"}
+    for client_or_legacy in ("PREFECT_API_URL", "PREFECT_API_DATABASE_CONNECTION_URL"):
+        env.pop(client_or_legacy, None)
     with open_log(log) as sink:  # the server appends to its log for as long as it runs
         process = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
