@@ -80,6 +80,11 @@ def test_start_status_stop(keyframe_home, cli_process, monkeypatch):
         assert status["running"] and status["healthy"] and status["ui_url"] == f"http://127.0.0.1:{port}"
         assert (keyframe_home / "server" / "prefect.db").is_file() and (keyframe_home / "server" / "server.log").is_file()
         assert server.flow_api_url() == (f"http://127.0.0.1:{port}/api", "keyframe server")
+        try:
+            prefect_environment()  # what prep, demo, compare and nightly do first
+            assert os.environ["PREFECT_API_URL"] == f"http://127.0.0.1:{port}/api"
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
         again = cli_process("server", "start", "--port", str(port), env=env)
         assert again.code == 2 and "already running" in again.stderr
     finally:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from keyframe.cli.app import EXIT_OK, JsonOption, app, info, print_json
-from keyframe.server import DEFAULT_PORT, pid_file, read_state, running_server, start_server, stop_server
+from keyframe.server import DEFAULT_PORT, pid_file, read_state, running_server, start_server, stop_server, user_api_url
 
 server_app = typer.Typer(
     no_args_is_help=True,
@@ -28,7 +28,13 @@ def server_start(
     info(f"starting a Prefect server on port {port} (a first start sets up its database: ~15-30 s)")
     state = start_server(port, database)
     info(f"running (pid {state.pid}): UI {state.ui_url}, API {state.api_url}; log {state.log}")
+    _note_user_api()
     return EXIT_OK
+
+
+def _note_user_api() -> None:
+    if user_api_url():
+        info(f"note: PREFECT_API_URL is set ({user_api_url()}); flow commands use that server, not this one")
 
 
 @server_app.command("status")
@@ -45,6 +51,7 @@ def server_status(as_json: JsonOption = False) -> int:
     else:
         info(f"{'running' if healthy else 'started but not answering'} (pid {state.pid}, since {state.started}): "
              f"UI {state.ui_url}, API {state.api_url}; log {state.log}")
+        _note_user_api()
     return EXIT_OK
 
 
