@@ -14,7 +14,7 @@ DATA = {  # installed package -> (repository folder, files it ships)
 }
 
 setup(
-    packages=[*find_packages(include=["keyframe", "keyframe.*"]), "flows", *DATA],
+    packages=[*find_packages(include=["keyframe", "keyframe.*"]), "keyframe.report.templates", "flows", *DATA],
     package_dir={name: folder for name, (folder, _) in DATA.items()},
-    package_data={"keyframe": ["report/templates/*"], **{name: files for name, (_, files) in DATA.items()}},
+    package_data={"keyframe.report.templates": ["*.j2"], **{name: files for name, (_, files) in DATA.items()}},
 )
