@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -34,8 +33,11 @@ def installed(tmp_path_factory) -> Path:
 
 
 def _python(site: Path, code_or_module: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """``python -S`` (no site-packages, so no editable install of a checkout) with the wheel first, then the deps."""
-    deps = [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+    """``python -S`` with the wheel first, then this process's import path without the source tree.
+
+    ``-S`` skips site-packages' ``.pth`` files, so no editable install of a checkout is active.
+    """
+    deps = [p for p in sys.path if p and Path(p).is_dir() and not Path(p).resolve().is_relative_to(ROOT)]
     environment = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(site), *dict.fromkeys(deps)])}
     return subprocess.run([sys.executable, "-S", *code_or_module], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=300)
