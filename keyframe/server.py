@@ -210,12 +210,15 @@ def start_server(port: int = DEFAULT_PORT, database: str | None = None, timeout:
                         started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     write_json_atomic(pid_file(), asdict(state))
     deadline = time.monotonic() + timeout
-    while not api_healthy(state.api_url, timeout=1.0):
-        if process.poll() is not None or time.monotonic() > deadline:
-            why = "exited" if process.poll() is not None else f"did not answer within {timeout:.0f} s"
-            stop_server()
-            raise KeyframeError(f"the Prefect server {why}; see {log}: {_log_tail(log)}")
-        time.sleep(0.25)
+    try:
+        while not api_healthy(state.api_url, timeout=1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                why = "exited" if process.poll() is not None else f"did not answer within {timeout:.0f} s"
+                raise KeyframeError(f"the Prefect server {why}; see {log}: {_log_tail(log)}")
+            time.sleep(0.25)
+    except BaseException:  # failed or interrupted (Ctrl-C): leave no half-started server behind
+        stop_server()
+        raise
     return state
 
 

@@ -38,9 +38,10 @@ def test_stale_pid_file_is_removed(keyframe_home, cli):
     server.server_dir().mkdir(parents=True)
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     _record(int(finished.stdout))  # that process is gone
-    result = cli("server", "status", "--json")
-    assert json.loads(result.stdout)["running"] is False
+    result = cli("server", "status")
+    assert "removed the pid file of a server that had died" in result.stderr
     assert not server.pid_file().exists()
+    assert json.loads(cli("server", "status", "--json").stdout)["running"] is False
 
     with subprocess.Popen(["sleep", "30"]) as other:  # a live process that is not a Prefect server (a reused pid)
         _record(other.pid)

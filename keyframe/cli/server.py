@@ -40,14 +40,17 @@ def _note_user_api() -> None:
 @server_app.command("status")
 def server_status(as_json: JsonOption = False) -> int:
     """Say whether the server runs, and where its UI is (runs and keyframe's report tables)."""
+    stale = pid_file().exists()
     state = read_state()
+    stale = stale and state is None
     healthy = running_server() is not None
     if as_json:
         print_json({"running": state is not None, "healthy": healthy, "pid_file": str(pid_file()),
                     **({} if state is None else {"pid": state.pid, "ui_url": state.ui_url, "api_url": state.api_url,
                                                  "database": state.database, "log": state.log, "started": state.started})})
     elif state is None:
-        info("not running; start it with: keyframe server start")
+        info(f"not running{' (removed the pid file of a server that had died)' if stale else ''}; "
+             "start it with: keyframe server start")
     else:
         info(f"{'running' if healthy else 'started but not answering'} (pid {state.pid}, since {state.started}): "
              f"UI {state.ui_url}, API {state.api_url}; log {state.log}")
