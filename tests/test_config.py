@@ -80,3 +80,25 @@ def test_python_tags_are_refused(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_defaults_are_found_as_package_data_and_never_replaced_silently(monkeypatch, tmp_path):
+    """A wheel reads keyframe/data/configs/default.yaml; a missing file is an error, not pydantic's defaults."""
+    import importlib.resources
+
+    from keyframe.errors import KeyframeError
+
+    package = tmp_path / "site-packages" / "keyframe"
+    (package / "data" / "configs").mkdir(parents=True)
+    (package / "data" / "configs" / "default.yaml").write_text("seed: 5\n")
+    (tmp_path / "site-packages" / "configs").mkdir()  # another distribution's top-level folder
+    (tmp_path / "site-packages" / "configs" / "other.yaml").write_text("seed: 9\n")
+    monkeypatch.setattr(importlib.resources, "files", lambda name: package)
+    assert load_config().seed == 5
+    from keyframe.io import package_file
+
+    with pytest.raises(KeyframeError, match="missing from its installation"):
+        package_file("configs", "other.yaml")
+    (package / "data" / "configs" / "default.yaml").unlink()
+    with pytest.raises(KeyframeError, match="missing from its installation"):
+        load_config()

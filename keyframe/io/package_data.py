@@ -29,9 +29,10 @@ def package_file(*parts: str) -> Path:
     'default.yaml'
     """
     package = Path(str(importlib.resources.files("keyframe")))
-    for candidate in (package.joinpath("data", *parts), package.parent.joinpath(*parts)):
-        if candidate.is_file():
-            return candidate
+    installed = package / "data"
+    root = installed if installed.is_dir() else package.parent  # a wheel's copies, else the source tree
+    if root.joinpath(*parts).is_file():
+        return root.joinpath(*parts)
     raise KeyframeError(
         f"keyframe's {'/'.join(parts)} is missing from its installation ({package}); reinstall keyframe"
     )
