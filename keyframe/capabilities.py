@@ -84,7 +84,14 @@ def _hub_weights() -> Iterator[Capability]:
 
 
 def model_fields(section: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(dotted.key, value)`` for every ``model`` setting in the config (each configured model folder)."""
+    """``(dotted.key, value)`` for every ``model`` setting in the config (each configured model folder).
+
+    Examples
+    --------
+    >>> from keyframe.config import Config
+    >>> [key for key, _ in model_fields(Config())]
+    ['inpaint.model', 'render.svd.model']
+    """
     for key, value in section:
         dotted = f"{prefix}{key}"
         if hasattr(value, "model_fields"):
