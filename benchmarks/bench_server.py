@@ -57,8 +57,8 @@ def main() -> None:
             port = str(probe.getsockname()[1])
         keyframe(env, "demo", "-o", str(work / "warm-up"))  # migrates the temporary server's database once
         times: dict[str, list[float]] = {"bare": [], "temporary": [], "server": []}
-        server_start = keyframe(env, "server", "start", "--port", port)
         try:
+            server_start = keyframe(env, "server", "start", "--port", port)
             for i in range(args.repeat):
                 order = ("temporary", "server") if i % 2 == 0 else ("server", "temporary")
                 for kind in ("bare", *order):
