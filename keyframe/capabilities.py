@@ -12,6 +12,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -101,37 +102,34 @@ def model_fields(section: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _models(cfg: Config) -> Iterator[Capability]:
-    from keyframe.io import resolve_model_folder
-
-    inspectors: dict[str, Callable[[str], Any]] = {
-        "inpaint.model": lambda source: _inspect_inpaint(source, cfg),
-        "render.svd.model": lambda source: _inspect_svd(source, cfg),
-    }
     for key, source in model_fields(cfg):
         title = f"model folder {key}"
         if not source:
             yield Capability(f"model:{key}", title, False, "not configured", "no model folder is set",
                              f"set {key}: /path/to/model in a --config file (or pass --model)")
             continue
-        inspect = inspectors.get(key, lambda s: resolve_model_folder(s, "a model folder"))
         try:
-            inspect(source)
+            _inspect_model(key, source, cfg)
         except KeyframeError as exc:
             yield Capability(f"model:{key}", title, False, str(source), str(exc), f"fix or replace {source}")
         else:
             yield Capability(f"model:{key}", title, True, str(source))
 
 
-def _inspect_inpaint(source: str, cfg: Config) -> None:
-    from keyframe.inpaint.diffusion import inspect_model
+def _inspect_model(key: str, source: str, cfg: Config) -> None:
+    """The stage's own check of its model (what the stage would refuse), else that the file or folder exists."""
+    if key == "inpaint.model":
+        from keyframe.inpaint.diffusion import inspect_inpaint_model
 
-    inspect_model(source, allow_pickle=cfg.inpaint.allow_pickle)
+        inspect_inpaint_model(source, allow_pickle=cfg.inpaint.allow_pickle)
+    elif key == "render.svd.model":
+        from keyframe.render.svd import inspect_svd_model
 
+        inspect_svd_model(cfg.render.svd)
+    elif not Path(source).expanduser().exists():
+        from keyframe.io import resolve_model_folder
 
-def _inspect_svd(source: str, cfg: Config) -> None:
-    from keyframe.render.svd import inspect_model_dir, resolve_model_dir
-
-    inspect_model_dir(resolve_model_dir(source), cfg.render.svd)
+        resolve_model_folder(source, "a model file or folder")
 
 
 def _anatomy() -> Iterator[Capability]:

@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -28,8 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from keyframe.errors import KeyframeError
-from keyframe.io import read_json_object, write_json_atomic
-from keyframe.io.logs import open_log
+from keyframe.io import cache_folder, read_json_object, write_json_atomic
+from keyframe.io.documents import read_toml_table
+from keyframe.io.processes import command_line, log_tail, open_log, remove_pid_file
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4217  # beside Prefect's own default (4200), so a server the user runs keeps its port
@@ -97,11 +97,8 @@ def _is_server(pid: int) -> bool:
     """The process ``pid`` is alive and, where ``/proc`` says, a Prefect server (not a reused pid)."""
     if not _alive(pid):
         return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc (macOS): trust the pid
-    return b"prefect" in command and b"server" in command
+    command = command_line(pid)
+    return command is None or (b"prefect" in command and b"server" in command)  # None: no /proc, trust the pid
 
 
 def read_state() -> ServerState | None:
@@ -114,7 +111,7 @@ def read_state() -> ServerState | None:
     except (KeyframeError, TypeError):
         state = None
     if state is None or not _is_server(state.pid):
-        path.unlink(missing_ok=True)  # stale: the server died without `keyframe server stop`
+        remove_pid_file(path)  # stale: the server died without `keyframe server stop`
         return None
     return state
 
@@ -132,8 +129,8 @@ def user_api_url() -> str | None:
     home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
     profiles_path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
     try:
-        profiles = tomllib.loads(profiles_path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        profiles = read_toml_table(profiles_path, "Prefect profiles")
+    except KeyframeError:
         return None
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
     value = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
@@ -160,14 +157,6 @@ def _port_free(port: int) -> bool:
         return probe.connect_ex((HOST, port)) != 0
 
 
-def _log_tail(path: Path, lines: int = 1) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text[-lines:])
-
-
 def start_server(port: int = DEFAULT_PORT, database: str | None = None, timeout: float = START_TIMEOUT_S) -> ServerState:
     """Start ``prefect server start`` in the background and return once its API answers.
 
@@ -190,11 +179,7 @@ def start_server(port: int = DEFAULT_PORT, database: str | None = None, timeout:
         raise KeyframeError(f"a keyframe server is already running (pid {running.pid}) at {running.ui_url}")
     if not _port_free(port):
         raise KeyframeError(f"port {port} on {HOST} is in use; pick another with --port")
-    folder = server_dir().absolute()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise KeyframeError(f"cannot create keyframe's data folder {folder}: {exc.strerror}") from None
+    folder = cache_folder(server_dir().absolute(), "keyframe's data folder")
     database = database or f"sqlite+aiosqlite:///{folder / 'prefect.db'}"
     log = folder / "server.log"
     env = {**os.environ, **OFFLINE, "PREFECT_HOME": str(folder / "prefect-home"),
@@ -214,7 +199,7 @@ def start_server(port: int = DEFAULT_PORT, database: str | None = None, timeout:
         while not api_healthy(state.api_url, timeout=1.0):
             if process.poll() is not None or time.monotonic() > deadline:
                 why = "exited" if process.poll() is not None else f"did not answer within {timeout:.0f} s"
-                raise KeyframeError(f"the Prefect server {why}; see {log}: {_log_tail(log)}")
+                raise KeyframeError(f"the Prefect server {why}; see {log}: {log_tail(log)}")
             time.sleep(0.25)
     except BaseException:  # failed or interrupted (Ctrl-C): leave no half-started server behind
         stop_server()
@@ -238,7 +223,7 @@ def stop_server(timeout: float = STOP_TIMEOUT_S) -> ServerState | None:
             _reap(state.pid, block=True)
     except ProcessLookupError:
         pass
-    pid_file().unlink(missing_ok=True)
+    remove_pid_file(pid_file())
     return state
 
 
