@@ -1,7 +1,9 @@
 """Package layout for setuptools; the project's metadata is in pyproject.toml.
 
-The files the library reads at run time (the default config and the demo's plate and mask)
-install inside ``keyframe/data/`` from the repository's ``configs/`` and ``fixtures/`` (see
+The repository's folders keep readable names, the installed packages keyframe's own:
+``flows/`` installs as ``keyframe_flows`` (never a top-level ``flows`` in site-packages), and
+the files the library reads at run time (the default config and the demo's plate and mask)
+install inside ``keyframe/data/`` from ``configs/`` and ``fixtures/`` (see
 keyframe/io/package_data.py), so a wheel works with no checkout around it.
 """
 
@@ -14,7 +16,7 @@ DATA = {  # installed package -> (repository folder, files it ships)
 }
 
 setup(
-    packages=[*find_packages(include=["keyframe", "keyframe.*"]), "keyframe.report.templates", "flows", *DATA],
-    package_dir={name: folder for name, (folder, _) in DATA.items()},
+    packages=[*find_packages(include=["keyframe", "keyframe.*"]), "keyframe.report.templates", "keyframe_flows", *DATA],
+    package_dir={"keyframe_flows": "flows", **{name: folder for name, (folder, _) in DATA.items()}},
     package_data={"keyframe.report.templates": ["*.j2"], **{name: files for name, (_, files) in DATA.items()}},
 )

@@ -94,7 +94,7 @@ def prep(
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
     prefect_environment()
-    from flows.prep import in_foreground, prep_flow
+    from keyframe_flows.prep import in_foreground, prep_flow
 
     with in_foreground():
         entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
@@ -116,7 +116,7 @@ def demo(
     out = check_output_dir(out, create=False)
     info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/")
     prefect_environment()
-    from flows.prep import in_foreground, prep_flow
+    from keyframe_flows.prep import in_foreground, prep_flow
 
     with in_foreground():
         entry = prep_flow(plate, mask, out.resolve(), config_from(None))
@@ -179,7 +179,7 @@ def nightly_run(
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
     prefect_environment()
-    from flows.nightly import nightly_flow
+    from keyframe_flows.nightly import nightly_flow
 
     summary = nightly_flow(str(manifest.resolve()), str(out.resolve()), None if config is None else str(config.resolve()),
                            overrides, force)
@@ -214,7 +214,7 @@ def nightly_serve(
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
     prefect_environment(announce=False)
-    from flows.nightly import deploy_nightly
+    from keyframe_flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
                   "config": None if config is None else str(config.resolve()), "overrides": overrides}
@@ -249,8 +249,8 @@ def compare(
         read_inputs(*revision_inputs(revision, mask), cfg)
     out = check_output_dir(out, create=False)
     prefect_environment()
-    from flows.compare import compare_flow
-    from flows.prep import in_foreground
+    from keyframe_flows.compare import compare_flow
+    from keyframe_flows.prep import in_foreground
 
     with in_foreground():
         result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
