@@ -107,8 +107,9 @@ def read_state() -> ServerState | None:
     if not path.is_file():
         return None
     try:
-        state = ServerState(**read_json_object(path, "keyframe server pid file"))
-    except (KeyframeError, TypeError):
+        recorded = read_json_object(path, "keyframe server pid file")
+        state = ServerState(**{key: recorded[key] for key in ServerState.__dataclass_fields__})
+    except (KeyframeError, KeyError, TypeError):
         state = None
     if state is None or not _is_server(state.pid):
         remove_pid_file(path)  # stale: the server died without `keyframe server stop`
