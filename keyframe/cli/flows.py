@@ -28,6 +28,8 @@ _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
+_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
 RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd.")]
 ModelOption = Annotated[
     Optional[str], typer.Option("--model", help="SVD weights (diffusers folder or a cached Hugging Face id); needs --render svd.")
@@ -36,11 +38,15 @@ OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 
 
-def prefect_environment(announce: bool = True) -> None:
-    """Offline Prefect settings, unless the user set them, and the Prefect API to use.
+def prefect_environment(*, foreground: bool = True, announce: bool = True) -> None:
+    """Offline Prefect settings, unless the user set them (no analytics, no telemetry), and the API to use.
 
     The user's own ``PREFECT_API_URL`` wins; else a running ``keyframe server``; else Prefect
-    starts a temporary server in this process, and one line says how to save that time.
+    starts a temporary server in this process, and (with ``announce``) one line says how to save
+    that time. In the foreground (prep, demo, compare) Prefect's console shows warnings and errors
+    only: the command prints its own summary, and an input error stays one line. Set
+    ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO`` to see every flow and task run. A user error
+    is never shown with a Prefect traceback (:func:`keyframe_flows.console.hide_user_errors`).
     """
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
@@ -49,6 +55,11 @@ def prefect_environment(announce: bool = True) -> None:
         os.environ["PREFECT_API_URL"] = url
     elif source == "temporary" and announce:
         info("starting a temporary Prefect server (~15 s); `keyframe server start` keeps one running and saves that time")
+    if foreground:
+        os.environ.setdefault(_CONSOLE_LEVEL, "WARNING")
+    from keyframe_flows.console import hide_user_errors
+
+    hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
 
 
 def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
@@ -109,8 +120,10 @@ def demo(
 ) -> int:
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
-    Classical inpaint, camera renderer, a running `keyframe server` (else Prefect's temporary one); prints where the report
-    is. Exit codes as for prep: 0 pass, 1 flagged.
+    Classical inpaint, camera renderer, a running `keyframe server` (else Prefect's temporary
+    one); prints where the report is. Every stage runs even when the gate flags the plate (as it
+    does the classical fill's soft patch), so the report shows the gate's reasons beside the
+    clip's. Exit codes as for prep: 0 pass, 1 flagged.
     """
     plate, mask = package_file("fixtures", "plates", DEMO_FIXTURE), package_file("fixtures", "masks", DEMO_FIXTURE)
     out = check_output_dir(out, create=False)
@@ -119,7 +132,7 @@ def demo(
     from keyframe_flows.prep import in_foreground, prep_flow
 
     with in_foreground():
-        entry = prep_flow(plate, mask, out.resolve(), config_from(None))
+        entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -176,13 +189,16 @@ def nightly_run(
     as_json: JsonOption = False,
 ) -> int:
     """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed."""
+    from keyframe.io.ledger import lock_run_folder
+
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
-    from keyframe_flows.nightly import nightly_flow
+    with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
+        prefect_environment(foreground=False)
+        from keyframe_flows.nightly import nightly_flow
 
-    summary = nightly_flow(str(manifest.resolve()), str(out.resolve()), None if config is None else str(config.resolve()),
-                           overrides, force)
+        summary = nightly_flow(str(manifest.resolve()), str(out.resolve()),
+                               None if config is None else str(config.resolve()), overrides, force)
     if as_json:
         print_json(summary)
     else:
@@ -213,7 +229,7 @@ def nightly_serve(
     """
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment(announce=False)
+    prefect_environment(foreground=False, announce=False)
     from keyframe_flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
