@@ -38,12 +38,16 @@ OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 
 
-def prefect_environment(*, foreground: bool = True, announce: bool = True) -> None:
+TEMPORARY_TIP = ("tip: this run started a temporary Prefect server (~15 s); "
+                 "`keyframe server start` keeps one running and saves that time")
+
+
+def prefect_environment(*, foreground: bool = True) -> bool:
     """Offline Prefect settings, unless the user set them (no analytics, no telemetry), and the API to use.
 
     The user's own ``PREFECT_API_URL`` wins; else a running ``keyframe server``; else Prefect
-    starts a temporary server in this process, and (with ``announce``) one line says how to save
-    that time. In the foreground (prep, demo, compare) Prefect's console shows warnings and errors
+    starts a temporary server in this process: then True is returned, and the command ends with
+    :data:`TEMPORARY_TIP` (after its result, so an error stays one line). In the foreground (prep, demo, compare) Prefect's console shows warnings and errors
     only: the command prints its own summary, and an input error stays one line. Set
     ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO`` to see every flow and task run. A user error
     is never shown with a Prefect traceback (:func:`keyframe_flows.console.hide_user_errors`).
@@ -53,13 +57,17 @@ def prefect_environment(*, foreground: bool = True, announce: bool = True) -> No
     url, source = flow_api_url()
     if source == "keyframe server":
         os.environ["PREFECT_API_URL"] = url
-    elif source == "temporary" and announce:
-        info("starting a temporary Prefect server (~15 s); `keyframe server start` keeps one running and saves that time")
     if foreground:
         os.environ.setdefault(_CONSOLE_LEVEL, "WARNING")
     from keyframe_flows.console import hide_user_errors
 
     hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
+    return source == "temporary"
+
+
+def _tip(temporary: bool) -> None:
+    if temporary:
+        info(TEMPORARY_TIP)
 
 
 def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
@@ -104,12 +112,13 @@ def prep(
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
-    prefect_environment()
+    temporary = prefect_environment()
     from keyframe_flows.prep import in_foreground, prep_flow
 
     with in_foreground():
         entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
     _report_prep(entry, out, as_json)
+    _tip(temporary)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
 
@@ -128,12 +137,13 @@ def demo(
     plate, mask = package_file("fixtures", "plates", DEMO_FIXTURE), package_file("fixtures", "masks", DEMO_FIXTURE)
     out = check_output_dir(out, create=False)
     info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/")
-    prefect_environment()
+    temporary = prefect_environment()
     from keyframe_flows.prep import in_foreground, prep_flow
 
     with in_foreground():
         entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
     _report_prep(entry, out, as_json)
+    _tip(temporary)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
 
@@ -194,7 +204,7 @@ def nightly_run(
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
     with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
-        prefect_environment(foreground=False)
+        temporary = prefect_environment(foreground=False)
         from keyframe_flows.nightly import nightly_flow
 
         summary = nightly_flow(str(manifest.resolve()), str(out.resolve()),
@@ -205,6 +215,7 @@ def nightly_run(
         counts = summary["counts"]
         info(f"{counts['pass']} pass, {counts['flagged']} flagged, {counts['failed']} failed")
         info(f"summary: {out / 'summary.json'}  index: {out / 'index.html'}  timeline: {out / 'flags.otio'}")
+    _tip(temporary)
     return summary["exit_code"]
 
 
@@ -229,7 +240,7 @@ def nightly_serve(
     """
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment(foreground=False, announce=False)
+    prefect_environment(foreground=False)
     from keyframe_flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
@@ -264,7 +275,7 @@ def compare(
     for revision in (a, b):
         read_inputs(*revision_inputs(revision, mask), cfg)
     out = check_output_dir(out, create=False)
-    prefect_environment()
+    temporary = prefect_environment()
     from keyframe_flows.compare import compare_flow
     from keyframe_flows.prep import in_foreground
 
@@ -277,5 +288,6 @@ def compare(
         info(f"more stable: {'revision ' + winner.upper() + ' (' + str({'a': a, 'b': b}[winner]) + ')' if winner else 'neither'}"
              f" — {result['why']}")
         info(f"comparison: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}  plot: {out / 'compare.png'}")
+    _tip(temporary)
     flagged = any(rev["verdict"] != "pass" for rev in result["revisions"].values())
     return EXIT_FLAGGED if flagged else EXIT_OK
