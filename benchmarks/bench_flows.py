@@ -43,8 +43,8 @@ import yaml  # noqa: E402
 from prefect.settings import PREFECT_API_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-from flows.nightly import nightly_flow  # noqa: E402
-from flows.prep import in_foreground, prep_flow  # noqa: E402
+from keyframe_flows.nightly import nightly_flow  # noqa: E402
+from keyframe_flows.prep import in_foreground, prep_flow  # noqa: E402
 from keyframe.pipeline import prep_plate  # noqa: E402
 from keyframe.config import load_config  # noqa: E402
 from keyframe.io import read_mask, read_plate, write_image  # noqa: E402

@@ -14,7 +14,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.tasks import stage_tasks
+from keyframe_flows.tasks import stage_tasks
 from keyframe.compare import revision_inputs, write_comparison
 from keyframe.config import Config
 from keyframe.io import check_output_dir, output_group

@@ -22,8 +22,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.prep import log_outcome
-from flows.tasks import stage_tasks
+from keyframe_flows.prep import log_outcome
+from keyframe_flows.tasks import stage_tasks
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
 from keyframe.nightly import Ledger, Shot, batch_row, load_manifest, one_line, resolve_shot, write_batch_outputs
@@ -158,7 +158,9 @@ def nightly_flow(
     return run_nightly(Path(manifest), Path(out_dir), load_config(config, overrides), force=force)
 
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The folder holding this package, and this file relative to it: ``flows/nightly.py`` in a
+#: checkout, ``keyframe_flows/nightly.py`` in site-packages (workers load the flow from there).
+CODE_ROOT, ENTRYPOINT = Path(__file__).resolve().parent.parent, f"{Path(__file__).parent.name}/nightly.py:nightly_flow"
 
 
 def deploy_nightly(*, name: str, cron: str, parameters: dict[str, Any], pool: str | None) -> str:
@@ -172,13 +174,13 @@ def deploy_nightly(*, name: str, cron: str, parameters: dict[str, Any], pool: st
 
     if not PREFECT_API_URL.value():
         raise KeyframeError(
-            "a schedule needs a Prefect server: start one with `prefect server start` and set "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api (see docs/NIGHTLY.md)"
+            "a schedule needs a Prefect server: start one with `keyframe server start` "
+            "(or set PREFECT_API_URL to your own; see docs/NIGHTLY.md)"
         )
     if pool is None:
         nightly_flow.serve(name=name, cron=cron, parameters=parameters)
         return name
-    source = nightly_flow.from_source(source=str(PROJECT_ROOT), entrypoint="flows/nightly.py:nightly_flow")
+    source = nightly_flow.from_source(source=str(CODE_ROOT), entrypoint=ENTRYPOINT)
     deployment_id = source.deploy(name=name, work_pool_name=pool, cron=cron, parameters=parameters,
                                   print_next_steps=False, ignore_warnings=True)
     return str(deployment_id)

@@ -1,7 +1,7 @@
 """Prep: inpaint -> gate -> render -> check -> report for one plate, as a Prefect flow.
 
 The chain itself is :func:`keyframe.pipeline.run_plate`; this flow runs it with stage tasks
-that cache, persist and retry (:func:`flows.tasks.stage_tasks`) and logs the outcome.
+that cache, persist and retry (:func:`keyframe_flows.tasks.stage_tasks`) and logs the outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from flows.tasks import flow_logger, stage_tasks
+from keyframe_flows.tasks import flow_logger, stage_tasks
 from keyframe.config import Config
 from keyframe.pipeline import PlateEntry, prep_plate
 

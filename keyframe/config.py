@@ -15,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keyframe.errors import ConfigError
 from keyframe.io.documents import read_yaml_mapping
-
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+from keyframe.io.package_data import package_file
 
 
 class Section(BaseModel):
@@ -176,6 +175,11 @@ class Config(Section):
     nightly: NightlyConfig = NightlyConfig()
 
 
+def default_config_path() -> Path:
+    """``configs/default.yaml`` as this installation ships it (package data in a wheel)."""
+    return package_file("configs", "default.yaml")
+
+
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Return ``base`` with ``override`` merged in, recursing into nested mappings."""
     merged = dict(base)
@@ -227,7 +231,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     >>> cfg.seed
     7
     """
-    data = read_yaml_mapping(DEFAULT_CONFIG_PATH, "config file", ConfigError) if DEFAULT_CONFIG_PATH.is_file() else {}
+    data = read_yaml_mapping(default_config_path(), "default config", ConfigError)
     source = "config"
     if path is not None:
         data = merge(data, read_yaml_mapping(path, "config file", ConfigError))

@@ -15,6 +15,9 @@ import pytest
 from keyframe.cli import main
 from support import FIXTURES, CliResult
 
+# keyframe's data folder (the `keyframe server` pid file and database): never the user's own
+os.environ["KEYFRAME_HOME"] = tempfile.mkdtemp(prefix="keyframe-home-")
+
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:

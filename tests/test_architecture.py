@@ -1,6 +1,6 @@
 """The layering rules of docs/ARCHITECTURE.md, checked on the syntax tree of every module.
 
-- ``keyframe/`` never imports Prefect; only the CLI imports ``flows`` (inside the commands that
+- ``keyframe/`` never imports Prefect; only the CLI imports ``keyframe_flows`` (``flows/``, inside the commands that
   run a flow), so the library works without the orchestration layer.
 - Only ``keyframe/io/`` touches files: nothing else opens, writes, renames or deletes one.
 - No module is longer than 400 lines, and ``flows/`` stays thin.
@@ -82,8 +82,8 @@ def test_library_never_imports_prefect_and_only_the_cli_imports_flows():
         if "prefect" in _imports(tree):
             offenders.append(f"{rel} imports prefect")
         cli = rel.parts[1] == "cli"
-        if "flows" in _imports(tree, top_level_only=cli):
-            offenders.append(f"{rel} imports flows" + (" at module level" if cli else ""))
+        if "keyframe_flows" in _imports(tree, top_level_only=cli):
+            offenders.append(f"{rel} imports keyframe_flows" + (" at module level" if cli else ""))
     assert offenders == [], offenders
 
 

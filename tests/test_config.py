@@ -7,18 +7,18 @@ import re
 import pytest
 import yaml
 
-from keyframe.config import DEFAULT_CONFIG_PATH, Config, load_config, validate
+from keyframe.config import Config, default_config_path, load_config, validate
 from keyframe.errors import ConfigError
 
 
 def test_default_yaml_equals_model_defaults():
-    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    data = yaml.safe_load(default_config_path().read_text())
     assert validate(data) == Config()
 
 
 def test_every_default_key_is_explained_by_a_comment():
     """Each value in configs/default.yaml has a comment just above it saying what it means."""
-    lines = DEFAULT_CONFIG_PATH.read_text().splitlines()
+    lines = default_config_path().read_text().splitlines()
     missing = []
     for i, line in enumerate(lines):
         match = re.match(r"^(\s*)([A-Za-z_][\w]*):\s*(\S.*)?$", line)
@@ -80,3 +80,25 @@ def test_python_tags_are_refused(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_defaults_are_found_as_package_data_and_never_replaced_silently(monkeypatch, tmp_path):
+    """A wheel reads keyframe/data/configs/default.yaml; a missing file is an error, not pydantic's defaults."""
+    import importlib.resources
+
+    from keyframe.errors import KeyframeError
+
+    package = tmp_path / "site-packages" / "keyframe"
+    (package / "data" / "configs").mkdir(parents=True)
+    (package / "data" / "configs" / "default.yaml").write_text("seed: 5\n")
+    (tmp_path / "site-packages" / "configs").mkdir()  # another distribution's top-level folder
+    (tmp_path / "site-packages" / "configs" / "other.yaml").write_text("seed: 9\n")
+    monkeypatch.setattr(importlib.resources, "files", lambda name: package)
+    assert load_config().seed == 5
+    from keyframe.io import package_file
+
+    with pytest.raises(KeyframeError, match="missing from its installation"):
+        package_file("configs", "other.yaml")
+    (package / "data" / "configs" / "default.yaml").unlink()
+    with pytest.raises(KeyframeError, match="missing from its installation"):
+        load_config()

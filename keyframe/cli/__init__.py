@@ -7,6 +7,9 @@ from keyframe.cli import check  # noqa: F401  (registers the command)
 from keyframe.cli import render  # noqa: F401  (registers the command)
 from keyframe.cli import bench  # noqa: F401  (registers the command group)
 from keyframe.cli import flows  # noqa: F401  (registers prep, demo, nightly, compare)
+from keyframe.cli import doctor  # noqa: F401  (registers the command)
+from keyframe.cli import weights  # noqa: F401  (registers the command group)
+from keyframe.cli import server  # noqa: F401  (registers the command group)
 from keyframe.cli.app import app, main, run
 
 __all__ = ["app", "main", "run"]

@@ -17,9 +17,10 @@ from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, 
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
+from keyframe.io import package_file
+from keyframe.server import flow_api_url
 
-DEMO_FIXTURE = "coffee_defect"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+DEMO_FIXTURE = "coffee_defect.png"  # fixtures/plates/ and fixtures/masks/, shipped as package data
 _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -37,21 +38,36 @@ OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 
 
-def prefect_environment(*, foreground: bool = True) -> None:
-    """Offline Prefect settings, unless the user set them: no analytics, no telemetry.
+TEMPORARY_TIP = ("tip: this run started a temporary Prefect server (~15 s); "
+                 "`keyframe server start` keeps one running and saves that time")
 
-    In the foreground (prep, demo, compare) Prefect's console shows warnings and errors only: the
-    command prints its own summary, and an input error stays one line. Set
+
+def prefect_environment(*, foreground: bool = True) -> bool:
+    """Offline Prefect settings, unless the user set them (no analytics, no telemetry), and the API to use.
+
+    The user's own ``PREFECT_API_URL`` wins; else a running ``keyframe server``; else Prefect
+    starts a temporary server in this process: then True is returned, and the command ends with
+    :data:`TEMPORARY_TIP` (after its result, so an error stays one line). In the foreground (prep, demo, compare) Prefect's console shows warnings and errors
+    only: the command prints its own summary, and an input error stays one line. Set
     ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO`` to see every flow and task run. A user error
-    is never shown with a Prefect traceback (:func:`flows.console.hide_user_errors`).
+    is never shown with a Prefect traceback (:func:`keyframe_flows.console.hide_user_errors`).
     """
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    url, source = flow_api_url()
+    if source == "keyframe server":
+        os.environ["PREFECT_API_URL"] = url
     if foreground:
         os.environ.setdefault(_CONSOLE_LEVEL, "WARNING")
-    from flows.console import hide_user_errors
+    from keyframe_flows.console import hide_user_errors
 
     hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
+    return source == "temporary"
+
+
+def _tip(temporary: bool) -> None:
+    if temporary:
+        info(TEMPORARY_TIP)
 
 
 def _render_overrides(render: str | None, model: str | None, attach: str | None = None) -> dict[str, Any]:
@@ -97,12 +113,13 @@ def prep(
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
-    prefect_environment()
-    from flows.prep import in_foreground, prep_flow
+    temporary = prefect_environment()
+    from keyframe_flows.prep import in_foreground, prep_flow
 
     with in_foreground():
         entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
     _report_prep(entry, out, as_json)
+    _tip(temporary)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
 
@@ -113,22 +130,21 @@ def demo(
 ) -> int:
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
-    Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
-    is. Every stage runs even when the gate flags the plate (as it does the classical fill's soft
-    patch), so the report shows the gate's reasons beside the clip's. Exit codes as for prep:
-    0 pass, 1 flagged.
+    Classical inpaint, camera renderer, a running `keyframe server` (else Prefect's temporary
+    one); prints where the report is. Every stage runs even when the gate flags the plate (as it
+    does the classical fill's soft patch), so the report shows the gate's reasons beside the
+    clip's. Exit codes as for prep: 0 pass, 1 flagged.
     """
-    plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
-    if not plate.is_file() or not mask.is_file():
-        raise KeyframeError(f"the demo fixture is missing ({plate}); run from a keyframe source checkout")
+    plate, mask = package_file("fixtures", "plates", DEMO_FIXTURE), package_file("fixtures", "masks", DEMO_FIXTURE)
     out = check_output_dir(out, create=False)
-    info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/ (first start of Prefect takes ~20 s)")
-    prefect_environment()
-    from flows.prep import in_foreground, prep_flow
+    info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/")
+    temporary = prefect_environment()
+    from keyframe_flows.prep import in_foreground, prep_flow
 
     with in_foreground():
         entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
     _report_prep(entry, out, as_json)
+    _tip(temporary)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
 
@@ -189,8 +205,8 @@ def nightly_run(
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
     with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
-        prefect_environment(foreground=False)
-        from flows.nightly import nightly_flow
+        temporary = prefect_environment(foreground=False)
+        from keyframe_flows.nightly import nightly_flow
 
         summary = nightly_flow(str(manifest.resolve()), str(out.resolve()),
                                None if config is None else str(config.resolve()), overrides, force)
@@ -200,6 +216,7 @@ def nightly_run(
         counts = summary["counts"]
         info(f"{counts['pass']} pass, {counts['flagged']} flagged, {counts['failed']} failed")
         info(f"summary: {out / 'summary.json'}  index: {out / 'index.html'}  timeline: {out / 'flags.otio'}")
+    _tip(temporary)
     return summary["exit_code"]
 
 
@@ -225,7 +242,7 @@ def nightly_serve(
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
     prefect_environment(foreground=False)
-    from flows.nightly import deploy_nightly
+    from keyframe_flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
                   "config": None if config is None else str(config.resolve()), "overrides": overrides}
@@ -260,9 +277,9 @@ def compare(
     for revision in (a, b):
         read_inputs(*revision_inputs(revision, mask), cfg)
     out = check_output_dir(out, create=False)
-    prefect_environment()
-    from flows.compare import compare_flow
-    from flows.prep import in_foreground
+    temporary = prefect_environment()
+    from keyframe_flows.compare import compare_flow
+    from keyframe_flows.prep import in_foreground
 
     with in_foreground():
         result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
@@ -273,5 +290,6 @@ def compare(
         info(f"more stable: {'revision ' + winner.upper() + ' (' + str({'a': a, 'b': b}[winner]) + ')' if winner else 'neither'}"
              f" — {result['why']}")
         info(f"comparison: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}  plot: {out / 'compare.png'}")
+    _tip(temporary)
     flagged = any(rev["verdict"] != "pass" for rev in result["revisions"].values())
     return EXIT_FLAGGED if flagged else EXIT_OK

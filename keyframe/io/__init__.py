@@ -5,6 +5,7 @@ from keyframe.io.atomic import (
     cache_folder,
     check_output_dir,
     check_output_path,
+    copy_file_atomic,
     hold_folder,
     make_dirs,
     output_group,
@@ -15,6 +16,7 @@ from keyframe.io.atomic import (
     write_text_atomic,
 )
 from keyframe.io.documents import parse_json, read_json, read_json_object, read_yaml_mapping
+from keyframe.io.package_data import package_file
 from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import captured_stderr, from_float, image_size, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
@@ -28,6 +30,7 @@ __all__ = [
     "captured_stderr",
     "check_output_dir",
     "check_output_path",
+    "copy_file_atomic",
     "file_sha256",
     "output_group",
     "pending_path",
@@ -35,6 +38,7 @@ __all__ = [
     "hold_folder",
     "make_dirs",
     "image_size",
+    "package_file",
     "package_versions",
     "parse_json",
     "read_clip",

@@ -11,11 +11,12 @@ import contextlib
 import contextvars
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,31 @@ def hold_folder(folder: str | Path, lock_name: str, busy: str) -> Iterator[None]
     finally:
         with _held_lock:
             _held.discard(folder)
+
+
+def copy_file_atomic(source: str | Path, target: str | Path, verify: Callable[[str], None] | None = None) -> Path:
+    """Copy ``source`` to ``target`` atomically, creating ``target``'s folders.
+
+    The SHA-256 of the bytes copied is passed to ``verify``, which may raise to refuse them: then
+    nothing is left at ``target``. Returns ``target``.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise KeyframeError(f"file not found: {source}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(target.parent, exc) from None
+    try:
+        reader = source.open("rb")
+    except OSError as exc:
+        raise KeyframeError(f"cannot read {source}: {exc.strerror}") from None
+    digest = hashlib.sha256()
+    with reader, atomic_path(target) as tmp:
+        with tmp.open("wb") as writer:
+            while block := reader.read(1 << 20):
+                digest.update(block)
+                writer.write(block)
+        if verify is not None:
+            verify(digest.hexdigest())
+    return target

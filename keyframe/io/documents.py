@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,14 @@ def read_json_object(path: str | Path, what: str, error: type[KeyframeError] = K
     if not isinstance(data, dict):
         raise error(f"{what} must hold a JSON object, not {type(data).__name__}: {Path(path)}")
     return data
+
+
+def read_toml_table(path: str | Path, what: str, error: type[KeyframeError] = KeyframeError) -> dict[str, Any]:
+    """Read a TOML file (a table by definition); parameters and errors as :func:`read_yaml_mapping`."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise error(f"{what} is not valid TOML ({type(exc).__name__}): {path}") from None

@@ -1,7 +1,7 @@
 """Prefect for the flow tests: one temporary Prefect server (``prefect_test_harness``) per session.
 
 Prefect's settings are read when it is imported, so its home, analytics and telemetry are set
-here, before any test module imports ``flows``. Subprocesses get the harness's API URL so they
+here, before any test module imports ``keyframe_flows``. Subprocesses get the harness's API URL so they
 talk to the same server instead of starting their own temporary one (~15 s each).
 """
 

@@ -209,4 +209,4 @@ def test_serve_needs_a_prefect_server(cli_process, tmp_path):
     result = cli_process("nightly", "serve", manifest, "-o", tmp_path / "out", env={"PREFECT_API_URL": ""})
 
     assert result.code == 2
-    assert "prefect server start" in result.stderr.splitlines()[-1]
+    assert "keyframe server start" in result.stderr.splitlines()[-1]

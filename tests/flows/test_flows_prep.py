@@ -42,13 +42,13 @@ def test_prep_runs_every_stage_and_a_rerun_reuses_the_cache(cli, tmp_path, monke
     assert Path(entry["html"]) == (out / "report.html").resolve()
 
     # Same inputs and config: every stage comes from the cache; a recomputation would raise.
-    import flows.tasks
+    import keyframe_flows.tasks
 
     def recomputed(*args, **kwargs):
         raise AssertionError("a cached stage was recomputed")
 
     for name in ("inpaint", "run_gate", "render", "check_clip"):
-        monkeypatch.setattr(flows.tasks, name, recomputed)
+        monkeypatch.setattr(keyframe_flows.tasks, name, recomputed)
     clip_hash = file_sha256(out / "clip.mp4")
     second = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
     assert second.code == first.code, second.stderr
@@ -121,13 +121,13 @@ def test_demo_runs_the_bundled_fixture_and_says_where_the_report_is(cli, tmp_pat
 
 
 def test_only_transient_errors_are_retried(cli, tmp_path, monkeypatch):
-    import flows.tasks
+    import keyframe_flows.tasks
 
     from keyframe.errors import KeyframeError
 
     plate, mask = fixture_pair("coffee_defect")
     config = write_config(tmp_path / "cfg.yaml", GATE_PASSING, SHORT_CLIP, {"nightly": {"retry_delay_s": 0}})
-    real_gate, calls = flows.tasks.run_gate, []
+    real_gate, calls = keyframe_flows.tasks.run_gate, []
 
     def flaky(*args, **kwargs):
         calls.append("flaky")
@@ -135,7 +135,7 @@ def test_only_transient_errors_are_retried(cli, tmp_path, monkeypatch):
             raise OSError(5, "Input/output error on the render share")
         return real_gate(*args, **kwargs)
 
-    monkeypatch.setattr(flows.tasks, "run_gate", flaky)
+    monkeypatch.setattr(keyframe_flows.tasks, "run_gate", flaky)
     result = cli("prep", plate, "--mask", mask, "-o", tmp_path / "flaky", "--config", config)
     assert result.code in (0, 1) and calls == ["flaky", "flaky"], result.stderr
 
@@ -144,7 +144,7 @@ def test_only_transient_errors_are_retried(cli, tmp_path, monkeypatch):
         raise KeyframeError("gate weights are missing")
 
     calls.clear()
-    monkeypatch.setattr(flows.tasks, "run_gate", refused)
+    monkeypatch.setattr(keyframe_flows.tasks, "run_gate", refused)
     result = cli("prep", plate, "--mask", mask, "-o", tmp_path / "refused", "--config", config)
     assert result.code == 2 and calls == ["refused"]
     assert result.stderr.strip().splitlines()[-1] == "error: gate weights are missing"
@@ -152,7 +152,7 @@ def test_only_transient_errors_are_retried(cli, tmp_path, monkeypatch):
 
 def test_stage_results_are_persisted_without_pickle():
     import numpy as np
-    from flows.tasks import ResultSerializer
+    from keyframe_flows.tasks import ResultSerializer
 
     from keyframe.verdict import Reason
 
@@ -179,7 +179,7 @@ def test_stage_results_are_persisted_without_pickle():
 
 
 def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monkeypatch):
-    import flows.tasks
+    import keyframe_flows.tasks
 
     plate, mask = fixture_pair("coffee_defect")
     config = write_config(tmp_path / "cfg.yaml", GATE_PASSING, SHORT_CLIP)
@@ -187,7 +187,7 @@ def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monk
     out.mkdir()
     (out / "notes.txt").write_text("mine")
 
-    monkeypatch.setattr(flows.tasks, "check_clip", crash("the check crashed"))
+    monkeypatch.setattr(keyframe_flows.tasks, "check_clip", crash("the check crashed"))
     result = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
 
     assert result.code == 3 and "the check crashed" in result.stderr
@@ -195,9 +195,9 @@ def test_a_prep_failing_part_way_leaves_the_folder_as_it_was(cli, tmp_path, monk
 
 
 def test_a_prep_failing_before_any_stage_leaves_no_new_folder(cli, tmp_path, monkeypatch):
-    import flows.tasks
+    import keyframe_flows.tasks
 
-    monkeypatch.setattr(flows.tasks, "inpaint", crash("the inpaint crashed"))
+    monkeypatch.setattr(keyframe_flows.tasks, "inpaint", crash("the inpaint crashed"))
     plate, mask = fixture_pair("coffee_defect")
     out = tmp_path / "new"
     result = cli("prep", plate, "--mask", mask, "-o", out)
@@ -207,7 +207,7 @@ def test_a_prep_failing_before_any_stage_leaves_no_new_folder(cli, tmp_path, mon
 
 
 def test_a_damaged_stage_cache_entry_is_recomputed_not_fatal(cli, tmp_path, monkeypatch):
-    import flows.tasks
+    import keyframe_flows.tasks
 
     plate, mask = fixture_pair("coffee_defect")
     config = write_config(tmp_path / "cfg.yaml", GATE_PASSING, SHORT_CLIP)
@@ -223,7 +223,7 @@ def test_a_damaged_stage_cache_entry_is_recomputed_not_fatal(cli, tmp_path, monk
     ran = []
 
     def counted(name):
-        real = getattr(flows.tasks, name)
+        real = getattr(keyframe_flows.tasks, name)
 
         def run(*args, **kwargs):
             ran.append(name)
@@ -232,7 +232,7 @@ def test_a_damaged_stage_cache_entry_is_recomputed_not_fatal(cli, tmp_path, monk
         return run
 
     for name in ("render", "check_clip"):
-        monkeypatch.setattr(flows.tasks, name, counted(name))
+        monkeypatch.setattr(keyframe_flows.tasks, name, counted(name))
     second = cli("prep", plate, "--mask", mask, "-o", out, "--config", config)
 
     assert second.code == first.code, second.stderr
