@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.io import check_output_dir, read_clip, read_json_object, read_mask, read_plate, sidecar_path
+from keyframe.io import check_output_dir, read_clip, read_mask, read_plate, read_render_sidecar
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
-
-
-def read_render_sidecar(clip: Path) -> tuple[Path | None, Any]:
-    """``(sidecar path, plate_to_frame0)`` from ``CLIP.json`` beside the clip, or ``(None, None)``."""
-    path = sidecar_path(clip)
-    if not path.is_file():
-        return None, None
-    data = read_json_object(path, "clip sidecar")
-    return path, data.get("plate_to_frame0")
 
 
 @app.command()

@@ -14,7 +14,7 @@ from keyframe.io.documents import read_json_object, read_yaml_mapping
 from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import from_float, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
-from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, sidecar_path, write_sidecar
+from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, read_render_sidecar, sidecar_path, write_sidecar
 
 __all__ = [
     "Clip",
@@ -31,6 +31,7 @@ __all__ = [
     "read_mask",
     "read_json_object",
     "read_plate",
+    "read_render_sidecar",
     "read_png_text",
     "read_yaml_mapping",
     "resolve_model_folder",

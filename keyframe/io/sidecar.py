@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from keyframe.io.atomic import pending_path, write_json_atomic
+from keyframe.io.documents import read_json_object
 
 SIDECAR_SCHEMA = "keyframe.sidecar/1"
 _VERSIONED_PACKAGES = (
@@ -87,6 +88,14 @@ def sidecar_path(output: str | Path) -> Path:
     """The sidecar's path for an output: ``clip.mp4`` -> ``clip.mp4.json``."""
     output = Path(output)
     return output.with_name(output.name + ".json")
+
+
+def read_render_sidecar(clip: str | Path) -> tuple[Path | None, Any]:
+    """``(sidecar path, plate_to_frame0)`` from the render sidecar beside ``clip``, or ``(None, None)``."""
+    path = sidecar_path(clip)
+    if not path.is_file():
+        return None, None
+    return path, read_json_object(path, "clip sidecar").get("plate_to_frame0")
 
 
 def write_sidecar(
