@@ -20,7 +20,7 @@ from keyframe.compare import RevisionOutcome, open_revision_clip, write_comparis
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.inpaint.stage import mask_output_path
-from keyframe.io import check_output_dir, output_group
+from keyframe.io import check_output_dir, clip_source, output_group
 from keyframe.render import write_render
 from keyframe.report import build_report, write_check_outputs
 from keyframe.report.html import write_html_report
@@ -40,9 +40,14 @@ def revision_inputs(revision: Path, mask: Path | None) -> tuple[Path, Path]:
 
 
 def check_revision(
-    name: str, plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, stages: Stages, clip_path: Path | None = None
+    name: str, plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, stages: Stages, clip_path: Path | None = None,
+    label: str | None = None,
 ) -> RevisionOutcome:
-    """Check one revision into ``out_dir``: its clip from ``clip_path``, or rendered here when None."""
+    """Check one revision into ``out_dir``: its clip from ``clip_path``, or rendered here when None.
+
+    ``label`` names it in titles and errors (default ``revision <NAME>``).
+    """
+    label = label or f"revision {name.upper()}"
     plate, mask = read_inputs(plate_path, mask_path, cfg)
     inputs: dict[str, Any] = {"input": str(plate_path), "plate": str(plate_path), "mask": str(mask_path)}
     media = {}
@@ -52,14 +57,15 @@ def check_revision(
         frames, fps, plate_to_frame0, media = clip.frames, clip.fps, clip.plate_to_frame0, {"clip": out_dir / CLIP}
         inputs["rendered"] = "here"
     else:
-        opened = open_revision_clip(name, clip_path, plate, mask, cfg)
+        opened = open_revision_clip(label, clip_path, plate, mask, cfg)
         frames, fps, plate_to_frame0 = opened.frames, opened.fps, opened.plate_to_frame0
         inputs.update(clip=str(clip_path), rendered="elsewhere", opened=opened.as_dict())
     check = stages.check(frames, plate, mask, cfg.check, fps, plate_to_frame0, name)
-    report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path, "clip": clip_path},
+    report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path,
+                                                        "clip": clip_path and clip_source(clip_path)},
                           params={"config": cfg.model_dump(mode="json"), "revision": name})
     files = write_check_outputs(out_dir, report, check, frames, fps, quality=cfg.io.video_quality)
-    write_html_report(out_dir, report, title=f"revision {name.upper()}: {clip_path or plate_path}", frames=frames,
+    write_html_report(out_dir, report, title=f"{label}: {clip_path or plate_path}", frames=frames,
                       tracked_masks=check.tracked_masks, drift_plot=files["plot"],
                       media={**media, "overlay": files["overlay"], "report.json": files["report"]}, cfg=cfg.report)
     return RevisionOutcome(inputs, report, frames, fps, check.tracked_masks)

@@ -6,6 +6,10 @@ run on. Each shot is built in a staging folder and committed in one rename (see
 :class:`keyframe.nightly.Ledger`), so a run killed with SIGKILL and started again redoes only the
 shots that had not been committed, and no output is lost or written twice.
 
+A shot may list its previous revision (plate + clip rendered elsewhere): that clip is checked
+against its own plate into ``shots/<id>/previous/`` and compared with the new revision
+(``shots/<id>/compare.json``), and the summary says per shot whether the new one is steadier.
+
 Outputs: ``shots/<id>/`` per shot, ``summary.json``, ``index.html``, ``flags.otio``, and two
 Prefect artifacts (a table of shots with verdicts, a markdown summary).
 """
@@ -27,16 +31,19 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.compare import check_revision
 from flows.prep import locate, read_inputs, run_plate
 from flows.tasks import Stages
+from keyframe.compare import against_previous
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
-from keyframe.io import write_json_atomic
+from keyframe.io import read_json_object, write_json_atomic
 from keyframe.nightly import Ledger, Shot, load_manifest, resolve_shot
 from keyframe.report.html import write_html_index
 from keyframe.report.otio import write_flags_otio
 
 SUMMARY_SCHEMA = "keyframe.nightly/1"
+PREVIOUS = "previous"
 STATUSES = ("pass", "flagged", "failed")
 
 
@@ -91,8 +98,14 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     staging = ledger.staging(shot.id)
     stages = Stages.for_output(out_dir, shot.config.nightly)
     try:
+        previous = None
+        if shot.previous is not None:  # first: a previous clip that is not of its plate fails the shot before the render
+            previous = check_revision(f"{shot.id} previous", shot.previous.plate, shot.previous.mask,
+                                      staging / PREVIOUS, shot.config, stages, shot.previous.clip, label="previous revision")
         entry = run_plate(shot.plate, shot.mask, staging, shot.config, stages=stages, label=shot.id, force=force,
                           extra={"shot": shot.id, "prompt": shot.prompt or ""})
+        if previous is not None:
+            entry["previous"] = compare_previous(previous.report, staging, entry, shot.config)
     except Exception as error:
         shutil.rmtree(staging, ignore_errors=True)
         record_failure(ledger, shot.id, error, key)
@@ -100,6 +113,18 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     record = {**entry, "error": None, "key": key}
     ledger.commit(shot.id, staging, record)
     return record
+
+
+def compare_previous(previous: dict[str, Any], staging: Path, entry: dict[str, Any], cfg: Config) -> dict[str, Any]:
+    """Whether the shot's new revision is steadier than its previous one; writes ``compare.json`` beside its report."""
+    links = {"report": f"{PREVIOUS}/report.html", "compare": None}
+    if entry["stopped_at_gate"]:
+        return {"steadier": None, "more_stable": None, "why": "the new revision stopped at the gate: no clip to compare",
+                "verdict": previous["verdict"], "reasons": previous["reasons"], **links}
+    result = against_previous(previous, read_json_object(staging / entry["report"], "report"), cfg.check)
+    comparison = {**result.pop("comparison"), "a": "previous revision", "b": "new revision"}
+    write_json_atomic(staging / "compare.json", comparison)
+    return {**result, **links, "compare": "compare.json"}
 
 
 def _row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
@@ -114,9 +139,16 @@ def _row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
         "frames": record.get("frames"),
         "fps": record.get("fps"),
         "stopped_at_gate": record.get("stopped_at_gate", False),
+        "previous": _previous_row(folder, record.get("previous")),
         "reused": reused,
         **paths,
     }
+
+
+def _previous_row(folder: Path, previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    if previous is None:
+        return None
+    return {**previous, **{k: str(folder / previous[k]) for k in ("report", "compare") if previous.get(k)}}
 
 
 def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -132,18 +164,27 @@ def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str,
     }
     write_json_atomic(out_dir / "summary.json", summary)
     absolute = [locate(row, out_dir) for row in rows]
-    write_html_index(out_dir, [{**row, "report": row.get("html")} for row in absolute],
+    write_html_index(out_dir, [{**row, "report": row.get("html"), "vs_previous": steadier_text(row["previous"])} for row in absolute],
                      title=f"nightly: {manifest_path.name}", extra={"manifest": str(manifest_path),
                                                                     "created": summary["created"]})
     write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")
     return summary
 
 
+def steadier_text(previous: dict[str, Any] | None) -> str:
+    """``steadier`` | ``less steady`` | ``as steady`` | ``not compared`` than the previous revision; empty when none is listed."""
+    if previous is None:
+        return ""
+    if previous.get("steadier") is None:
+        return "as steady" if previous.get("more_stable") is None and previous.get("compare") else "not compared"
+    return "steadier" if previous["steadier"] else "less steady"
+
+
 def publish_artifacts(summary: dict[str, Any]) -> None:
     """A Prefect table of shots with verdicts and a markdown summary of the run."""
     table = [
         {"shot": row["id"], "status": row["status"], "reasons": ", ".join(r["code"] for r in row["reasons"]),
-         "error": row["error"] or "", "report": row.get("html", "")}
+         "vs previous": steadier_text(row.get("previous")), "error": row["error"] or "", "report": row.get("html", "")}
         for row in summary["shots"]
     ]
     create_table_artifact(key="keyframe-nightly-shots", table=table, description="Shots and their verdicts")

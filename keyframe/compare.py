@@ -51,7 +51,7 @@ class RevisionClip:
                 "edit_mismatch": None if self.edit_mismatch is None else round(self.edit_mismatch, 3)}
 
 
-def open_revision_clip(name: str, clip_path: str | Path, plate: np.ndarray, mask: np.ndarray, cfg: Config) -> RevisionClip:
+def open_revision_clip(label: str, clip_path: str | Path, plate: np.ndarray, mask: np.ndarray, cfg: Config) -> RevisionClip:
     """Read a revision's clip and make sure it is a clip of ``plate``; refuse it in one line if not.
 
     The plate is aligned to frame 0 (the render sidecar's transform when ``CLIP.json`` lies beside
@@ -62,8 +62,8 @@ def open_revision_clip(name: str, clip_path: str | Path, plate: np.ndarray, mask
 
     Parameters
     ----------
-    name : str
-        ``"a"`` or ``"b"``: named in every error.
+    label : str
+        The revision as errors name it (``"revision A"``, ``"previous revision"``).
     clip_path : str or Path
         Video file, frame folder or printf pattern.
     plate, mask : ndarray
@@ -74,9 +74,8 @@ def open_revision_clip(name: str, clip_path: str | Path, plate: np.ndarray, mask
     Raises
     ------
     KeyframeError
-        ``revision A: ...`` when the clip is unreadable or not of its plate.
+        ``<label>: ...`` when the clip is unreadable or not of its plate.
     """
-    label = f"revision {name.upper()}"
     try:
         clip = read_clip(clip_path, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
         _, transform = read_render_sidecar(clip_path)
@@ -251,6 +250,30 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig
             "frames": per_frame, "frame_counts": {"a": count_a, "b": count_b},
             "timing": {"a": {"frames": count_a, "fps": fps_a}, "b": {"frames": count_b, "fps": fps_b},
                        "fps": match.fps, "matched_by_time": match.note is not None, "note": match.note}}
+
+
+def against_previous(previous: Mapping[str, Any], new: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
+    """Whether a shot's new revision is steadier than its previous one (:func:`compare_reports`, A = previous).
+
+    Returns
+    -------
+    dict
+        ``steadier`` (True, False, or None when equally stable), ``more_stable`` (``"new"``,
+        ``"previous"`` or None), ``why``, the previous revision's ``verdict`` and ``reasons``,
+        and ``comparison`` (the full :func:`compare_reports` document).
+
+    Examples
+    --------
+    >>> flagged = {"frames": [{"frame": 0}, {"frame": 1}], "reasons": [{"code": "float", "frames": [[1, 1]]}],
+    ...            "verdict": "flagged", "summary": {"fps": 7.0}}
+    >>> steady = {**flagged, "reasons": [], "verdict": "pass"}
+    >>> against_previous(flagged, steady, CheckConfig())["steadier"]
+    True
+    """
+    comparison = compare_reports(previous, new, cfg)
+    winner = {"a": "previous", "b": "new", None: None}[comparison["more_stable"]]
+    return {"steadier": None if winner is None else winner == "new", "more_stable": winner, "why": comparison["why"],
+            "verdict": previous.get("verdict"), "reasons": list(previous.get("reasons") or []), "comparison": comparison}
 
 
 def _label(frames: np.ndarray, text: str) -> np.ndarray:

@@ -9,6 +9,10 @@ A manifest is a YAML file listing shots::
         prompt: "clean wall"         # optional
         config:                      # optional, merged over the run's configuration
           render: {backend: camera}
+        previous:                    # optional: the shot's last revision, to compare against
+          plate: last/sh010.png
+          clip: last/sh010.mp4       # rendered anywhere; video, frame folder or pattern
+          mask: last/sh010.mask.png  # optional; the shot's mask by default
 
 The file as a whole is refused (one line) when it is not YAML, has unknown keys, or repeats a
 shot id. Paths are checked per shot by :func:`resolve_shot`: one shot whose plate lies outside the
@@ -37,12 +41,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from keyframe import __version__
 from keyframe.config import Config, merge, validate
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir, file_sha256, read_yaml_mapping, write_json_atomic
+from keyframe.io import check_output_dir, clip_source, file_sha256, read_yaml_mapping, write_json_atomic
 
 MANIFEST_SCHEMA = "keyframe.manifest/1"
 SHOT_RECORD_SCHEMA = "keyframe.shot/1"
 _SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FINISHED = ("pass", "flagged")
+
+
+class PreviousSpec(BaseModel):
+    """A shot's previous revision as written in the manifest: its plate, its clip, optionally its mask."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plate: str = Field(min_length=1)
+    clip: str = Field(min_length=1)
+    mask: str | None = Field(None, min_length=1)
 
 
 class ShotSpec(BaseModel):
@@ -55,6 +69,7 @@ class ShotSpec(BaseModel):
     mask: str = Field(min_length=1)
     prompt: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    previous: PreviousSpec | None = None
 
     @field_validator("id")
     @classmethod
@@ -123,6 +138,18 @@ def load_manifest(path: str | Path, max_shots: int = 2000) -> Manifest:
 
 
 @dataclass(frozen=True)
+class PreviousRevision:
+    """A shot's previous revision, rendered elsewhere: confined absolute paths."""
+
+    plate: Path
+    clip: Path
+    mask: Path
+
+    def hashes(self) -> list[str]:
+        return [file_sha256(self.plate), file_sha256(clip_source(self.clip)), file_sha256(self.mask)]
+
+
+@dataclass(frozen=True)
 class Shot:
     """A shot ready to run: absolute, confined paths and its own validated configuration."""
 
@@ -131,16 +158,19 @@ class Shot:
     mask: Path
     prompt: str | None
     config: Config
+    previous: PreviousRevision | None = None
 
     def key(self) -> str:
         """Content key: the inputs' hashes, the prompt, the configuration and keyframe's version.
 
-        A finished shot is redone only when this changes. The ``nightly`` section (how the batch
-        runs: concurrency, task runner, retries) does not change a shot's outputs and is left out.
+        A finished shot is redone only when this changes (the previous revision's files count
+        too). The ``nightly`` section (how the batch runs: concurrency, task runner, retries)
+        does not change a shot's outputs and is left out.
         """
         digest = hashlib.sha256()
+        previous = self.previous.hashes() if self.previous is not None else []
         for part in (file_sha256(self.plate), file_sha256(self.mask), self.prompt or "",
-                     self.config.model_dump_json(exclude={"nightly"}), __version__):
+                     self.config.model_dump_json(exclude={"nightly"}), __version__, *previous):
             digest.update(part.encode() + b"\0")
         return digest.hexdigest()
 
@@ -171,11 +201,18 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     """
     plate = confined_path(manifest.folder, spec.plate, "plate")
     mask = confined_path(manifest.folder, spec.mask, "mask")
+    previous = None
+    if spec.previous is not None:
+        previous = PreviousRevision(
+            confined_path(manifest.folder, spec.previous.plate, "previous plate"),
+            confined_path(manifest.folder, spec.previous.clip, "previous clip"),
+            confined_path(manifest.folder, spec.previous.mask, "previous mask") if spec.previous.mask else mask,
+        )
     overrides = dict(spec.config)
     if spec.prompt is not None:  # the shot's prompt drives the diffusers inpaint backend
         overrides = merge(overrides, {"inpaint": {"prompt": spec.prompt}})
     config = validate(merge(base.model_dump(), overrides), f"shot {spec.id} config") if overrides else base
-    return Shot(spec.id, plate, mask, spec.prompt, config)
+    return Shot(spec.id, plate, mask, spec.prompt, config, previous)
 
 
 class Ledger:

@@ -253,7 +253,7 @@ def compare(
     for name, revision, revision_mask, clip in (("a", a, mask, a_clip), ("b", b, b_mask or mask, b_clip)):
         plate, edit = read_inputs(*revision_inputs(revision, revision_mask), cfg)
         if clip is not None:
-            open_revision_clip(name, clip, plate, edit, cfg)  # a clip not of its plate is refused before anything is written
+            open_revision_clip(f"revision {name.upper()}", clip, plate, edit, cfg)  # a clip not of its plate is refused before anything is written
     out = check_output_dir(out, create=False)
     prefect_environment()
     from flows.compare import compare_flow

@@ -63,6 +63,18 @@ def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max
     return _read_video(path, max_frames, max_pixels)
 
 
+def clip_source(path: str | Path) -> Path:
+    """The file or folder a clip is read from: the video file or frame folder itself, a pattern's folder.
+
+    Examples
+    --------
+    >>> clip_source("shots/f/%04d.png").as_posix()
+    'shots/f'
+    """
+    path = Path(path)
+    return path.parent if _PRINTF.search(path.name) else path
+
+
 def _pattern_files(pattern: str) -> list[Path]:
     files = []
     start = 0 if Path(pattern % 0).exists() else 1
