@@ -76,22 +76,12 @@ def calibration_table(names=PLATE_NAMES) -> list[dict]:
     return rows
 
 
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
+if __name__ == "__main__":  # run from the repository root: python tests/revision_calibration.py
     table = calibration_table()
     for row in table:
         print(f"{row['plate']:9s} clip of {row['clip_of']:10s} {row['path']:4s} {row['how']:7s} vs {row['against']:10s} "
               f"{'own  ' if row['own'] else 'OTHER'} {row['mismatch']:.2f}")
-    own = [r for r in table if r["own"]]
-    other = [r for r in table if not r["own"]]
-    worst_own = max(own, key=lambda r: r["mismatch"])
-    least_other = min(other, key=lambda r: r["mismatch"])
+    worst_own = max((r for r in table if r["own"]), key=lambda r: r["mismatch"])
+    least_other = min((r for r in table if not r["own"]), key=lambda r: r["mismatch"])
     print(f"\nown plate, worst: {worst_own['mismatch']:.2f} ({worst_own})")
-    print(f"other revision, least: {least_other['mismatch']:.2f} ({least_other})")
-    for name in PLATE_NAMES:
-        o = [r["mismatch"] for r in other if r["plate"] == name]
-        s = [r["mismatch"] for r in own if r["plate"] == name]
-        print(f"  {name:9s} own max {max(s):.2f}  other min {min(o):.2f}")
+    print(f"another revision, least: {least_other['mismatch']:.2f} ({least_other})")
