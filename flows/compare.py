@@ -102,5 +102,5 @@ def compare_flow(
         result = write_comparison(out_dir, outcomes["a"], outcomes["b"], config,
                                   extra=None if clips else {"seed": config.seed})
     winner = result["more_stable"]
-    logger.info("more stable: %s (%s)", result["revisions"][winner]["input"] if winner else "neither", result["why"])
+    logger.info("more stable: %s (%s)", result["revisions"][winner].get("clip", result["revisions"][winner]["input"]) if winner else "neither", result["why"])
     return result

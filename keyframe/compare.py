@@ -133,6 +133,8 @@ def match_by_time(count_a: int, fps_a: float, count_b: int, fps_b: float) -> Tim
             f"{span:.2f} s both cover, at {fps:g} fps, each clip showing the frame on screen at that time")
     if abs(span_a - span_b) > 0.5 / fps:
         note += f"; the last {abs(span_a - span_b):.2f} s of {'A' if span_a > span_b else 'B'} have no counterpart"
+    if abs(fps_a - fps_b) > _EPS:
+        note += "; per-frame measures (float in px/frame, flicker, warp) grow with the time between frames, so they favour the faster clip"
     return TimeMatch(pairs, fps, note)
 
 
