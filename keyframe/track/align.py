@@ -4,6 +4,8 @@ The render stage's sidecar gives it exactly (``plate_to_frame0``). Without one i
 from ORB features matched with a ratio test and a RANSAC homography. Either way the result is
 verified photometrically (normalised cross-correlation of the warped plate and frame 0), so a
 clip that does not show its plate is refused with one line instead of producing a garbage report.
+:func:`edit_mismatch` goes one step further for revisions of one picture, which differ only
+inside the edit: it measures whether frame 0 shows *this* plate's edit.
 """
 
 from __future__ import annotations
