@@ -219,6 +219,8 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
             try:
                 shot = resolve_shot(manifest, spec, cfg)
                 read_inputs(shot.plate, shot.mask, shot.config)
+                if shot.previous is not None:
+                    read_inputs(shot.previous.plate, shot.previous.mask, shot.config)
                 key = shot.key()
             except KeyframeError as error:
                 logger.error("shot %s refused: %s", spec.id, one_line(error))

@@ -146,6 +146,10 @@ class PreviousRevision:
     mask: Path
 
     def hashes(self) -> list[str]:
+        """Content hashes of its plate, clip (file, or the folder of its frames) and mask."""
+        for what, path in (("plate", self.plate), ("clip", clip_source(self.clip)), ("mask", self.mask)):
+            if not path.exists():
+                raise KeyframeError(f"previous {what} not found: {path}")
         return [file_sha256(self.plate), file_sha256(clip_source(self.clip)), file_sha256(self.mask)]
 
 
