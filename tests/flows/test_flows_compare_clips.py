@@ -19,7 +19,7 @@ from support import assert_one_line_error, load_pair
 
 from keyframe.config import InpaintConfig
 from keyframe.inpaint import inpaint
-from keyframe.io import read_clip, write_clip, write_image
+from keyframe.io import read_clip, read_plate, write_clip, write_image, write_mask
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -100,6 +100,29 @@ def test_swapping_a_and_b_swaps_the_answer_also_across_sizes_lengths_and_frame_r
     assert side.frames.shape[0] == 12 and abs(side.fps - 14.0) < 0.01
     assert side.frames.shape[1] == 360  # B is scaled to A's height
     assert "Note: the clips differ" in (out / "compare.html").read_text()
+
+
+def test_revision_b_may_have_its_own_mask_and_size(cli, shot, tmp_path):
+    """B was upscaled between revisions: its plate, mask and clip are all 1.5x A's."""
+    plate, mask = load_pair("coffee")
+    plate_b = read_plate(shot["floating_plate"])
+    size = (plate.shape[1] * 3 // 2, plate.shape[0] * 3 // 2)
+    big_plate = cv2.resize(plate_b, size, interpolation=cv2.INTER_CUBIC)
+    big_mask = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST) > 0
+    plate_path = write_image(tmp_path / "b_big.png", big_plate)
+    mask_path = write_mask(tmp_path / "b_big.mask.png", big_mask)
+    clip_path = write_clip(tmp_path / "b_big.mp4", known_clip(big_plate, big_mask, n=6).frames, 7.0)
+    out = tmp_path / "cmp"
+
+    result = cli("compare", shot["steady_plate"], plate_path, "-m", shot["mask"], "--b-mask", mask_path, "-o", out,
+                 "--a-clip", shot["steady_clip"], "--b-clip", clip_path)
+
+    assert result.code == 0, result.stderr  # both steady
+    compared = json.loads((out / "compare.json").read_text())
+    assert compared["revisions"]["b"]["mask"] == str(mask_path.resolve())
+    assert compared["revisions"]["b"]["opened"]["size"] == list(size)
+    assert compared["timing"]["a"]["frames"] == 10 and compared["timing"]["b"]["frames"] == 6
+    assert len(compared["frames"]) == 6 and compared["more_stable"] in ("a", "b", None)
 
 
 @pytest.mark.parametrize(
