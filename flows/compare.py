@@ -16,7 +16,8 @@ from prefect import flow, get_run_logger
 
 from flows.prep import CLEAN, CLIP, read_inputs
 from flows.tasks import Stages, weights_fingerprint
-from keyframe.compare import RevisionOutcome, open_revision_clip, write_comparison
+from keyframe.compare import RevisionOutcome, write_comparison
+from keyframe.revisions import open_revision_clip
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.inpaint.stage import mask_output_path

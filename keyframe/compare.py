@@ -1,13 +1,13 @@
 """Revision comparison: which of two revisions of a plate holds its edit more stably in motion.
 
 Both revisions are checked with the same thresholds: rendered here with the same seed and
-settings, or rendered elsewhere and each opened against its own plate (:func:`open_revision_clip`
-refuses a clip that is not of its plate). This module compares the two check reports and writes
-the comparison (:func:`write_comparison`). Stability is judged first by the flagged part of each
+settings, or rendered elsewhere and each opened against its own plate
+(:func:`keyframe.revisions.open_revision_clip` refuses a clip that is not of its plate). This
+module compares the two check reports and writes the comparison (:func:`write_comparison`). Stability is judged first by the flagged part of each
 clip (flagged frames; the flagged share of the clip when the clips differ in length or frame
 rate), then by the mean *load* of the verdict's rules: each per-frame measure as a fraction of
 its threshold (1.0 = at the threshold), averaged over frames and rules. Clips of different
-lengths or frame rates are matched by time (:func:`match_by_time`).
+lengths or frame rates are matched by time (:func:`keyframe.revisions.match_by_time`).
 """
 
 from __future__ import annotations
@@ -22,120 +22,16 @@ import cv2
 import numpy as np
 
 from keyframe.config import CheckConfig, Config
-from keyframe.errors import KeyframeError
-from keyframe.io import package_versions, read_clip, read_render_sidecar, write_clip, write_figure, write_json_atomic
+from keyframe.io import package_versions, write_clip, write_figure, write_json_atomic
 from keyframe.report.html import write_compare_html
 from keyframe.report.outputs import flagged_frames, overlay_frames
-from keyframe.track.align import align_plate, edit_mismatch
+from keyframe.revisions import match_by_time
 from keyframe.verdict import RULES
 
 SCHEMA = "keyframe.compare/1"
 _LOAD_CAP = 100.0
 _TIE = 1e-9
 _EPS = 1e-6
-
-
-@dataclass(frozen=True)
-class RevisionClip:
-    """A clip rendered elsewhere, opened against its own plate by :func:`open_revision_clip`."""
-
-    frames: np.ndarray  # (T, H, W, 3) uint8
-    fps: float
-    plate_to_frame0: np.ndarray  # 3x3, verified
-    alignment: str  # "sidecar" | "features"
-    edit_mismatch: float | None  # ΔE of the edit in frame 0 vs the plate, beyond its ring
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"frames": int(len(self.frames)), "fps": self.fps, "size": [int(self.frames.shape[2]), int(self.frames.shape[1])],
-                "alignment": self.alignment,
-                "edit_mismatch": None if self.edit_mismatch is None else round(self.edit_mismatch, 3)}
-
-
-def open_revision_clip(label: str, clip_path: str | Path, plate: np.ndarray, mask: np.ndarray, cfg: Config) -> RevisionClip:
-    """Read a revision's clip and make sure it is a clip of ``plate``; refuse it in one line if not.
-
-    The plate is aligned to frame 0 (the render sidecar's transform when ``CLIP.json`` lies beside
-    the clip, else feature matching, as ``keyframe check`` does), so clips of any size, length or
-    frame rate are accepted. A clip of another picture fails the alignment; a clip of another
-    revision of the same picture aligns but shows another edit, which
-    :func:`keyframe.track.align.edit_mismatch` measures against ``check.align_max_edit_mismatch``.
-
-    Parameters
-    ----------
-    label : str
-        The revision as errors name it (``"revision A"``, ``"previous revision"``).
-    clip_path : str or Path
-        Video file, frame folder or printf pattern.
-    plate, mask : ndarray
-        The revision's plate and edit mask.
-    cfg : Config
-        ``io`` limits and the ``check`` alignment thresholds.
-
-    Raises
-    ------
-    KeyframeError
-        ``<label>: ...`` when the clip is unreadable or not of its plate.
-    """
-    try:
-        clip = read_clip(clip_path, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
-        if len(clip.frames) < 2:
-            raise KeyframeError(f"clip has {len(clip.frames)} frame; the check needs at least 2")
-        _, transform = read_render_sidecar(clip_path)
-        alignment = align_plate(plate, clip.frames[0], transform, min_ncc=cfg.check.align_min_ncc,
-                                min_inliers=cfg.check.align_min_inliers)
-    except KeyframeError as error:
-        raise KeyframeError(f"{label}: {error} ({clip_path})") from None
-    mismatch = edit_mismatch(plate, mask, clip.frames[0], alignment.matrix, ring_gap_px=cfg.check.ring_gap_px,
-                             ring_px=cfg.check.ring_px)
-    limit = cfg.check.align_max_edit_mismatch
-    if mismatch is not None and mismatch > limit:
-        raise KeyframeError(
-            f"{label}: clip does not match its plate: inside the edit its first frame differs from the plate by "
-            f"{mismatch:.1f} dE more than around it (limit {limit}, check.align_max_edit_mismatch); "
-            f"is it a render of the other revision? ({clip_path})"
-        )
-    return RevisionClip(clip.frames, clip.fps, alignment.matrix, alignment.source, mismatch)
-
-
-@dataclass(frozen=True)
-class TimeMatch:
-    """Frames of A and B shown at the same time: ``pairs[k] = (i, j)`` at ``k / fps`` seconds."""
-
-    pairs: list[tuple[int, int]]
-    fps: float
-    note: str | None  # why and how the clips were matched by time; None when they match frame for frame
-
-
-def match_by_time(count_a: int, fps_a: float, count_b: int, fps_b: float) -> TimeMatch:
-    """Match two clips' frames by time over the span both cover.
-
-    Clips of the same length and frame rate match frame for frame. Otherwise the common timeline
-    runs at the faster clip's rate and each clip contributes the frame on screen at that time.
-
-    Examples
-    --------
-    >>> match_by_time(3, 7.0, 3, 7.0).pairs
-    [(0, 0), (1, 1), (2, 2)]
-    >>> match = match_by_time(2, 7.0, 5, 14.0)
-    >>> match.pairs, match.fps
-    ([(0, 0), (0, 1), (1, 2), (1, 3)], 14.0)
-    """
-    if count_a == count_b and abs(fps_a - fps_b) < _EPS:
-        return TimeMatch([(t, t) for t in range(count_a)], float(fps_a), None)
-    fps = float(max(fps_a, fps_b))
-    span_a, span_b = count_a / fps_a, count_b / fps_b
-    span = min(span_a, span_b)
-    count = max(1, int(np.floor(span * fps + _EPS)))
-    pairs = [(min(int(np.floor(k * fps_a / fps + _EPS)), count_a - 1), min(int(np.floor(k * fps_b / fps + _EPS)), count_b - 1))
-             for k in range(count)]
-    note = (f"the clips differ in length or frame rate (A: {count_a} frames at {fps_a:g} fps = {span_a:.2f} s, "
-            f"B: {count_b} frames at {fps_b:g} fps = {span_b:.2f} s): frames are matched by time over the "
-            f"{span:.2f} s both cover, at {fps:g} fps, each clip showing the frame on screen at that time")
-    if abs(span_a - span_b) > 0.5 / fps:
-        note += f"; the last {abs(span_a - span_b):.2f} s of {'A' if span_a > span_b else 'B'} have no counterpart"
-    if abs(fps_a - fps_b) > _EPS:
-        note += "; per-frame measures (float in px/frame, flicker, warp) grow with the time between frames, so they favour the faster clip"
-    return TimeMatch(pairs, fps, note)
 
 
 def _timing(report: Mapping[str, Any]) -> tuple[int, float]:
@@ -298,7 +194,7 @@ def side_by_side(
 ) -> np.ndarray:
     """A and B next to each other, tracked region outlined (red on flagged frames), labelled.
 
-    ``pairs`` lists the frame of A and of B shown together (:func:`match_by_time`); by default
+    ``pairs`` lists the frame of A and of B shown together (``match_by_time``); by default
     frame ``t`` beside frame ``t`` up to the shorter clip's length. A panel shorter than the
     other is scaled to its height.
 

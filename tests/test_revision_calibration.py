@@ -10,7 +10,7 @@ import pytest
 from clips import known_clip
 from revision_calibration import degraded, revisions
 
-from keyframe.compare import open_revision_clip
+from keyframe.revisions import open_revision_clip
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import write_clip

@@ -248,7 +248,7 @@ def compare(
         raise KeyframeError("--render and --model choose how revisions are rendered here; with --a-clip/--b-clip nothing is")
     from flows.compare import revision_inputs
     from flows.prep import read_inputs
-    from keyframe.compare import open_revision_clip
+    from keyframe.revisions import open_revision_clip
 
     for name, revision, revision_mask, clip in (("a", a, mask, a_clip), ("b", b, b_mask or mask, b_clip)):
         plate, edit = read_inputs(*revision_inputs(revision, revision_mask), cfg)
