@@ -3,7 +3,7 @@
 One bad shot never stops the others: a shot whose paths escape the manifest's folder, whose
 files are unreadable, or whose stages fail is recorded as ``failed`` with its error, and the rest
 run on. Each shot is built in a staging folder and committed in one rename (see
-:class:`keyframe.nightly.Ledger`), so a run killed with SIGKILL and started again redoes only the
+:class:`keyframe.io.ledger.Ledger`), so a run killed with SIGKILL and started again redoes only the
 shots that had not been committed, and no output is lost or written twice.
 
 A shot may list its previous revision (plate + clip rendered elsewhere): that clip is checked
@@ -16,11 +16,6 @@ Prefect artifacts (a table of shots with verdicts, a markdown summary).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import shutil
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,39 +26,23 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.compare import check_revision
-from flows.prep import locate, read_inputs, run_plate
-from flows.tasks import Stages
-from keyframe.compare import against_previous
+from flows.prep import log_outcome
+from flows.tasks import stage_tasks
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
-from keyframe.io import read_json_object, write_json_atomic
-from keyframe.nightly import Ledger, Shot, load_manifest, resolve_shot
-from keyframe.report.html import write_html_index
-from keyframe.report.otio import write_flags_otio
-
-SUMMARY_SCHEMA = "keyframe.nightly/1"
-PREVIOUS = "previous"
-STATUSES = ("pass", "flagged", "failed")
-
-
-def one_line(error: BaseException) -> str:
-    """An error as one line: its message, or its type when it has none."""
-    text = " ".join(str(error).split())
-    if isinstance(error, KeyframeError):
-        return text
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-@contextlib.contextmanager
-def run_lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir`` for one nightly run; a second run on the same folder is refused."""
-    with open(out_dir / ".nightly.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise KeyframeError(f"another nightly run is using {out_dir}") from None
-        yield
+from keyframe.nightly import (
+    PREVIOUS,
+    Ledger,
+    Shot,
+    batch_row,
+    compare_with_previous,
+    load_manifest,
+    one_line,
+    resolve_shot,
+    steadier_text,
+    write_batch_outputs,
+)
+from keyframe.pipeline import check_revision, process_plate, read_inputs
 
 
 def task_runner(cfg: NightlyConfig) -> Any:
@@ -96,88 +75,24 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     """Run one shot in a staging folder and commit it; a failure is committed as ``failed`` and re-raised."""
     ledger = Ledger(out_dir)
     staging = ledger.staging(shot.id)
-    stages = Stages.for_output(out_dir, shot.config.nightly)
+    stages = stage_tasks(out_dir, shot.config.nightly, shot.id)
     try:
         previous = None
         if shot.previous is not None:  # first: a previous clip that is not of its plate fails the shot before the render
-            previous = check_revision(f"{shot.id} previous", shot.previous.plate, shot.previous.mask,
-                                      staging / PREVIOUS, shot.config, stages, shot.previous.clip, label="previous revision")
-        entry = run_plate(shot.plate, shot.mask, staging, shot.config, stages=stages, label=shot.id, force=force,
-                          extra={"shot": shot.id, "prompt": shot.prompt or ""})
-        if previous is not None:
-            entry["previous"] = compare_previous(previous.report, staging, entry, shot.config)
+            previous = check_revision(PREVIOUS, shot.previous.plate, shot.previous.mask, staging / PREVIOUS, shot.config,
+                                      stage_tasks(out_dir, shot.config.nightly, f"{shot.id} previous"),
+                                      clip_path=shot.previous.clip, label="previous revision")
+        entry = process_plate(shot.plate, shot.mask, staging, shot.config, label=shot.id, force=force, stages=stages,
+                              extra={"shot": shot.id, "prompt": shot.prompt or ""})
+        compared = {} if previous is None else {"previous": compare_with_previous(previous, staging, entry, shot.config)}
     except Exception as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        ledger.discard(staging)
         record_failure(ledger, shot.id, error, key)
         raise
-    record = {**entry, "error": None, "key": key}
+    log_outcome(shot.id, entry)
+    record = {**entry.to_dict(), **compared, "error": None, "key": key}
     ledger.commit(shot.id, staging, record)
     return record
-
-
-def compare_previous(previous: dict[str, Any], staging: Path, entry: dict[str, Any], cfg: Config) -> dict[str, Any]:
-    """Whether the shot's new revision is steadier than its previous one; writes ``compare.json`` beside its report."""
-    links = {"report": f"{PREVIOUS}/report.html", "compare": None}
-    if entry["stopped_at_gate"]:
-        return {"steadier": None, "more_stable": None, "why": "the new revision stopped at the gate: no clip to compare",
-                "verdict": previous["verdict"], "reasons": previous["reasons"], **links}
-    result = against_previous(previous, read_json_object(staging / entry["report"], "report"), cfg.check)
-    comparison = {**result.pop("comparison"), "a": "previous revision", "b": "new revision"}
-    write_json_atomic(staging / "compare.json", comparison)
-    return {**result, **links, "compare": "compare.json"}
-
-
-def _row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
-    folder = Path("shots") / shot_id
-    paths = {k: str(folder / record[k]) for k in ("report", "html", "clip", "plate", "thumbnail") if record.get(k)}
-    return {
-        "id": shot_id,
-        "status": record["status"],
-        "verdict": record.get("verdict"),
-        "reasons": record.get("reasons") or [],
-        "error": record.get("error"),
-        "frames": record.get("frames"),
-        "fps": record.get("fps"),
-        "stopped_at_gate": record.get("stopped_at_gate", False),
-        "previous": _previous_row(folder, record.get("previous")),
-        "reused": reused,
-        **paths,
-    }
-
-
-def _previous_row(folder: Path, previous: dict[str, Any] | None) -> dict[str, Any] | None:
-    if previous is None:
-        return None
-    return {**previous, **{k: str(folder / previous[k]) for k in ("report", "compare") if previous.get(k)}}
-
-
-def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write ``summary.json``, ``index.html`` and ``flags.otio`` for the batch; returns the summary."""
-    counts = {status: sum(1 for row in rows if row["status"] == status) for status in STATUSES}
-    summary = {
-        "schema": SUMMARY_SCHEMA,
-        "manifest": str(manifest_path),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "counts": counts,
-        "exit_code": 1 if counts["flagged"] or counts["failed"] else 0,
-        "shots": rows,
-    }
-    write_json_atomic(out_dir / "summary.json", summary)
-    absolute = [locate(row, out_dir) for row in rows]
-    write_html_index(out_dir, [{**row, "report": row.get("html"), "vs_previous": steadier_text(row["previous"])} for row in absolute],
-                     title=f"nightly: {manifest_path.name}", extra={"manifest": str(manifest_path),
-                                                                    "created": summary["created"]})
-    write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")
-    return summary
-
-
-def steadier_text(previous: dict[str, Any] | None) -> str:
-    """``steadier`` | ``less steady`` | ``as steady`` | ``not compared`` than the previous revision; empty when none is listed."""
-    if previous is None:
-        return ""
-    if previous.get("steadier") is None:
-        return "as steady" if previous.get("more_stable") is None and previous.get("compare") else "not compared"
-    return "steadier" if previous["steadier"] else "less steady"
 
 
 def publish_artifacts(summary: dict[str, Any]) -> None:
@@ -209,7 +124,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
     logger = get_run_logger()
     manifest = load_manifest(manifest_path, max_shots=cfg.nightly.max_shots)
     ledger = Ledger(out_dir)
-    with run_lock(ledger.out_dir):
+    with ledger.lock():
         for action in ledger.recover():
             logger.warning("recovering %s: %s", out_dir, action)
         records: dict[str, tuple[dict[str, Any], bool]] = {}
@@ -248,7 +163,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
                     logger.error("shot %s failed: %s", shot_id, one_line(error))
                     records[shot_id] = (ledger.record(shot_id) or {"status": "failed", "error": one_line(error)}, False)
                 bar.advance(progress)
-        rows = [_row(spec.id, *records[spec.id]) for spec in manifest.shots]
+        rows = [batch_row(spec.id, *records[spec.id]) for spec in manifest.shots]
         summary = write_batch_outputs(ledger.out_dir, Path(manifest_path), rows)
     publish_artifacts(summary)
     logger.info("nightly done: %s", ", ".join(f"{n} {s}" for s, n in summary["counts"].items()))

@@ -13,7 +13,6 @@ lengths or frame rates are matched by time (:func:`keyframe.revisions.match_by_t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,10 @@ import cv2
 import numpy as np
 
 from keyframe.config import CheckConfig, Config
+from keyframe.errors import KeyframeError
+from keyframe.inpaint.stage import mask_output_path
 from keyframe.io import package_versions, write_clip, write_figure, write_json_atomic
+from keyframe.pipeline import CLEAN, Revision
 from keyframe.report.html import write_compare_html
 from keyframe.report.outputs import flagged_frames, overlay_frames
 from keyframe.revisions import match_by_time
@@ -36,6 +38,19 @@ _EPS = 1e-6
 
 def _timing(report: Mapping[str, Any]) -> tuple[int, float]:
     return len(report.get("frames") or []), float((report.get("summary") or {}).get("fps") or 1.0)
+
+
+def revision_inputs(revision: Path, mask: Path | None) -> tuple[Path, Path]:
+    """``(plate, mask)`` of a revision given as a plate file or a prep output folder."""
+    revision = Path(revision)
+    if revision.is_dir():
+        plate = revision / CLEAN
+        if not plate.is_file():
+            raise KeyframeError(f"{revision} is a folder but not a prep output (no {CLEAN} in it)")
+        return plate, mask if mask is not None else mask_output_path(plate)
+    if mask is None:
+        raise KeyframeError(f"revision {revision} is a plate file: give its mask with --mask")
+    return revision, mask
 
 
 def rule_load(value: float | None, limit: float, above: bool) -> float | None:
@@ -72,7 +87,7 @@ def instability(report: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
     frames = list(report.get("frames") or [])
     loads = {}
     for rule in RULES:
-        limit = getattr(cfg, rule.limit)
+        limit = rule.threshold(cfg)
         values = [rule_load(row.get(rule.key), limit, rule.above) for row in frames]
         known = [v for v in values if v is not None]
         loads[rule.key] = round(float(np.mean(known)), 6) if known else None
@@ -242,7 +257,7 @@ def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], c
             rows = report.get("frames") or []
             ax.plot([r[axis] for r in rows], [np.nan if r.get(rule.key) is None else r[rule.key] for r in rows],
                     marker=".", label=name)
-        ax.axhline(getattr(cfg, rule.limit), color="red", linestyle="--", linewidth=1, label="threshold")
+        ax.axhline(rule.threshold(cfg), color="red", linestyle="--", linewidth=1, label="threshold")
         ax.set_title(f"{rule.key} ({rule.code})", fontsize=9)
         ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
@@ -250,32 +265,11 @@ def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], c
     return write_figure(path, figure)
 
 
-@dataclass(frozen=True)
-class RevisionOutcome:
-    """One checked revision: what it was made from, its report, and the clip it was judged on."""
+def write_comparison(out_dir: Path, a: Revision, b: Revision, cfg: Config) -> dict[str, Any]:
+    """Compare two checked revisions; write ``side_by_side.mp4``, ``compare.png``, ``compare.html``, ``compare.json``.
 
-    inputs: dict[str, Any]  # JSON-ready: the plate, mask and clip it came from, and how
-    report: dict[str, Any]
-    frames: np.ndarray
-    fps: float
-    tracked_masks: np.ndarray
-
-
-def write_comparison(out_dir: Path, a: RevisionOutcome, b: RevisionOutcome, cfg: Config, *,
-                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Compare two checked revisions and write ``side_by_side.mp4``, ``compare.png``, ``compare.html``, ``compare.json``.
-
-    The revisions' own outputs are expected in ``out_dir/a`` and ``out_dir/b``.
-
-    Parameters
-    ----------
-    out_dir : Path
-        An existing output folder.
-    a, b : RevisionOutcome
-    cfg : Config
-        The configuration both were checked with (``check`` thresholds, ``io.video_quality``).
-    extra : mapping, optional
-        Further top-level fields for ``compare.json`` (e.g. the render seed).
+    The revisions' own outputs are expected in ``out_dir/a`` and ``out_dir/b``. Clips of
+    different lengths or frame rates are matched by time (``timing.note`` says so).
 
     Returns
     -------
@@ -285,16 +279,16 @@ def write_comparison(out_dir: Path, a: RevisionOutcome, b: RevisionOutcome, cfg:
     comparison = compare_reports(a.report, b.report, cfg.check)
     pairs = [(row["frame_a"], row["frame_b"]) for row in comparison["frames"]]
     video = write_clip(out_dir / "side_by_side.mp4",
-                       side_by_side(a.frames, b.frames, a.tracked_masks, b.tracked_masks, a.report["reasons"],
-                                    b.report["reasons"], pairs),
+                       side_by_side(a.clip.frames, b.clip.frames, a.check.tracked_masks, b.check.tracked_masks,
+                                    a.report["reasons"], b.report["reasons"], pairs),
                        comparison["timing"]["fps"], quality=cfg.io.video_quality)
-    plot = compare_plot(out_dir / "compare.png", a.report, b.report, cfg.check,
-                        by_time=abs(a.fps - b.fps) > _EPS)
+    plot = compare_plot(out_dir / "compare.png", a.report, b.report, cfg.check, by_time=abs(a.clip.fps - b.clip.fps) > _EPS)
+    rendered_here = a.clip_path is None and b.clip_path is None
     result = {
         **comparison,
-        "revisions": {name: {**outcome.inputs, "verdict": outcome.report["verdict"], "reasons": outcome.report["reasons"],
-                             "folder": name} for name, outcome in (("a", a), ("b", b))},
-        **dict(extra or {}),
+        "revisions": {rev.name: {**rev.describe(), "verdict": rev.report["verdict"], "reasons": rev.report["reasons"],
+                                 "folder": rev.name} for rev in (a, b)},
+        **({"seed": cfg.seed} if rendered_here else {}),
         "params": {"config": cfg.model_dump(mode="json")},
         "outputs": {"video": video.name, "plot": plot.name, "html": "compare.html"},
         "versions": package_versions(),

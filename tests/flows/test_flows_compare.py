@@ -46,7 +46,7 @@ def test_compare_names_the_planted_defect_less_stable(cli, tmp_path):
 
 
 def test_a_prep_folder_is_a_revision(tmp_path):
-    from flows.compare import revision_inputs
+    from keyframe.compare import revision_inputs
 
     from keyframe.errors import KeyframeError
 
