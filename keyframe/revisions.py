@@ -18,6 +18,7 @@ from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import read_clip, read_render_sidecar
 from keyframe.track.align import align_plate, edit_mismatch
+from keyframe.validation import check_frames
 
 _EPS = 1e-6
 
@@ -65,8 +66,7 @@ def open_revision_clip(label: str, clip_path: str | Path, plate: np.ndarray, mas
     """
     try:
         clip = read_clip(clip_path, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
-        if len(clip.frames) < 2:
-            raise KeyframeError(f"clip has {len(clip.frames)} frame; the check needs at least 2")
+        check_frames(clip.frames, min_frames=2)
         _, transform = read_render_sidecar(clip_path)
         alignment = align_plate(plate, clip.frames[0], transform, min_ncc=cfg.check.align_min_ncc,
                                 min_inliers=cfg.check.align_min_inliers)

@@ -18,6 +18,7 @@ import numpy as np
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
 from keyframe.metrics import delta_e_map, to_lab
+from keyframe.validation import check_frames, check_mask, check_plate
 
 _VERIFY_WIDTH = 320  # the NCC verification runs on images this wide (it only needs the coarse layout)
 
@@ -173,6 +174,9 @@ def edit_mismatch(plate: np.ndarray, mask: np.ndarray, frame0: np.ndarray, matri
     >>> edit_mismatch(plate, mask, plate, np.eye(3)) < 0.5
     True
     """
+    plate = check_plate(plate)
+    mask = check_mask(mask, plate.shape[:2])
+    frame0 = check_frames(np.asarray(frame0)[None])[0]
     size = (frame0.shape[1], frame0.shape[0])
     inside = cv2.warpPerspective(np.ones(mask.shape, np.uint8), matrix, size, flags=cv2.INTER_NEAREST) > 0
     region = cv2.warpPerspective(mask.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST) > 0
