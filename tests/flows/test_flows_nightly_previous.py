@@ -61,8 +61,6 @@ def test_the_summary_says_whether_the_new_revision_is_steadier_than_the_previous
     assert 'href="shots/sh010/previous/report.html"' in index
 
     again = cli("nightly", manifest, "-o", out)  # unchanged inputs, previous revision included: nothing redone
-    assert json.loads((out / "summary.json").read_text())["shots"][0]["reused"] is True, again.stderr
-    write_clip(folder / "last" / "coffee.mp4", known_clip(last, mask, n=8).frames, 7.0)
-    cli("nightly", manifest, "-o", out)  # a new previous clip redoes the shot
     row = json.loads((out / "summary.json").read_text())["shots"][0]
-    assert row["reused"] is False and row["previous"]["verdict"] == "pass"
+    assert row["reused"] is True, again.stderr
+    assert row["previous"] == new["previous"]  # a reused shot still says how it compares
