@@ -18,7 +18,7 @@ from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import read_clip, read_plate_to_frame0
 from keyframe.track.align import align_plate, edit_mismatch
-from keyframe.validation import check_frames
+from keyframe.validation import MIN_CLIP_FRAMES, check_frames
 
 _EPS = 1e-6
 
@@ -66,7 +66,7 @@ def open_revision_clip(label: str, clip_path: str | Path, plate: np.ndarray, mas
     """
     try:
         clip = read_clip(clip_path, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
-        check_frames(clip.frames, min_frames=2)
+        check_frames(clip.frames, min_frames=MIN_CLIP_FRAMES)
         _, transform = read_plate_to_frame0(clip_path)
         alignment = align_plate(plate, clip.frames[0], transform, min_ncc=cfg.check.align_min_ncc,
                                 min_inliers=cfg.check.align_min_inliers)
