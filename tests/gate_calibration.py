@@ -25,8 +25,8 @@ planted defects (and the criteria any of which each must fail)
     feathered over 4 px.
     soft fills (edge or texture): ``blurred_mild`` / ``blurred`` / ``blurred_strong`` (Gaussian
     sigma 1.5 / 2.5 / 4, 2 px feather), ``telea`` (plain Telea smear), ``stage_fill`` (keyframe's
-    own default inpaint: biharmonic with colour and grain matched), ``soft_grain`` (blur sigma 2
-    plus white luminance grain at the ring's noise level), ``telea_grain`` (Telea plus 1.5x that
+    biharmonic inpaint, colour and grain matched, without its texture synthesis), ``soft_grain``
+    (blur sigma 2 plus white luminance grain at the ring's noise level), ``telea_grain`` (Telea plus 1.5x that
     grain), ``soft_coarse_grain`` (blur sigma 3 plus grain correlated over ~1 px). Not planted on
     ``SMOOTH`` photos, where smoothing smooth content is no defect.
     ``grain_free`` (seam): grain added everywhere except the patch. ``hard_paste`` (seam): the
@@ -58,7 +58,7 @@ if str(ROOT) not in sys.path:
 
 from keyframe.config import GateConfig, InpaintConfig  # noqa: E402
 from keyframe.gate import GateResult, run_gate  # noqa: E402
-from keyframe.inpaint import inpaint, synthesize_texture  # noqa: E402
+from keyframe.inpaint import inpaint  # noqa: E402
 from keyframe.io import read_mask, read_plate, to_float  # noqa: E402
 from keyframe.masks import feather, grow, shrink  # noqa: E402
 from keyframe.seam import noise_sigma  # noqa: E402
@@ -224,19 +224,42 @@ def cloned(plate: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     return _blend(plate, pasted, feather(region, 4))
 
 
-def synthesized(plate: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+def synthesized(plate: np.ndarray, mask: np.ndarray, seed: int, patch: int = 16) -> np.ndarray:
     """A well-matched generative fill, simulated: smooth structure plus texture synthesised from the surroundings.
 
     The structure is a Telea fill blurred (sigma 3); the texture is the plate's own high-pass
-    detail, synthesised into it by :func:`keyframe.inpaint.synthesize_texture` (patches from
-    around the hole, variance kept), so noise and fine detail match the surroundings, as a good
-    diffusion fill's do. Blended in over 2 px.
+    detail, in ``patch``-px patches drawn at random from the nearest part of a ring around the
+    hole and overlapped with Hann windows, blended so the variance stays the plate's
+    (sum(w * patch) / sqrt(sum(w**2))). Noise and fine detail therefore match the surroundings,
+    as a good diffusion fill's do. Blended in over 2 px.
     """
+    rng = np.random.default_rng(seed)
     region = grow(mask, 2)
-    hole = grow(region, 2)
-    smooth = plate.copy()
-    smooth[hole] = cv2.GaussianBlur(_telea(plate, hole), (0, 0), 3.0)[hole]
-    return _blend(plate, synthesize_texture(smooth, hole, sigma=3.0, rng=seed), feather(region, 2))
+    height, width = mask.shape
+    low = cv2.GaussianBlur(_telea(plate, region), (0, 0), 3.0)
+    high = plate - cv2.GaussianBlur(plate, (0, 0), 3.0)
+    # top-left corners of patches that lie wholly outside the hole, within 40 px of it
+    clear = cv2.boxFilter(region.astype(np.float32), -1, (patch, patch), normalize=False, anchor=(0, 0),
+                          borderType=cv2.BORDER_CONSTANT) < 0.5
+    clear[height - patch + 1 :, :] = False
+    clear[:, width - patch + 1 :] = False
+    near = grow(region, 40)
+    ys, xs = np.nonzero(clear & near)
+    window = np.outer(np.hanning(patch + 2)[1:-1], np.hanning(patch + 2)[1:-1]).astype(np.float32)
+    acc = np.zeros_like(plate)
+    weight2 = np.full(mask.shape, 1e-6, np.float32)
+    box = grow(region, patch // 2)
+    rows, cols = np.nonzero(box)
+    for y in range(max(rows.min() - patch // 2, 0), min(rows.max(), height - patch) + 1, patch // 2):
+        for x in range(max(cols.min() - patch // 2, 0), min(cols.max(), width - patch) + 1, patch // 2):
+            distance = (ys - y) ** 2 + (xs - x) ** 2
+            nearest = np.argpartition(distance, 24)[:24]
+            pick = rng.choice(nearest)
+            sy, sx = ys[pick], xs[pick]
+            acc[y : y + patch, x : x + patch] += window[..., None] * high[sy : sy + patch, sx : sx + patch]
+            weight2[y : y + patch, x : x + patch] += window**2
+    fill = low + acc / np.sqrt(weight2)[..., None]
+    return _blend(plate, fill, feather(region, 2))
 
 
 def soft_grained(plate: np.ndarray, soft: np.ndarray, mask: np.ndarray, strength: float, seed: int,
@@ -253,13 +276,11 @@ def soft_grained(plate: np.ndarray, soft: np.ndarray, mask: np.ndarray, strength
     return _blend(plate, fill, feather(region, 2))
 
 
-def stage_fill(plate: np.ndarray, mask: np.ndarray, texture: str = "none") -> tuple[np.ndarray, np.ndarray]:
-    """keyframe's own inpaint (biharmonic, colour + grain matched) and the region it edited (what
-    ``keyframe prep`` gates). Without texture synthesis the fill is smooth with white grain (a soft
-    fill); with it (the default) the plate's own fine detail is restored."""
+def stage_fill(plate: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """keyframe's biharmonic inpaint, colour and grain matched, without texture synthesis
+    (``inpaint.texture: none``; the default restores the plate's detail): smooth with white grain."""
     u8 = np.clip(plate * 255 + 0.5, 0, 255).astype(np.uint8)
-    result = inpaint(u8, mask, InpaintConfig(texture=texture))
-    return to_float(result.image), result.effective_mask > 0
+    return to_float(inpaint(u8, mask, InpaintConfig(texture="none")).image)
 
 
 def _beside(mask: np.ndarray) -> list[np.ndarray]:
@@ -314,13 +335,12 @@ def photo_cases(photo: str, plate: np.ndarray, mask: np.ndarray, foreign: np.nda
     ring_out = feather(mask, 3) * (~mask)
     ring_in = (mask & ~shrink(mask, 2)).astype(np.float32)
     telea = _telea(plate, grow(mask, 2))
-    smoothed = {"telea": _blend(plate, telea, feather(grow(mask, 2), 2)), "stage_fill": stage_fill(plate, mask)[0]}
+    smoothed = {"telea": _blend(plate, telea, feather(grow(mask, 2), 2)), "stage_fill": stage_fill(plate, mask)}
     cases = [
         Case(photo, "untouched", plate, mask),
         Case(photo, "grainy", grainy, mask),
         Case(photo, "inpaint", careful_inpaint(plate, mask), mask),
         Case(photo, "synthesized", synthesized(plate, mask, seed), mask),
-        Case(photo, "stage_textured", *stage_fill(plate, mask, "synthesize")),
         Case(photo, "colour_shift", colour_shift(plate, hard), mask),
         Case(photo, "cast_green", colour_shift(plate, feather(mask, 6), (0, -5, 0)), mask),
         Case(photo, "cast_blue", _blend(plate, plate + np.float32([0, 0, 14 / 255]), feather(mask, 4)), mask),

@@ -152,8 +152,8 @@ _A1111_LABELS = (
     ("backend", "Inpaint backend"),
     ("radius", "Radius"),
     ("seam_match", "Seam match"),
-    ("texture", "Texture"),
     ("blend", "Blend"),
+    ("texture", "Texture"),
 )
 
 
