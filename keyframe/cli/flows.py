@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
@@ -54,10 +54,10 @@ def prefect_environment(*, foreground: bool = True) -> None:
     hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
 
 
-def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
+def _render_overrides(render: str | None, model: str | None, attach: str | None = None) -> dict[str, Any]:
     if render is not None and render not in ("camera", "svd"):
         raise KeyframeError(f"--render must be camera or svd, got {render}")
-    return {"render": {"backend": render, "svd": {"model": model}}}
+    return {"render": {"backend": render, "svd": {"model": model}}, "check": {"attach": attach}}
 
 
 def _checked(cfg: Config, model: str | None) -> Config:
@@ -86,12 +86,13 @@ def prep(
     out: OutDirOption,
     render: RenderOption = None,
     model: ModelOption = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
     """inpaint -> gate -> render -> check -> report for one plate, as a Prefect flow."""
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
     from keyframe.pipeline import read_inputs
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
@@ -242,6 +243,7 @@ def compare(
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -249,7 +251,7 @@ def compare(
 
     Exit 1 if either revision is flagged.
     """
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
 
