@@ -7,10 +7,7 @@ smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.conf
 - ``fine_detail``: the edit and a ring around it are split into four frequency bands (differences
   of Gaussians at sigma 1, 2, 4 and 8 px, at the gate's 512 px working size). Per band, the RMS
   amplitude inside over that in the ring (local energy capped at the ring's 90th percentile, so
-  a few strong edges do not count). Each band is measured inside only beyond its own reach from
-  the outline (2 sigma of its coarser blur), so edges in the ring cannot leak into the edit's
-  coarse bands: text beside a blank patch of paper would otherwise predict fine detail the paper
-  never had. The two finest bands are compared with what the ring
+  a few strong edges do not count). The two finest bands are compared with what the ring
   predicts for this content: the ring's own amount, scaled down by how much smoother the edit is
   at the coarsest band when it is (a smooth sky or cheek keeps its proportions across bands; a
   soft fill loses the fine bands but keeps its coarse shapes). The smaller of the two is the
@@ -45,7 +42,7 @@ from keyframe.gate.criterion import (
     to_work_size,
     work_scale,
 )
-from keyframe.masks import distance_to
+from keyframe.masks import distance_to, shrink
 
 NAME = "texture"
 SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b = 0) and SIGMAS[b]
@@ -55,9 +52,6 @@ CHANNELS = ("lightness", "red-green", "yellow-blue")
 _OPPONENT = np.float32([[1, 1, 1], [1, -1, 0], [1, 1, -2]]) / np.sqrt(np.float32([[3], [2], [6]]))
 _NOISE_FLOOR = 1 / 255  # grain under one 8-bit level is invisible: noise levels count from there
 _LOCAL_WINDOW = 9  # px: band energy is averaged over this window before it is compared
-_SEAM_GAP = 3 + _LOCAL_WINDOW // 2  # px: the seam, plus half the window, kept out of both sides
-_BAND_REACH = 2.0  # a band's value mixes pixels up to this many of its coarser blur's sigmas away
-_MIN_PIXELS = 64  # fewest pixels a side needs to be measured at all
 
 
 @dataclass(frozen=True)
@@ -91,19 +85,6 @@ def _bands(grey: np.ndarray) -> list[np.ndarray]:
     return [(fine - coarse) ** 2 for fine, coarse in zip(blurs[:-1], blurs[1:])]
 
 
-def _core(depth: np.ndarray, margin: float) -> np.ndarray:
-    """The edit's pixels more than ``margin`` px inside its outline (``depth``: distance to outside).
-
-    Where that leaves under 64 pixels (a small or thin hole), the 64 deepest pixels instead (ties
-    kept): as far from the outline as the hole allows, so a small hole is still measured, only
-    with some of the ring's detail leaking into its coarser bands.
-    """
-    core = depth > margin
-    if core.sum() >= _MIN_PIXELS:
-        return core
-    return depth >= np.partition(depth[depth > 0], -_MIN_PIXELS)[-_MIN_PIXELS]
-
-
 def _alike_in_brightness(grey: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> np.ndarray:
     """The ring's pixels as bright as the middle half of the edit's (+-0.05), or the whole ring if under 64.
 
@@ -128,9 +109,8 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
 
     ``rgb`` (float32 in [0, 1]) and ``mask`` are a crop around the edit. The ring is as wide as
     half the edit's size (12 to 64 px) and starts 7 px out, the edit's inside 7 px in, so the
-    seam itself is not counted (3 px, plus half the window local energy is averaged over); each
-    band's inside starts a further 2 sigma in (see :func:`_core` for small holes). Returns None
-    when the edit or its ring has under 64 pixels.
+    seam itself is not counted (3 px, plus half the window local energy is averaged over).
+    Returns None when the edit or its ring has under 64 pixels.
 
     Examples
     --------
@@ -142,19 +122,17 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     True
     """
     ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 12, 64))
+    gap = 3 + _LOCAL_WINDOW // 2  # local energies are window means: keep the seam out of them
     d_out = distance_to(mask)
-    ring = (d_out > _SEAM_GAP) & (d_out <= _SEAM_GAP + ring_px)
-    if ring.sum() < _MIN_PIXELS or mask.sum() < _MIN_PIXELS:
+    ring = (d_out > gap) & (d_out <= gap + ring_px)
+    inside = shrink(mask, gap)
+    inside = inside if inside.sum() >= 64 else mask
+    if ring.sum() < 64 or inside.sum() < 64:
         return None
-    depth = distance_to(~mask)
-    inside = _core(depth, _SEAM_GAP)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
     energies = [np.maximum(cv2.blur(e, window), 0.0) for e in _bands(grey)]
-    ratios = tuple(
-        float(np.sqrt(energy_ratio(energy, _core(depth, _SEAM_GAP + _BAND_REACH * sigma), ring)))
-        for energy, sigma in zip(energies, SIGMAS)
-    )
+    ratios = tuple(float(np.sqrt(energy_ratio(energy, inside, ring))) for energy in energies)
     coarse = min(ratios[-1], 1.0)  # a smoother edit predicts proportionally less fine detail; never more
     fine_detail = min(ratios[0], ratios[1]) / coarse
     expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
