@@ -103,3 +103,31 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
                              f"(threshold {getattr(cfg, rule.limit):g}, check.{rule.limit})")
         reasons.append(Reason(code, f"{code}: " + "; ".join(parts) + f" in frames {_describe(ranges)}", ranges))
     return reasons
+
+
+def stability(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> float | None:
+    """One number for how steady the edited region stayed: the headroom left to the nearest threshold.
+
+    For every rule of :data:`RULES`, the worst frame's value as a fraction of its threshold
+    (``lost``: the share of the region lost over the share that may be lost); stability is
+    ``1 -`` the largest fraction. 1 means perfectly glued (no float, flicker, warp, drift or
+    loss), 0 means the worst metric sits exactly at its threshold, below 0 it is past it. Higher
+    is steadier; None when nothing could be measured.
+
+    Examples
+    --------
+    >>> cfg = CheckConfig()
+    >>> stability([{"float_px": 0.1, "visible": 1.0}, {"float_px": 0.25, "visible": 0.97}], cfg)
+    0.5
+    """
+    fractions = []
+    for rule in RULES:
+        values = [row[rule.key] for row in per_frame if row.get(rule.key) is not None]
+        if not values:
+            continue
+        limit = getattr(cfg, rule.limit)
+        if rule.above:
+            fractions.append(max(values) / limit)
+        else:  # a share that must stay above the limit: the share lost, over the share that may be lost
+            fractions.append((1.0 - min(values)) / max(1.0 - limit, 1e-6))
+    return None if not fractions else round(1.0 - max(fractions), 4)
