@@ -102,6 +102,7 @@ class RenderConfig(Section):
     fps: int = Field(7, ge=1, le=120)
     size: str | None = Field(None, pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")
     fit: Literal["crop", "pad"] = "crop"
+    candidates: int = Field(1, ge=1, le=32)
     camera: RenderCameraConfig = RenderCameraConfig()
     svd: RenderSvdConfig = RenderSvdConfig()
 
