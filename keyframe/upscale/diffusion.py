@@ -89,7 +89,7 @@ class DiffusersUpscaler:
 
         calls = iter(range(1 << 30))
         multiple, scale = self._multiple(), self.scale
-        ldm = type(self.pipe).__name__ == "LDMSuperResolutionPipeline"
+        ldm = type(self.pipe).__name__ == "LDMSuperResolutionPipeline"  # no prompt, no noise level: eta 0
 
         def run(tile: np.ndarray) -> np.ndarray:
             height, width = tile.shape[:2]
@@ -109,16 +109,16 @@ class DiffusersUpscaler:
         return upscale_tiled(plate, run, scale, tile=self.tile, overlap=self.overlap, progress=progress)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        found = {
             "model": str(self.pipe.name_or_path),
             "pipeline": type(self.pipe).__name__,
             "scheduler": type(self.pipe.scheduler).__name__,
             "device": str(self.pipe.device),
             "dtype": str(self.pipe.dtype).replace("torch.", ""),
-            "prompt": self.prompt,
-            "noise_level": self.noise_level,
             "steps": self.steps,
-            "guidance": self.guidance,
             "tile": self.tile,
             "tile_overlap": self.overlap,
         }
+        if type(self.pipe).__name__ == "LDMSuperResolutionPipeline":
+            return {**found, "eta": 0.0}
+        return {**found, "prompt": self.prompt, "noise_level": self.noise_level, "guidance": self.guidance}
