@@ -6,7 +6,8 @@ Each case runs in a fresh Python process so its peak resident memory (``ru_maxrs
 
 - ``baseline``: read nothing, build the plate, and one bare ``cv2.resize`` Lanczos x2 of it (the
   least any x2 upscale of this plate must hold: the plate and its output);
-- ``lanczos``: keyframe's default backend (detail restoration + back-projection);
+- ``lanczos``: keyframe's default backend (detail restoration + back-projection), tiled (the
+  default 512) and untiled;
 - ``spandrel tile N``: the tiny Compact model (random weights, ``tests/tiny_upscale.py``: what
   tiling costs, not what a real model's convolutions cost) through :func:`keyframe.upscale.upscale`;
 - ``spandrel untiled`` on a smaller plate (``--untiled-size``), to show what tiling saves.
@@ -71,7 +72,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         model = save_tiny_compact(Path(folder) / "compact_x2.safetensors")
-        cases = [("baseline", args.size, {}), ("lanczos", args.size, {"scale": 2})]
+        cases = [("baseline", args.size, {}), ("lanczos tile 512", args.size, {"scale": 2}),
+                 ("lanczos untiled", args.size, {"scale": 2, "tile": 0})]
         cases += [(f"spandrel tile {t}", args.size, {"backend": "spandrel", "tile": int(t)}) for t in args.tiles.split(",")]
         if args.untiled_size:
             cases.append(("spandrel untiled", args.untiled_size, {"backend": "spandrel", "tile": 0}))

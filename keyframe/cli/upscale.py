@@ -21,7 +21,7 @@ def upscale(
     backend: Annotated[Optional[str], typer.Option(help="lanczos (no weights) | spandrel (an SR model file) | diffusers.")] = None,
     model: Annotated[Optional[str], typer.Option(help="spandrel: a .safetensors SR model file; diffusers: an upscale pipeline folder.")] = None,
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="The edited region: its uniformity with its surroundings is checked.")] = None,
-    tile: Annotated[Optional[int], typer.Option(help="Tile side in plate pixels for model backends (0 = whole plate at once).")] = None,
+    tile: Annotated[Optional[int], typer.Option(help="Tile side in plate pixels (0 = whole plate at once; memory follows the tile).")] = None,
     detail: Annotated[Optional[float], typer.Option(help="lanczos: gain of the edge-aware detail restoration (0 = none).")] = None,
     noise_level: Annotated[Optional[int], typer.Option(help="diffusers SD upscaler: noise added to the plate (lower keeps it).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="diffusers: denoising steps.")] = None,

@@ -36,7 +36,9 @@ class UpscaleBackend:
     load: Callable[[UpscaleConfig], Any] | None = None
 
 
-UPSCALERS.register("lanczos")(UpscaleBackend(make=lambda cfg, model: LanczosUpscaler(cfg.scale or DEFAULT_SCALE, cfg.detail)))
+UPSCALERS.register("lanczos")(
+    UpscaleBackend(make=lambda cfg, model: LanczosUpscaler(cfg.scale or DEFAULT_SCALE, cfg.detail, cfg.tile, tile_overlap(cfg)))
+)
 UPSCALERS.register("spandrel")(
     UpscaleBackend(
         make=lambda cfg, model: SpandrelUpscaler(model, cfg.tile, tile_overlap(cfg)),
