@@ -2,6 +2,7 @@
 
 from keyframe.io.atomic import (
     atomic_path,
+    cache_folder,
     check_output_dir,
     check_output_path,
     output_group,
@@ -20,6 +21,7 @@ __all__ = [
     "Clip",
     "array_sha256",
     "atomic_path",
+    "cache_folder",
     "check_output_dir",
     "check_output_path",
     "file_sha256",

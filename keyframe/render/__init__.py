@@ -13,12 +13,11 @@ import numpy as np
 
 from keyframe.config import RenderConfig
 from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
-from keyframe.render.base import Progress, Renderer, RenderResult
-from keyframe.render.camera import camera_map, plan_camera, render_camera
+from keyframe.registry import Progress
+from keyframe.render.base import RENDERERS, Renderer, RenderResult
+from keyframe.render.camera import camera_map, plan_camera
 from keyframe.render.fit import fit_plate, plan_fit
-from keyframe.render.svd import load_svd, render_svd
-
-RENDERERS: dict[str, Renderer] = {"camera": render_camera, "svd": render_svd}
+from keyframe.render.svd import load_svd
 
 __all__ = [
     "RENDERERS",
@@ -68,7 +67,7 @@ def render(
     >>> result.frames.shape, result.backend
     ((3, 288, 512, 3), 'camera')
     """
-    return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress)
+    return RENDERERS.get(cfg.backend)(plate, cfg, seed=seed, model=model, progress=progress)
 
 
 @output_group()

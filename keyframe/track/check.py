@@ -13,7 +13,8 @@ import numpy as np
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
-from keyframe.masks import bounding_box
+from keyframe.masks import bounding_box, distance_to
+from keyframe.registry import Progress
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
@@ -27,17 +28,12 @@ from keyframe.metrics import (
 )
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
+from keyframe.track.frames import FRAME_FIELDS, FrameMetrics
 from keyframe.track.propagate import Step, track_region
-from keyframe.verdict import Reason, judge
+from keyframe.validation import check_frames, check_mask, check_plate
+from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
-FRAME_FIELDS = (
-    "frame", "time_s", "area_px", "centroid_x", "centroid_y", "visible", "in_frame", "occluded",
-    "region_dx", "region_dy", "ring_dx", "ring_dy", "float_px", "slip_px",
-    "warp_region", "warp_ring", "warp_ratio", "flicker_region", "flicker_ring", "flicker_excess",
-    "ssim_region", "ssim_ring", "drift_ssim", "delta_e_region", "delta_e_ring", "drift_delta_e",
-    "lpips_region", "lpips_ring", "drift_lpips", "note",
-)  # fmt: skip
 
 
 @dataclass
@@ -46,7 +42,7 @@ class CheckResult:
 
     verdict: str  # "pass" | "flagged"
     reasons: list[Reason]
-    per_frame: list[dict[str, Any]]
+    per_frame: list[FrameMetrics]
     summary: dict[str, Any]
     tracked_masks: np.ndarray  # (T, H, W) bool
     metric_status: dict[str, dict[str, Any]]
@@ -80,7 +76,7 @@ class _Measure:
         One distance transform instead of two large dilations (:func:`keyframe.masks.grow`):
         the same disk-shaped ring at a fraction of the cost.
         """
-        distance = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        distance = distance_to(region)
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
 
@@ -139,7 +135,7 @@ class _Measure:
         return row, (fit.float_vector if fit is not None else None)
 
 
-def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[dict[str, Any]]:
+def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[FrameMetrics]:
     """Derived columns (float slip, region-vs-ring excesses, drift since frame 0), rounded."""
     first = rows[0]
     slip = np.zeros(2)
@@ -158,8 +154,8 @@ def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: Che
             change = _delta(drop_region, drop_ring)
             row[f"drift_{key}"] = None if change is None else sign * change
         digits = {"time_s": 4, "warp_region": 7, "warp_ring": 7}
-        out.append({k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
-                    for k in FRAME_FIELDS})
+        out.append(FrameMetrics(**{k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
+                                   for k in FRAME_FIELDS}))
     return out
 
 
@@ -168,7 +164,7 @@ _VERDICT_COLUMNS = {"float": "float_px", "warp": "warp_ratio", "flicker": "flick
                     "delta_e": "drift_delta_e", "lpips": "drift_lpips"}
 
 
-def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str, Any]]) -> None:
+def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[FrameMetrics]) -> None:
     """A metric available in principle but null in every frame is reported unavailable, and why."""
     for metric, column in _VERDICT_COLUMNS.items():
         if status[metric]["available"] and all(row.get(column) is None for row in per_frame):
@@ -176,21 +172,8 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str
                               "the region or in its ring of background (mask too small, too large or lost)"}
 
 
-def _validate(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> None:
-    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    if plate.ndim != 3 or plate.shape[2] != 3:
-        raise ValueError(f"plate must be (H, W, 3), got {plate.shape}")
-    if mask.shape != plate.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match the plate {plate.shape[:2]}")
-    if len(frames) < 2:
-        raise KeyframeError(f"clip has {len(frames)} frame; the check needs at least 2")
-    if not mask.any():
-        raise KeyframeError("mask is empty: there is no edited region to track")
-
-
 def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *, fps: float,
-               plate_to_frame0: Any = None, progress: Callable[[int, int], None] | None = None) -> CheckResult:
+               plate_to_frame0: Any = None, progress: Progress | None = None) -> CheckResult:
     """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
 
     Parameters
@@ -225,8 +208,9 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     >>> result.verdict, [r.code for r in result.reasons]  # doctest: +SKIP
     ('flagged', ['float'])
     """
-    frames, plate, mask = np.asarray(frames), np.asarray(plate), np.asarray(mask, bool)
-    _validate(frames, plate, mask)
+    frames = check_frames(frames, min_frames=2)
+    plate = check_plate(plate, allow_float=True)
+    mask = check_mask(mask, plate.shape[:2])
     started = time.perf_counter()
     alignment = align_plate(plate, frames[0], plate_to_frame0, min_ncc=cfg.align_min_ncc,
                             min_inliers=cfg.align_min_inliers)
@@ -260,10 +244,10 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     _mark_unmeasured(status, per_frame)
     reasons = judge(per_frame, cfg)
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
-    return CheckResult("flagged" if reasons else "pass", reasons, per_frame, summary, tracked, status, alignment)
+    return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment)
 
 
-def _summary(rows: list[dict[str, Any]], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
+def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
              seconds: float) -> dict[str, Any]:
     def column(key: str) -> list[float]:
         return [row[key] for row in rows if row.get(key) is not None]
