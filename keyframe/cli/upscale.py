@@ -9,8 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.io import read_mask, read_plate
-from keyframe.upscale import check_upscale_output, load_model, upscale as run_upscale, write_upscale
+from keyframe.io import check_png_output, read_mask, read_plate
+from keyframe.upscale import load_model, upscale as run_upscale, write_upscale
 
 
 @app.command()
@@ -41,7 +41,7 @@ def upscale(
     cfg = config_from(config, {"seed": seed, "upscale": options})
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
     edit = None if mask is None else read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
-    output = check_upscale_output(output)
+    output = check_png_output(output)
     weights = load_model(cfg.upscale)
 
     columns = (TextColumn(f"upscale {cfg.upscale.backend}"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"), TimeElapsedColumn())

@@ -10,7 +10,7 @@ sharpness and grain against its surroundings are measured before and after
 """
 
 from keyframe.upscale.base import UPSCALERS, Upscaler, UpscaleResult
-from keyframe.upscale.stage import check_upscale_output, load_model, make_upscaler, upscale, write_upscale
+from keyframe.upscale.stage import load_model, make_upscaler, upscale, write_upscale
 from keyframe.upscale.uniformity import Uniformity, compare_uniformity, measure_uniformity
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "Uniformity",
     "UpscaleResult",
     "Upscaler",
-    "check_upscale_output",
     "compare_uniformity",
     "load_model",
     "make_upscaler",

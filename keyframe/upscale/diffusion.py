@@ -18,7 +18,7 @@ import numpy as np
 
 from keyframe.errors import WeightsError
 from keyframe.inpaint.diffusion import _quiet_loading, device_and_dtype
-from keyframe.io import read_json_object, resolve_model_folder
+from keyframe.io.models import inspect_model_folder
 from keyframe.registry import Progress
 from keyframe.upscale.tiles import upscale_tiled
 
@@ -29,6 +29,8 @@ LAYOUT = "a diffusers StableDiffusionUpscalePipeline or LDMSuperResolutionPipeli
 def load_upscale_pipeline(source: str | Path | None, *, allow_pickle: bool = False) -> Any:
     """Load a local diffusers upscale pipeline (CUDA fp16 when available, else CPU fp32).
 
+    The folder is checked first by :func:`keyframe.io.models.inspect_model_folder`.
+
     Raises
     ------
     WeightsError
@@ -37,22 +39,19 @@ def load_upscale_pipeline(source: str | Path | None, *, allow_pickle: bool = Fal
     """
     if not source:
         raise WeightsError(f"the diffusers upscale backend needs a model: --model DIR ({LAYOUT})")
-    path = resolve_model_folder(source, LAYOUT)
-    found = read_json_object(path / "model_index.json", f"model_index.json (expected {LAYOUT})", WeightsError).get("_class_name")
-    if found not in PIPELINE_CLASSES:
-        raise WeightsError(f"model {path} is a {found or 'pipeline without _class_name'}, not an upscale pipeline; expected {LAYOUT}")
+    folder = inspect_model_folder(source, pipeline_classes=PIPELINE_CLASSES, allow_pickle=allow_pickle, layout=LAYOUT,
+                                  kind="an upscale pipeline")
     import diffusers
 
     device, dtype = device_and_dtype()
     try:
         with _quiet_loading():
-            pipe = getattr(diffusers, found).from_pretrained(
-                path, dtype=dtype, local_files_only=True, use_safetensors=None if allow_pickle else True
+            pipe = getattr(diffusers, folder.pipeline_class).from_pretrained(
+                folder.path, dtype=dtype, local_files_only=True, use_safetensors=folder.use_safetensors
             )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = "" if allow_pickle else " (pickle weights are refused without --allow-pickle)"
-        raise WeightsError(f"cannot load the model at {path}{hint}: {first}") from None
+        raise WeightsError(f"cannot load the model at {folder.path} ({first}); expected {LAYOUT}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

@@ -3,23 +3,23 @@ DAT, SPAN, ...), from a local file, tiled so memory stays bounded.
 
 spandrel recognises the architecture from the weights themselves; the scale comes from the model.
 A ``.safetensors`` file is read without running any code; a pickle (``.pth``, ``.pt``, ``.ckpt``,
-``.bin``) can run code when loaded and is refused unless ``allow_pickle`` is set.
+``.bin``) can run code when loaded and is refused unless ``allow_pickle`` is set
+(:func:`keyframe.io.models.inspect_model_file`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from keyframe.errors import KeyframeError, WeightsError
 from keyframe.io import file_sha256
+from keyframe.io.models import inspect_model_file
 from keyframe.registry import Progress
 from keyframe.upscale.tiles import upscale_tiled
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
@@ -29,25 +29,6 @@ class SrModel:
 
     descriptor: Any
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def _model_file(path: str | None, allow_pickle: bool) -> Path:
-    if not path:
-        raise WeightsError("the spandrel backend needs a model: --model FILE (a .safetensors super-resolution model)")
-    file = Path(path).expanduser()
-    if file.is_dir():
-        raise WeightsError(f"model {file} is a folder; the spandrel backend loads one model file (.safetensors)")
-    if not file.is_file():
-        raise WeightsError(f"model file not found: {file}")
-    suffix = file.suffix.lower()
-    if suffix in PICKLE_SUFFIXES and not allow_pickle:
-        raise WeightsError(
-            f"model {file} is a pickle ({suffix}), which can run code when loaded; convert it to .safetensors "
-            "or pass --allow-pickle if you trust the source"
-        )
-    if suffix != ".safetensors" and suffix not in PICKLE_SUFFIXES:
-        raise WeightsError(f"model {file} is not a model file spandrel reads (.safetensors, or .pth/.ckpt with --allow-pickle)")
-    return file
 
 
 def resolve_runtime(device: str, dtype: str, supports_half: bool, supports_bfloat16: bool) -> tuple[str, str]:
@@ -86,7 +67,7 @@ def load_sr_model(path: str | None, *, allow_pickle: bool = False, device: str =
     import torch
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
-    file = _model_file(path, allow_pickle)
+    file = inspect_model_file(path, what="the spandrel backend", allow_pickle=allow_pickle)
     try:
         descriptor = ModelLoader().load_from_file(file)
     except UnsupportedModelError:

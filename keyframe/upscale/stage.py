@@ -12,7 +12,7 @@ import numpy as np
 
 from keyframe.config import UpscaleConfig
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_path, output_group, write_image, write_sidecar
+from keyframe.io import check_png_output, output_group, write_image, write_sidecar
 from keyframe.registry import Progress
 from keyframe.upscale.base import UPSCALERS, Upscaler, UpscaleResult
 from keyframe.upscale.diffusion import DiffusersUpscaler, load_upscale_pipeline
@@ -148,14 +148,6 @@ def upscale(
     return UpscaleResult(image, scale, params, uniformity, reasons)
 
 
-def check_upscale_output(out_path: str | Path) -> Path:
-    """Validate the output path before any work: a ``.png`` in an existing, writable folder."""
-    out_path = check_output_path(out_path)
-    if out_path.suffix.lower() != ".png":
-        raise KeyframeError(f"output must be a .png file (it keeps 16-bit depth and the parameters): {out_path}")
-    return out_path
-
-
 @output_group()
 def write_upscale(result: UpscaleResult, out_path: str | Path, *, inputs: dict[str, Any], seed: int) -> dict[str, Path]:
     """Write the upscaled plate (its parameters in the PNG's text) and ``<out_path>.json``.
@@ -163,7 +155,7 @@ def write_upscale(result: UpscaleResult, out_path: str | Path, *, inputs: dict[s
     The sidecar adds ``scale``, ``uniformity`` (or null), ``verdict`` (``pass`` | ``flagged``) and
     ``reasons`` to the common fields.
     """
-    out_path = check_upscale_output(out_path)
+    out_path = check_png_output(out_path)
     write_image(out_path, result.image, text={"keyframe": json.dumps(result.params, sort_keys=True)})
     extra = {
         "scale": result.scale,

@@ -22,10 +22,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from keyframe.gate.criterion import distance_outside
 from keyframe.gate.edge import detail_bands
 from keyframe.io import to_float
-from keyframe.masks import bounding_box, shrink
+from keyframe.masks import bounding_box, distance_to, shrink
 
 _ENERGY_FLOOR = 1e-5  # detail energy below ~1 grey level (8-bit) RMS counts as none
 _GRAIN_FLOOR = 1e-4
@@ -82,7 +81,7 @@ def measure_uniformity(image: np.ndarray, mask: np.ndarray, scale: int = 1) -> U
     crop = mask[box.slices]
     inside = shrink(crop, _GAP_PX)
     inside = inside if inside.sum() >= 16 else crop
-    d_out = distance_outside(crop)
+    d_out = distance_to(crop)
     ring = (d_out > _GAP_PX + 0.5) & (d_out <= ring_px + 0.5)
     if area < 16 or ring.sum() < 16:
         return None
