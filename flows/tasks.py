@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prefect import get_run_logger, task
+from prefect import get_run_logger, task, unmapped
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.exceptions import MissingContextError
 from prefect.serializers import Serializer
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from keyframe import __version__
-from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfig, RenderConfig, RenderSvdConfig
+from keyframe.config import (
+    CheckConfig, Config, GateConfig, InpaintConfig, NightlyConfig, RenderConfig, RenderSvdConfig, UpscaleConfig,
+)
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
 from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
@@ -37,6 +40,7 @@ from keyframe.io.results import decode_result, encode_result, forget_damaged_res
 from keyframe.pipeline import Stages
 from keyframe.render import RenderResult, load_svd, render
 from keyframe.track import CheckResult, check_clip
+from keyframe.upscale import UpscaleResult, load_model as load_upscale_model, upscale
 
 CACHE_DIR = ".keyframe-cache"
 TRANSIENT = (OSError, TimeoutError)
@@ -134,6 +138,13 @@ def _render_model(cfg: RenderConfig) -> Any:
     return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
 
 
+def _upscale_model(cfg: UpscaleConfig) -> Any:
+    if cfg.backend == "lanczos" or not cfg.model:
+        return None
+    key = f"upscale:{cfg.model_dump_json(include={'backend', 'model', 'allow_pickle', 'device', 'dtype'})}"
+    return shared_model(load_upscale_model, key, cfg)
+
+
 #: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
 CONTENT_POLICY = CacheKeyFnPolicy(cache_key_fn=content_key)
 # Retries and result storage are bound per run by stage_tasks (from the nightly config).
@@ -174,7 +185,33 @@ def check_task(
     return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0)
 
 
-_TASKS = (inpaint_task, gate_task, render_task, check_task)
+@task(name="upscale", task_run_name="upscale [{label}]", **_STAGE)
+def upscale_task(
+    plate: np.ndarray, mask: np.ndarray, cfg: UpscaleConfig, seed: int, weights: str | None, label: str
+) -> UpscaleResult:
+    """Upscale the cleaned plate and measure the edit's uniformity (``weights`` only keys the cache)."""
+    return upscale(plate, cfg, mask=mask, seed=seed, model=_upscale_model(cfg))
+
+
+_TASKS = (inpaint_task, gate_task, render_task, check_task, upscale_task)
+
+
+def task_runner(cfg: NightlyConfig) -> Any:
+    """The task runner the shots run on: a bounded thread pool, or Dask (a cluster or a local one)."""
+    if cfg.task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=cfg.concurrency)
+    from prefect_dask import DaskTaskRunner
+
+    if cfg.dask_address:
+        return DaskTaskRunner(address=cfg.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": cfg.concurrency,
+            "threads_per_worker": 1,
+            "processes": cfg.dask_processes,
+            "dashboard_address": None,
+        }
+    )
 
 
 def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
@@ -183,7 +220,8 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     Each cache key's small metadata record (``keys/``) is kept apart from the result it names
     (``results/``): Prefect then checks a key without loading the result, and writes the
     serializer's bytes as they are instead of embedding them in a JSON record. ``label`` names
-    the task runs.
+    the task runs. Best of N's candidates are rendered, then checked, as mapped tasks: in parallel
+    on the flow's task runner.
     """
     cache = Path(out_dir).resolve() / CACHE_DIR
     options = dict(
@@ -193,7 +231,18 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
         retries=nightly.retries,
         retry_delay_seconds=nightly.retry_delay_s,
     )
-    inpaint_run, gate_run, render_run, check_run = (t.with_options(**options) for t in _TASKS)
+    inpaint_run, gate_run, render_run, check_run, upscale_run = (t.with_options(**options) for t in _TASKS)
+
+    def render_many(image: np.ndarray, configs: list[Config]) -> list[RenderResult]:
+        return render_run.map(unmapped(image), [c.render for c in configs], [c.seed for c in configs],
+                              [weights_fingerprint(c.render.svd.model) for c in configs],
+                              [f"{label} c{i}" for i in range(len(configs))]).result()
+
+    def check_many(clips: list[RenderResult], plate: np.ndarray, edit: np.ndarray, configs: list[Config]) -> list[CheckResult]:
+        return check_run.map([c.frames for c in clips], unmapped(plate), unmapped(edit), [c.check for c in configs],
+                             [c.fps for c in clips], [c.plate_to_frame0 for c in clips],
+                             [f"{label} c{i}" for i in range(len(configs))]).result()
+
     return Stages(
         inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,
                                                      weights_fingerprint(cfg.inpaint.model), label),
@@ -201,4 +250,8 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
         render=lambda image, cfg: render_run(image, cfg.render, cfg.seed, weights_fingerprint(cfg.render.svd.model), label),
         check=lambda clip, plate, edit, cfg: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
                                                        clip.plate_to_frame0, label),
+        upscale=lambda image, edit, cfg: upscale_run(image, edit, cfg.upscale, cfg.seed,
+                                                     weights_fingerprint(cfg.upscale.model), label),
+        render_many=render_many,
+        check_many=check_many,
     )

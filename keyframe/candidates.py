@@ -18,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from keyframe.config import CheckConfig, RenderCameraConfig, RenderConfig
+from keyframe.config import CheckConfig, Config, RenderCameraConfig, RenderConfig
+from keyframe.render import RenderResult
+from keyframe.track import CheckResult
 from keyframe.verdict import stability
 
 CAMERA_MOVES = ("zoom", "pan", "rotate", "dolly")
@@ -32,6 +34,10 @@ class Candidate:
     params: dict[str, Any]
     render: RenderConfig
     seed: int
+
+    def config(self, base: Config) -> Config:
+        """``base`` with this candidate's render settings and seed."""
+        return base.model_copy(update={"render": self.render, "seed": self.seed})
 
 
 def scaled_move(camera: RenderCameraConfig, move: str, amplitude: float) -> RenderCameraConfig:
@@ -76,16 +82,44 @@ def plan_candidates(cfg: RenderConfig, count: int, seed: int) -> list[Candidate]
     return found
 
 
-def candidate_record(candidate: Candidate, per_frame: list[dict[str, Any]], reasons: list[dict[str, Any]],
-                     cfg: CheckConfig) -> dict[str, Any]:
-    """The report's entry for a checked candidate: ``{id, params, stability, verdict, reasons}``."""
-    return {
-        "id": candidate.id,
-        "params": candidate.params,
-        "stability": stability(per_frame, cfg),
-        "verdict": "flagged" if reasons else "pass",
-        "reasons": reasons,
-    }
+@dataclass
+class CandidateRun:
+    """A rendered and checked candidate."""
+
+    candidate: Candidate
+    clip: RenderResult
+    check: CheckResult
+
+    def record(self, cfg: CheckConfig) -> dict[str, Any]:
+        """The report's entry: ``{id, params, stability, verdict, reasons}``."""
+        return {
+            "id": self.candidate.id,
+            "params": self.candidate.params,
+            "stability": stability(self.check.per_frame, cfg),
+            "verdict": self.check.verdict,
+            "reasons": [reason.to_dict() for reason in self.check.reasons],
+        }
+
+
+@dataclass
+class BestOf:
+    """Every candidate's run, their report entries, and the one kept (``selected``) with why."""
+
+    runs: list[CandidateRun]
+    records: list[dict[str, Any]]
+    selected: str
+    why: str
+
+    @property
+    def chosen(self) -> CandidateRun:
+        return next(run for run in self.runs if run.candidate.id == self.selected)
+
+
+def best_of(runs: list[CandidateRun], cfg: CheckConfig) -> BestOf:
+    """Score every checked candidate and keep the steadiest (:func:`select_candidate`)."""
+    records = [run.record(cfg) for run in runs]
+    selected, why = select_candidate(records)
+    return BestOf(runs, records, selected, why)
 
 
 def select_candidate(records: list[dict[str, Any]]) -> tuple[str, str]:

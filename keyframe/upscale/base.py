@@ -61,3 +61,9 @@ class UpscaleResult:
     def flagged(self) -> bool:
         """Whether the upscale made the edit stand out more than before."""
         return bool(self.reasons)
+
+    def to_dict(self, output: str | None = None) -> dict[str, Any]:
+        """The report's ``upscale`` part: ``scale``, ``params``, ``uniformity``, ``verdict``,
+        ``reasons`` and the ``output`` file written."""
+        return {"scale": self.scale, "params": self.params, "uniformity": self.uniformity,
+                "verdict": "flagged" if self.flagged else "pass", "reasons": list(self.reasons or []), "output": output}

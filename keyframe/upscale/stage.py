@@ -157,11 +157,6 @@ def write_upscale(result: UpscaleResult, out_path: str | Path, *, inputs: dict[s
     """
     out_path = check_png_output(out_path)
     write_image(out_path, result.image, text={"keyframe": json.dumps(result.params, sort_keys=True)})
-    extra = {
-        "scale": result.scale,
-        "uniformity": result.uniformity,
-        "verdict": "flagged" if result.flagged else "pass",
-        "reasons": result.reasons,
-    }
+    extra = {key: value for key, value in result.to_dict().items() if key in ("scale", "uniformity", "verdict", "reasons")}
     sidecar = write_sidecar(out_path, stage="upscale", inputs=inputs, params=result.params, seed=seed, extra=extra)
     return {"image": out_path, "sidecar": sidecar}
