@@ -98,6 +98,11 @@ def _describe(ranges: list[list[int]]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
 
 
+def lost_frames(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[bool]:
+    """Per frame, whether the region is lost (less than ``cfg.lost_visible`` of it visible)."""
+    return [row.get("visible") is not None and row["visible"] < cfg.lost_visible for row in per_frame]
+
+
 def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]:
     """The reasons a clip is flagged, one per code, in the order of :data:`CODES`.
 
@@ -112,7 +117,7 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
     >>> [r.code for r in judge(rows, CheckConfig())]
     ['lost']
     """
-    lost = [row.get("visible") is not None and row["visible"] < cfg.lost_visible for row in per_frame]
+    lost = lost_frames(per_frame, cfg)
     reasons = []
     for code in CODES:
         rules = [r for r in RULES if r.code == code]
@@ -143,7 +148,8 @@ def stability(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> float | 
     (``lost``: the share of the region lost over the share that may be lost); stability is
     ``1 -`` the largest fraction. 1 means perfectly glued (no float, flicker, warp, drift or
     loss), 0 means the worst metric sits exactly at its threshold, below 0 it is past it. Higher
-    is steadier; None when nothing could be measured.
+    is steadier; None when nothing could be measured. As in :func:`judge`, frames where the
+    region is lost count only towards ``lost``.
 
     Examples
     --------
@@ -151,9 +157,11 @@ def stability(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> float | 
     >>> stability([{"float_px": 0.1, "visible": 1.0}, {"float_px": 0.25, "visible": 0.97}], cfg)
     0.5
     """
+    lost = lost_frames(per_frame, cfg)
     fractions = []
     for rule in RULES:
-        values = [row[rule.key] for row in per_frame if row.get(rule.key) is not None]
+        values = [row[rule.key] for row, gone in zip(per_frame, lost)
+                  if row.get(rule.key) is not None and (rule.code == "lost" or not gone)]
         if not values:
             continue
         limit = rule.threshold(cfg)

@@ -40,6 +40,8 @@ def test_stability_is_the_headroom_to_the_nearest_threshold():
     assert stability(rows, cfg) == 0.5
     assert stability([{"float_px": None}], cfg) is None
     assert stability([{"float_px": 1.0}], cfg) == -1.0  # twice the threshold: past it
+    # as in the verdict, a frame where the region is lost counts only towards `lost`
+    assert stability([{"float_px": 0.1, "visible": 1.0}, {"float_px": 5.0, "visible": 0.1}], cfg) == -0.5
 
 
 def test_stability_ranks_a_steady_clip_above_a_floating_one():
