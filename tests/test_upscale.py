@@ -264,3 +264,24 @@ def test_output_too_large_is_refused_up_front(cli, plate_file, tmp_path, monkeyp
     config.write_text("upscale:\n  max_output_pixels: 10000\n")
     assert_one_line_error(cli("upscale", plate_file, "-o", tmp_path / "up.png", "--config", config), 2, "max_output_pixels")
     assert not (tmp_path / "up.png").exists()
+
+
+def test_prep_chain_flags_an_upscale_that_magnifies_the_edit(tmp_path, monkeypatch):
+    from support import mask_path, plate_path
+
+    from keyframe.config import Config
+    from keyframe.pipeline import Stages, process_plate, upscale_stage
+
+    def sharpening_around_the_edit(image, edit, cfg):
+        monkeypatch.setattr("keyframe.upscale.lanczos.lanczos_upscale", sharpen_around(edit))
+        return upscale_stage(image, edit, cfg)
+
+    cfg = Config(render={"frames": 4}, upscale={"in_prep": True})
+    entry = process_plate(plate_path("coffee_defect"), mask_path("coffee_defect"), tmp_path / "out", cfg, label="t",
+                          force=True, stages=Stages(upscale=sharpening_around_the_edit))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert entry.verdict == report["verdict"] == "flagged"
+    assert "upscale" in [r["code"] for r in report["reasons"]] and report["upscale"]["verdict"] == "flagged"
+    assert entry.paths["upscaled"] == "upscaled.png" and (tmp_path / "out" / "upscaled.png.json").is_file()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "the upscale makes the edit stand out more" in html
