@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from keyframe.errors import WeightsError
-from keyframe.inpaint.diffusion import _quiet_loading, device_and_dtype
+from keyframe.inpaint.diffusion import load_from_folder
 from keyframe.io.models import inspect_model_folder
 from keyframe.registry import Progress
 from keyframe.upscale.tiles import upscale_tiled
@@ -43,17 +43,7 @@ def load_upscale_pipeline(source: str | Path | None, *, allow_pickle: bool = Fal
                                   kind="an upscale pipeline")
     import diffusers
 
-    device, dtype = device_and_dtype()
-    try:
-        with _quiet_loading():
-            pipe = getattr(diffusers, folder.pipeline_class).from_pretrained(
-                folder.path, dtype=dtype, local_files_only=True, use_safetensors=folder.use_safetensors
-            )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot load the model at {folder.path} ({first}); expected {LAYOUT}") from None
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)
+    return load_from_folder(getattr(diffusers, folder.pipeline_class), folder, LAYOUT)
 
 
 def pipeline_scale(pipe: Any) -> int:
