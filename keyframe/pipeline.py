@@ -7,8 +7,7 @@ notebook or another orchestrator calls these functions directly, and ``flows/`` 
 
 Examples
 --------
->>> from keyframe.candidates import BestOf, CandidateRun, best_of, plan_candidates
-from keyframe.config import Config
+>>> from keyframe.config import Config
 >>> from skimage import data
 >>> plate = data.astronaut()[::2, ::2].copy()
 >>> mask = np.zeros(plate.shape[:2], bool); mask[120:140, 120:140] = True
