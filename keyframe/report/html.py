@@ -134,7 +134,7 @@ def edit_crops(images: Mapping[str, np.ndarray], mask: np.ndarray, *, width: int
     >>> mask = np.zeros((40, 60), bool); mask[10:20, 20:40] = True
     >>> plate = np.zeros((40, 60, 3), np.uint8)
     >>> edit_crops({"plate": plate, "upscaled": np.zeros((80, 120, 3), np.uint8)}, mask, width=100).shape
-    (60, 200, 3)
+    (69, 200, 3)
     """
     box = bounding_box(np.asarray(mask) > 0, padding)
     rows, cols = box.slices
