@@ -220,7 +220,8 @@ def write_plate(result: PlateResult, out_dir: Path, cfg: Config, *, inputs: dict
         write_html_report(out_dir, report, media={"cleaned plate": out_dir / CLEAN}, cfg=cfg.report, **html)
         return PlateEntry(report["verdict"], report["reasons"], True, paths=paths)
     write_checked_clip(out_dir, result.clip, result.check, report, cfg, clip_inputs={"plate": out_dir / CLEAN},
-                       media={"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN}, **html)
+                       media={"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN,
+                              **({"upscaled plate": out_dir / UPSCALED} if result.upscaled is not None else {})}, **html)
     paths.update(clip=CLIP, thumbnail=f"{ASSETS}/contact_sheet.png")
     return PlateEntry(report["verdict"], report["reasons"], False, int(len(result.clip.frames)), float(result.clip.fps),
                       paths, report.get("selected"), report.get("selected_why"))
