@@ -50,10 +50,12 @@ def plate_file(tmp_path):
 @pytest.mark.parametrize("scale", [2, 4])
 def test_default_upscale_keeps_the_plate_within_35_db(name, scale):
     plate = photo(name)
-    big = upscale(plate, UpscaleConfig(scale=scale)).image
+    result = upscale(plate, UpscaleConfig(scale=scale))
+    big = result.image
     assert big.shape == (128 * scale, 192 * scale, 3)
     back = cv2.resize(big, (192, 128), interpolation=cv2.INTER_AREA)
     assert psnr(back, plate) > 35
+    assert result.fidelity_db == pytest.approx(min(psnr(back, plate), 100.0), abs=0.05)  # what the sidecar records
 
 
 def test_detail_restoration_adds_fine_detail_without_losing_the_plate():
@@ -111,7 +113,7 @@ def test_foreign_safetensors_model_upscales_reproducibly_through_the_cli(cli, co
         assert result.code == 0, result.stderr
         outputs.append(out.read_bytes())
     summary = json.loads(result.stdout)
-    assert summary["scale"] == 2 and summary["verdict"] == "pass"
+    assert summary["scale"] == 2 and summary["verdict"] == "pass" and summary["fidelity_db"] < 35  # random weights
     assert read_plate(tmp_path / "a.png").shape == (128, 192, 3)
     assert outputs[0] == outputs[1]
     sidecar = json.loads((tmp_path / "b.png.json").read_text())

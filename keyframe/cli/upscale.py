@@ -55,10 +55,12 @@ def upscale(
     verdict = "flagged" if result.flagged else "pass"
     if as_json:
         print_json({"outputs": {k: str(v) for k, v in paths.items()}, "scale": result.scale, "params": result.params,
+                    "fidelity_db": result.fidelity_db,
                     "uniformity": result.uniformity, "verdict": verdict, "reasons": result.reasons})
     else:
         height, width = result.image.shape[:2]
         info(f"upscale: {result.scale}x with {result.params['backend']} to {width}x{height}; wrote {paths['image']}")
+        info(f"kept the plate at {result.fidelity_db:.1f} dB (PSNR after area-averaging back to the plate's size)")
         if result.uniformity is not None:
             u = result.uniformity
             info(f"edit uniformity (mismatch, 1 = uniform): {u['before']['mismatch']:.2f} before, {u['after']['mismatch']:.2f} after")

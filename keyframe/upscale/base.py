@@ -49,6 +49,9 @@ class UpscaleResult:
         (see :func:`keyframe.upscale.uniformity.compare_uniformity`); None without a mask.
     reasons : list of dict
         ``{code: "upscale", message, frames: []}`` when the upscale made the mismatch worse.
+    fidelity_db : float or None
+        How much of the plate the upscale kept: PSNR (dB) of the upscale area-averaged back to the
+        plate's size against the plate (:func:`keyframe.upscale.stage.fidelity_db`).
     """
 
     image: np.ndarray
@@ -56,6 +59,7 @@ class UpscaleResult:
     params: dict[str, Any]
     uniformity: dict[str, Any] | None = None
     reasons: list[dict[str, Any]] | None = None
+    fidelity_db: float | None = None
 
     @property
     def flagged(self) -> bool:
@@ -63,7 +67,7 @@ class UpscaleResult:
         return bool(self.reasons)
 
     def to_dict(self, output: str | None = None) -> dict[str, Any]:
-        """The report's ``upscale`` part: ``scale``, ``params``, ``uniformity``, ``verdict``,
-        ``reasons`` and the ``output`` file written."""
-        return {"scale": self.scale, "params": self.params, "uniformity": self.uniformity,
+        """The report's ``upscale`` part: ``scale``, ``params``, ``fidelity_db``, ``uniformity``,
+        ``verdict``, ``reasons`` and the ``output`` file written."""
+        return {"scale": self.scale, "params": self.params, "fidelity_db": self.fidelity_db, "uniformity": self.uniformity,
                 "verdict": "flagged" if self.flagged else "pass", "reasons": list(self.reasons or []), "output": output}
