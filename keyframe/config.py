@@ -22,14 +22,18 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "defa
 class Section(BaseModel):
     """Base for every config section: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class IOConfig(Section):
     max_pixels: int = Field(64_000_000, gt=0)
     min_side: int = Field(16, gt=0)
+    max_aspect: float = Field(16.0, ge=1.0)
     mask_threshold: int = Field(0, ge=0, le=65534)
+    max_mask_points: int = Field(100_000, gt=0)
+    max_polygon_crossings: int = Field(1_000, ge=2)
     max_clip_frames: int = Field(2000, gt=0)
+    max_clip_bytes: int = Field(1 << 30, gt=0)
     video_quality: int = Field(8, ge=0, le=10)
 
 

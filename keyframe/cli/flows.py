@@ -27,6 +27,8 @@ _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
+_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
 RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd.")]
 ModelOption = Annotated[
     Optional[str], typer.Option("--model", help="SVD weights (diffusers folder or a cached Hugging Face id); needs --render svd.")
@@ -39,10 +41,21 @@ CandidatesOption = Annotated[Optional[int], typer.Option(
     "--candidates", min=1, max=32, help="Best of N: render N variants, check each, keep the steadiest (render.candidates).")]
 
 
-def prefect_environment() -> None:
-    """Offline Prefect settings, unless the user set them: no analytics, no telemetry."""
+def prefect_environment(*, foreground: bool = True) -> None:
+    """Offline Prefect settings, unless the user set them: no analytics, no telemetry.
+
+    In the foreground (prep, demo, compare) Prefect's console shows warnings and errors only: the
+    command prints its own summary, and an input error stays one line. Set
+    ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO`` to see every flow and task run. A user error
+    is never shown with a Prefect traceback (:func:`flows.console.hide_user_errors`).
+    """
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if foreground:
+        os.environ.setdefault(_CONSOLE_LEVEL, "WARNING")
+    from flows.console import hide_user_errors
+
+    hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
 
 
 def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
@@ -193,13 +206,16 @@ def nightly_run(
 
     --upscale and --candidates apply to every shot; a shot's own ``candidates:`` field wins.
     """
+    from keyframe.io.ledger import lock_run_folder
+
     overrides = _nightly_overrides(concurrency, runner, dask_address, upscale, candidates)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
-    from flows.nightly import nightly_flow
+    with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
+        prefect_environment(foreground=False)
+        from flows.nightly import nightly_flow
 
-    summary = nightly_flow(str(manifest.resolve()), str(out.resolve()), None if config is None else str(config.resolve()),
-                           overrides, force)
+        summary = nightly_flow(str(manifest.resolve()), str(out.resolve()),
+                               None if config is None else str(config.resolve()), overrides, force)
     if as_json:
         print_json(summary)
     else:
@@ -230,7 +246,7 @@ def nightly_serve(
     """
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
+    prefect_environment(foreground=False)
     from flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
