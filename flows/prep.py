@@ -58,6 +58,5 @@ def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: boo
 
 
 def prep_flow_for(cfg: Config) -> Any:
-    """The prep flow on the task runner ``cfg.nightly`` names when it is Dask (best of N's
-    candidates then render and check on the Dask cluster), else as declared."""
+    """The prep flow, on Dask when ``nightly.task_runner`` says so (best of N's candidates run there)."""
     return prep_flow if cfg.nightly.task_runner == "threads" else prep_flow.with_options(task_runner=task_runner(cfg.nightly))

@@ -161,13 +161,6 @@ def _render_model(cfg: RenderConfig) -> Any:
     return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
 
 
-def _upscale_model(cfg: UpscaleConfig) -> Any:
-    if cfg.backend == "lanczos" or not cfg.model:
-        return None
-    key = f"upscale:{cfg.model_dump_json(include={'backend', 'model', 'allow_pickle', 'device', 'dtype'})}"
-    return shared_model(load_upscale_model, key, cfg)
-
-
 #: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
 CONTENT_POLICY = CacheKeyFnPolicy(cache_key_fn=content_key)
 # Retries and result storage are bound per run by stage_tasks (from the nightly config).
@@ -213,7 +206,8 @@ def upscale_task(
     plate: np.ndarray, mask: np.ndarray, cfg: UpscaleConfig, seed: int, weights: str | None, label: str
 ) -> UpscaleResult:
     """Upscale the cleaned plate and measure the edit's uniformity (``weights`` only keys the cache)."""
-    return upscale(plate, cfg, mask=mask, seed=seed, model=_upscale_model(cfg))
+    identity = cfg.model_dump_json(include={"backend", "model", "allow_pickle", "device", "dtype"})
+    return upscale(plate, cfg, mask=mask, seed=seed, model=shared_model(load_upscale_model, f"upscale:{identity}", cfg))
 
 
 _TASKS = (inpaint_task, gate_task, render_task, check_task, upscale_task)
@@ -261,15 +255,16 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     )
     inpaint_run, gate_run, render_run, check_run, upscale_run = (t.with_options(**options) for t in _TASKS)
 
+    def names(configs: list[Config]) -> list[str]:
+        return [f"{label} c{i}" for i in range(len(configs))]
+
     def render_many(image: np.ndarray, configs: list[Config]) -> list[RenderResult]:
         return render_run.map(unmapped(image), [c.render for c in configs], [c.seed for c in configs],
-                              [weights_fingerprint(c.render.svd.model) for c in configs],
-                              [f"{label} c{i}" for i in range(len(configs))]).result()
+                              [weights_fingerprint(c.render.svd.model) for c in configs], names(configs)).result()
 
     def check_many(clips: list[RenderResult], plate: np.ndarray, edit: np.ndarray, configs: list[Config]) -> list[CheckResult]:
         return check_run.map([c.frames for c in clips], unmapped(plate), unmapped(edit), [c.check for c in configs],
-                             [c.fps for c in clips], [c.plate_to_frame0 for c in clips],
-                             [f"{label} c{i}" for i in range(len(configs))]).result()
+                             [c.fps for c in clips], [c.plate_to_frame0 for c in clips], names(configs)).result()
 
     return Stages(
         inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,

@@ -182,11 +182,11 @@ def test_diffusers_upscale_pipelines_load_from_a_folder_and_repeat(save, tmp_pat
     assert first.params["pipeline"] == type(model).__name__ and first.params["steps"] == 2
 
 
-def test_diffusers_folder_of_another_pipeline_is_refused(cli, plate_file, tmp_path, capsys):
+def test_diffusers_folder_of_another_pipeline_is_refused(cli, plate_file, tmp_path, capfd):
     from tiny_sd import shared_tiny_sd_dir
 
     inpainter = shared_tiny_sd_dir()
-    capsys.readouterr()  # saving it printed diffusers' own progress
+    capfd.readouterr()  # saving it printed diffusers' own progress
     result = cli("upscale", plate_file, "-o", tmp_path / "up.png", "--backend", "diffusers", "--model", inpainter)
     assert_one_line_error(result, 2, "not an upscale pipeline")
 
