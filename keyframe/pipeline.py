@@ -192,7 +192,8 @@ def write_checked_clip(out_dir: Path, clip: RenderResult, check: CheckResult, re
     """
     write_render(clip, out_dir / CLIP, inputs=clip_inputs, seed=cfg.seed, quality=cfg.io.video_quality)
     files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps, quality=cfg.io.video_quality)
-    write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks, drift_plot=files["plot"],
+    write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks,
+                      broken_outline=check.broken_outline, drift_plot=files["plot"],
                       media={"clip": out_dir / CLIP, "overlay": files["overlay"], "report.json": files["report"], **media},
                       cfg=cfg.report, **html)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
 from keyframe.io import check_output_dir, read_clip, read_mask, read_plate, read_plate_to_frame0
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
@@ -21,14 +21,15 @@ def check(
     mask: Annotated[Path, typer.Option("--mask", "-m", help="Edit mask of the plate (PNG or JSON shapes).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.json, frames.csv, "
                                                 "overlay.mp4, drift.png (created if its parent exists).")] = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Check that the edited region stays glued to the scene; exit 0 pass, 1 flagged, 2 input error.
+    """Check that the edited region stays glued to what it belongs to; exit 0 pass, 1 flagged, 2 input error.
 
     If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching.
     """
-    cfg = config_from(config)
+    cfg = config_from(config, {"check": {"attach": attach}})
     if out is not None:
         check_output_dir(out, create=False)
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
@@ -51,6 +52,8 @@ def check(
     else:
         info(f"verdict: {report['verdict']} ({len(video.frames)} frames, alignment from {result.alignment.source}, "
              f"lpips {'on' if result.metric_status['lpips']['available'] else 'unavailable: ' + str(result.metric_status['lpips']['why'])})")
+        chosen = result.attachment
+        info(f"  judged against the {chosen.layer} ({'auto' if chosen.mode == 'auto' else 'forced'}): {chosen.why}")
         for reason in report["reasons"]:
             info(f"  {reason['message']}")
         for metric, state in result.metric_status.items():

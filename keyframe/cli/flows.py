@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json
 from keyframe.config import Config, merge
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
@@ -58,10 +58,10 @@ def prefect_environment(*, foreground: bool = True) -> None:
     hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
 
 
-def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
+def _render_overrides(render: str | None, model: str | None, attach: str | None = None) -> dict[str, Any]:
     if render is not None and render not in ("camera", "svd"):
         raise KeyframeError(f"--render must be camera or svd, got {render}")
-    return {"render": {"backend": render, "svd": {"model": model}}}
+    return {"render": {"backend": render, "svd": {"model": model}}, "check": {"attach": attach}}
 
 
 def _stage_overrides(upscale: int | None, candidates: int | None) -> dict[str, Any]:
@@ -96,6 +96,7 @@ def prep(
     out: OutDirOption,
     render: RenderOption = None,
     model: ModelOption = None,
+    attach: AttachOption = None,
     upscale: UpscaleOption = None,
     candidates: CandidatesOption = None,
     config: ConfigOption = None,
@@ -103,7 +104,7 @@ def prep(
     as_json: JsonOption = False,
 ) -> int:
     """inpaint -> gate -> [upscale] -> render -> check -> report for one plate, as a Prefect flow."""
-    overrides = merge(_render_overrides(render, model), _stage_overrides(upscale, candidates))
+    overrides = merge(_render_overrides(render, model, attach), _stage_overrides(upscale, candidates))
     cfg = _checked(config_from(config, overrides), model)
     from keyframe.pipeline import read_inputs
 
@@ -267,6 +268,7 @@ def compare(
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -274,7 +276,7 @@ def compare(
 
     Exit 1 if either revision is flagged.
     """
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
 
