@@ -178,12 +178,14 @@ def stability(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> float | 
     ``1 -`` the largest fraction. 1 means perfectly glued (no float, flicker, warp, drift or
     loss), 0 means the worst metric sits exactly at its threshold, below 0 it is past it. Higher
     is steadier; None when nothing could be measured. As in :func:`judge`, frames where the
-    region is lost count only towards ``lost``.
+    region is lost count only towards ``lost``, and a rule that also needs a relative value past
+    its own limit (float against the surroundings' motion) counts the nearer of the two.
 
     Examples
     --------
     >>> cfg = CheckConfig()
-    >>> stability([{"float_px": 0.1, "visible": 1.0}, {"float_px": 0.25, "visible": 0.97}], cfg)
+    >>> rows = [{"float_px": 0.1, "float_ratio": 1.0, "visible": 1.0}, {"float_px": 0.2, "float_ratio": 1.0, "visible": 0.97}]
+    >>> stability(rows, cfg)  # float 0.2 of its 0.4 px/frame threshold: half the headroom used
     0.5
     """
     lost = lost_frames(per_frame, cfg)

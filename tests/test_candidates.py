@@ -36,10 +36,12 @@ def test_learned_backends_vary_the_seed_only():
 def test_stability_is_the_headroom_to_the_nearest_threshold():
     cfg = CheckConfig()
     rows = [{"float_px": 0.1, "warp_ratio": 1.5, "visible": 0.94}, {"float_px": 0.2, "warp_ratio": None, "visible": 1.0}]
-    # worst fractions: float 0.2 / 0.5 = 0.4, warp 1.5 / 3 = 0.5, lost 0.06 / 0.6 = 0.1 -> 1 - 0.5
+    # worst fractions: float none (no ratio to the surroundings given), warp 1.5 / 3 = 0.5, lost 0.06 / 0.6 = 0.1 -> 1 - 0.5
     assert stability(rows, cfg) == 0.5
     assert stability([{"float_px": None}], cfg) is None
-    assert stability([{"float_px": 1.0}], cfg) == -1.0  # twice the threshold: past it
+    assert stability([{"flicker_excess": 4.0}], cfg) == -1.0  # twice the threshold: past it
+    # float is flagged only when it is also large against the surroundings' own motion: the nearer limit counts
+    assert stability([{"float_px": 1.6, "float_ratio": 0.15}], cfg) == 0.5  # 4x its px limit, half its ratio limit
     # as in the verdict, a frame where the region is lost counts only towards `lost`
     assert stability([{"float_px": 0.1, "visible": 1.0}, {"float_px": 5.0, "visible": 0.1}], cfg) == -0.5
 
