@@ -141,6 +141,7 @@ class CheckConfig(Section):
     ring_gap_px: int = Field(3, ge=0, le=64)
     align_min_inliers: int = Field(25, ge=4)
     align_min_ncc: float = Field(0.6, ge=0.0, le=1.0)
+    align_max_edit_mismatch: float = Field(1.0, gt=0.0)
     lpips: Literal["auto", "off"] = "auto"
     min_run: int = Field(2, ge=1)
     attach: Literal["auto", "scene", "subject"] = "auto"
