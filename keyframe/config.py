@@ -44,6 +44,8 @@ class InpaintConfig(Section):
     crop_padding: int = Field(32, ge=0, le=4096)
     seam_match: Literal["none", "color", "color+grain"] = "color+grain"
     seam_band: int = Field(8, ge=1, le=128)
+    texture: Literal["synthesize", "none"] = "synthesize"
+    texture_sigma: float = Field(3.0, gt=0.0, le=64.0)
     blend: Literal["alpha", "poisson"] = "alpha"
     radius: int = Field(3, ge=1, le=64)
     model: str | None = None
