@@ -269,18 +269,21 @@ def test_output_too_large_is_refused_up_front(cli, plate_file, tmp_path, monkeyp
 
 
 def test_prep_chain_flags_an_upscale_that_magnifies_the_edit(tmp_path, monkeypatch):
-    from support import mask_path, plate_path
-
     from keyframe.config import Config
+    from keyframe.inpaint import InpaintResult
     from keyframe.pipeline import Stages, process_plate, upscale_stage
+
+    edited, mask = soft_edit()  # a plate whose edit is already a soft fill: the inpaint stage keeps it as it is
+    plate, mask_file = write_image(tmp_path / "plate.png", edited), write_mask(tmp_path / "mask.png", mask)
 
     def sharpening_around_the_edit(image, edit, cfg):
         monkeypatch.setattr("keyframe.upscale.lanczos.lanczos_upscale", sharpen_around(edit))
         return upscale_stage(image, edit, cfg)
 
+    stages = Stages(inpaint=lambda image, hole, cfg: InpaintResult(image, hole.astype(np.float32), {}),
+                    upscale=sharpening_around_the_edit)
     cfg = Config(render={"frames": 4}, upscale={"in_prep": True})
-    entry = process_plate(plate_path("coffee_defect"), mask_path("coffee_defect"), tmp_path / "out", cfg, label="t",
-                          force=True, stages=Stages(upscale=sharpening_around_the_edit))
+    entry = process_plate(plate, mask_file, tmp_path / "out", cfg, label="t", force=True, stages=stages)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert entry.verdict == report["verdict"] == "flagged"
     assert "upscale" in [r["code"] for r in report["reasons"]] and report["upscale"]["verdict"] == "flagged"
