@@ -12,10 +12,8 @@ input or quality error (:class:`~keyframe.errors.KeyframeError`) fails at once.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from prefect.exceptions import MissingContextError, ObjectAlreadyExists
 from prefect.filesystems import LocalFileSystem
 from prefect.serializers import Serializer
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from keyframe import __version__
 from keyframe.config import (
@@ -35,9 +33,9 @@ from keyframe.config import (
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
 from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
-from keyframe.io import array_sha256, make_dirs, write_bytes_now
-from keyframe.io.models import weights_fingerprint
-from keyframe.io.results import decode_result, encode_result, forget_damaged_result, tidy_cache
+from keyframe.io import make_dirs, write_bytes_now
+from keyframe.io.models import shared_model, weights_fingerprint
+from keyframe.io.results import content_digest, decode_result, encode_result, forget_damaged_result, tidy_cache
 from keyframe.pipeline import Stages
 from keyframe.render import RenderResult, load_svd, render
 from keyframe.track import CheckResult, check_clip
@@ -64,25 +62,15 @@ def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(error, TRANSIENT) and not isinstance(error, KeyframeError)
 
 
-def _digest_value(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return array_sha256(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 def content_key(context: Any, parameters: dict[str, Any]) -> str:
     """Cache key of a stage task: its name, keyframe's version and the content of every input.
 
     A key whose persisted result is missing or cut short is forgotten here, so the stage
     recomputes instead of failing on the read (Prefect trusts a key record it finds).
     """
-    digest = hashlib.sha256(f"{context.task.name}\0{__version__}\0".encode())
-    for name in sorted(parameters):
-        if name not in _LABELS:
-            digest.update(name.encode() + b"\0" + _digest_value(parameters[name]).encode() + b"\0")
-    key = f"{context.task.name}-{digest.hexdigest()}"
+    inputs = {name: value for name, value in parameters.items() if name not in _LABELS}
+    prefix = f"{context.task.name}\0{__version__}"
+    key = f"{context.task.name}-{content_digest(prefix, inputs)}"
     _forget_if_damaged(key, keys=context.task.cache_policy.key_storage, results=context.task.result_storage)
     return key
 
@@ -151,18 +139,6 @@ def save_cache_block(storage: CacheStorage, name: str) -> None:
             storage.save(name, overwrite=True)
         except ObjectAlreadyExists:
             storage.save(name, overwrite=True)
-
-
-_models: dict[str, Any] = {}
-_models_lock = threading.Lock()
-
-
-def shared_model(loader: Callable[..., Any], key: str, *args: Any, **kwargs: Any) -> Any:
-    """Load a model once per process and reuse it for every shot of a batch."""
-    with _models_lock:
-        if key not in _models:
-            _models[key] = loader(*args, **kwargs)
-        return _models[key]
 
 
 def _inpaint_model(cfg: InpaintConfig) -> Any:

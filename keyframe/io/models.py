@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,15 @@ def inspect_model_file(source: str | Path | None, *, what: str, allow_pickle: bo
     if suffix != ".safetensors" and suffix not in PICKLE_SUFFIXES:
         raise WeightsError(f"model {file} is not a model file {what} reads (.safetensors, or a pickle with --allow-pickle)")
     return file
+
+
+_loaded: dict[str, Any] = {}
+_loaded_lock = threading.Lock()
+
+
+def shared_model(loader: Callable[..., Any], key: str, *args: Any, **kwargs: Any) -> Any:
+    """``loader(*args, **kwargs)`` once per process and ``key``: every shot of a batch reuses the model."""
+    with _loaded_lock:
+        if key not in _loaded:
+            _loaded[key] = loader(*args, **kwargs)
+        return _loaded[key]
