@@ -6,6 +6,10 @@ run on. Each shot is built in a staging folder and committed in one rename (see
 :class:`keyframe.io.ledger.Ledger`), so a run killed with SIGKILL and started again redoes only the
 shots that had not been committed, and no output is lost or written twice.
 
+A shot may list its previous revision (plate + clip rendered elsewhere): that clip is checked
+against its own plate into ``shots/<id>/previous/`` and compared with the new revision
+(``shots/<id>/compare.json``), and the summary says per shot whether the new one is steadier.
+
 Outputs: ``shots/<id>/`` per shot, ``summary.json``, ``index.html``, ``flags.otio``, and two
 Prefect artifacts (a table of shots with verdicts, a markdown summary).
 """
@@ -18,34 +22,26 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from keyframe_flows.prep import log_outcome
-from keyframe_flows.tasks import stage_tasks
+from keyframe_flows.tasks import stage_tasks, task_runner
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
-from keyframe.nightly import Ledger, Shot, batch_row, load_manifest, one_line, resolve_shot, write_batch_outputs
-from keyframe.pipeline import process_plate, read_inputs
-
-
-def task_runner(cfg: NightlyConfig) -> Any:
-    """The task runner the shots run on: a bounded thread pool, or Dask (a cluster or a local one)."""
-    if cfg.task_runner == "threads":
-        return ThreadPoolTaskRunner(max_workers=cfg.concurrency)
-    from prefect_dask import DaskTaskRunner
-
-    if cfg.dask_address:
-        return DaskTaskRunner(address=cfg.dask_address)
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": cfg.concurrency,
-            "threads_per_worker": 1,
-            "processes": cfg.dask_processes,
-            "dashboard_address": None,
-        }
-    )
+from keyframe.nightly import (
+    PREVIOUS,
+    Ledger,
+    Shot,
+    batch_row,
+    compare_with_previous,
+    load_manifest,
+    one_line,
+    resolve_shot,
+    steadier_text,
+    write_batch_outputs,
+)
+from keyframe.pipeline import check_revision, process_plate, read_inputs
 
 
 def record_failure(ledger: Ledger, shot_id: str, error: BaseException, key: str | None) -> dict[str, Any]:
@@ -62,14 +58,20 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     staging = ledger.staging(shot.id)
     stages = stage_tasks(out_dir, shot.config.nightly, shot.id)
     try:
+        previous = None
+        if shot.previous is not None:  # first: a previous clip that is not of its plate fails the shot before the render
+            previous = check_revision(PREVIOUS, shot.previous.plate, shot.previous.mask, staging / PREVIOUS, shot.config,
+                                      stage_tasks(out_dir, shot.config.nightly, f"{shot.id} previous"),
+                                      clip_path=shot.previous.clip, label="previous revision")
         entry = process_plate(shot.plate, shot.mask, staging, shot.config, label=shot.id, force=force, stages=stages,
                               extra={"shot": shot.id, "prompt": shot.prompt or ""})
+        compared = {} if previous is None else {"previous": compare_with_previous(previous, staging, entry, shot.config)}
     except Exception as error:
         ledger.discard(staging)
         record_failure(ledger, shot.id, error, key)
         raise
     log_outcome(shot.id, entry)
-    record = {**entry.to_dict(), "error": None, "key": key}
+    record = {**entry.to_dict(), **compared, "error": None, "key": key}
     ledger.commit(shot.id, staging, record)
     return record
 
@@ -78,7 +80,7 @@ def publish_artifacts(summary: dict[str, Any]) -> None:
     """A Prefect table of shots with verdicts and a markdown summary of the run."""
     table = [
         {"shot": row["id"], "status": row["status"], "reasons": ", ".join(r["code"] for r in row["reasons"]),
-         "error": row["error"] or "", "report": row.get("html", "")}
+         "vs previous": steadier_text(row.get("previous")), "error": row["error"] or "", "report": row.get("html", "")}
         for row in summary["shots"]
     ]
     create_table_artifact(key="keyframe-nightly-shots", table=table, description="Shots and their verdicts")
@@ -113,6 +115,8 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
             try:
                 shot = resolve_shot(manifest, spec, cfg)
                 read_inputs(shot.plate, shot.mask, shot.config)
+                if shot.previous is not None:
+                    read_inputs(shot.previous.plate, shot.previous.mask, shot.config)
                 key = shot.key()
             except Exception as error:  # noqa: BLE001 - one bad shot never stops the others
                 logger.error("shot %s refused: %s", spec.id, one_line(error))

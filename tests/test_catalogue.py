@@ -176,6 +176,14 @@ def clip_of_another_photo(d: Path) -> Path:
     return d / "other"
 
 
+def clip_of_plate(d: Path) -> Path:
+    """A clip of PLATE (a slow pan), as rendered elsewhere."""
+    pixels = cv2.imread(str(PLATE))
+    for t in range(4):
+        png(d / "ours" / f"{t:04d}.png", np.roll(pixels, 2 * t, axis=1))
+    return d / "ours"
+
+
 def clip_truncated_mp4(d: Path) -> Path:
     from keyframe.io import write_clip
 
@@ -392,6 +400,17 @@ CASES: list[Case] = [
     Case("render", "svd without weights", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "svd", "--model", model_missing(d)], says="not"),
     Case("render", "image model given to svd", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "svd", "--model", model_index_only(d)], says="StableDiffusionInpaintPipeline"),
     *_config_cases("render", lambda d: [PLATE, "-o", out_mp4(d)]),
+    # upscale
+    *_plate_cases("upscale", lambda d: ["-o", out_png(d)]),
+    *_mask_cases("upscale", lambda d: [PLATE], lambda d: ["-o", out_png(d)]),
+    Case("upscale", "output folder missing", lambda d: [PLATE, "-o", d / "nowhere" / "up.png"], says="does not exist"),
+    Case("upscale", "output that is not a PNG", lambda d: [PLATE, "-o", d / "up.jpg"], says=".png"),
+    Case("upscale", "scale out of range", lambda d: [PLATE, "-o", out_png(d), "--scale", "1"], says="upscale.scale"),
+    Case("upscale", "spandrel without a model", lambda d: [PLATE, "-o", out_png(d), "--backend", "spandrel"], says="needs a model"),
+    Case("upscale", "spandrel model missing", lambda d: [PLATE, "-o", out_png(d), "--backend", "spandrel", "--model", d / "x.safetensors"], says="not found"),
+    Case("upscale", "diffusers folder of another pipeline", lambda d: [PLATE, "-o", out_png(d), "--backend", "diffusers", "--model", model_index_only(d)], says="not an upscale pipeline"),
+    Case("upscale", "unknown backend", lambda d: [PLATE, "-o", out_png(d), "--backend", "magic"], says="'upscale.backend'"),
+    *_config_cases("upscale", lambda d: [PLATE, "-o", out_png(d)]),
     # check
     Case("check", "clip folder with no frames", lambda d: [clip_empty_folder(d), "--plate", PLATE, "--mask", MASK], says="0 frames"),
     Case("check", "clip with one frame", lambda d: [clip_one_frame(d), "--plate", PLATE, "--mask", MASK], says="at least 2"),
@@ -413,6 +432,17 @@ CASES: list[Case] = [
     Case("compare", "plate revisions without a mask", lambda d: [PLATE, plate_path("coffee_defect"), "-o", d / "cmp"], says="mask"),
     Case("compare", "a broken revision", lambda d: [PLATE, truncated_png(d), "--mask", MASK, "-o", d / "cmp"], says="truncated"),
     Case("compare", "a missing revision folder", lambda d: [PLATE, d / "no_such_prep", "--mask", MASK, "-o", d / "cmp"], says="not found"),
+    Case("compare", "only one clip", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d)], says="--b-clip"),
+    Case("compare", "clips and --render", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d),
+                                                     "--b-clip", clip_of_plate(d), "--render", "camera"], says="--render"),
+    Case("compare", "missing clip B", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d),
+                                                 "--b-clip", d / "nope.mp4"], says="revision B: clip not found"),
+    Case("compare", "clip A of another plate", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip",
+                                                          clip_of_another_photo(d), "--b-clip", clip_of_plate(d)], says="revision A"),
+    Case("compare", "clip B with one frame", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d),
+                                                        "--b-clip", clip_one_frame(d)], says="revision B"),
+    Case("compare", "text file named .mp4 as clip A", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip",
+                                                                 clip_text_as_mp4(d), "--b-clip", clip_of_plate(d)], says="not a readable video"),
     Case("demo", "output folder's parent missing", lambda d: ["-o", d / "a" / "b"], says="does not exist"),
     # nightly: the whole manifest is refused up front (a single bad shot is that shot's error: tests/flows)
     Case("nightly", "missing manifest", lambda d: [d / "none.yaml", "-o", d / "night"], says="not found"),
@@ -489,7 +519,8 @@ def test_catalogue(cli, tmp_path, case: Case):
 
 def test_the_catalogue_covers_every_command_with_many_cases():
     commands = {case.command for case in CASES}
-    assert {"validate", "inpaint", "gate", "render", "check", "prep", "demo", "nightly", "compare", "bench render"} <= commands
+    assert {"validate", "inpaint", "gate", "render", "upscale", "check", "prep", "demo", "nightly", "compare",
+            "bench render"} <= commands
     assert len(CASES) >= 40
 
 
@@ -500,6 +531,7 @@ def _writing_commands(out: Path, clip: Path) -> dict[str, list]:
         "render": ["render", PLATE, "-o", out / "clip.mp4", "--frames", "12"],
         "gate": ["gate", PLATE, "--mask", MASK, "-o", out / "heatmaps"],
         "check": ["check", clip, "--plate", PLATE, "--mask", MASK, "-o", out / "report"],
+        "upscale": ["upscale", PLATE, "--mask", MASK, "-o", out / "up.png"],
     }
 
 
@@ -512,14 +544,14 @@ def camera_clip(tmp_path_factory) -> Path:
     return clip
 
 
-@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check"])
+@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check", "upscale"])
 def test_read_only_output_folder(cli, readonly_dir, camera_clip, command):
     result = cli(*_writing_commands(readonly_dir, camera_clip)[command])
     assert_one_line_error(result, 2, "writable")
     assert list(readonly_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check"])
+@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check", "upscale"])
 def test_full_output_folder_leaves_no_partial_file(cli, full_dir, camera_clip, command):
     filler = full_dir / "filler"  # leave ~8 KiB: enough to start writing, not to finish
     filler.write_bytes(b"\0" * (56 * 1024))

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json
-from keyframe.config import Config
+from keyframe.config import Config, merge
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
 from keyframe.io import package_file
@@ -36,6 +36,10 @@ ModelOption = Annotated[
 ]
 OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if its parent exists).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
+UpscaleOption = Annotated[Optional[int], typer.Option(
+    "--upscale", min=2, max=8, help="After the gate passes, also upscale the cleaned plate N times (upscaled.png; upscale.* config).")]
+CandidatesOption = Annotated[Optional[int], typer.Option(
+    "--candidates", min=1, max=32, help="Best of N: render N variants, check each, keep the steadiest (render.candidates).")]
 
 
 TEMPORARY_TIP = ("tip: this run started a temporary Prefect server (~15 s); "
@@ -76,6 +80,10 @@ def _render_overrides(render: str | None, model: str | None, attach: str | None 
     return {"render": {"backend": render, "svd": {"model": model}}, "check": {"attach": attach}}
 
 
+def _stage_overrides(upscale: int | None, candidates: int | None) -> dict[str, Any]:
+    return {"upscale": {"in_prep": True if upscale else None, "scale": upscale}, "render": {"candidates": candidates}}
+
+
 def _checked(cfg: Config, model: str | None) -> Config:
     if model is not None and cfg.render.backend != "svd":
         raise KeyframeError("--model names SVD weights; it needs --render svd (or render.backend: svd)")
@@ -92,6 +100,8 @@ def _report_prep(entry: dict[str, Any], out: Path, as_json: bool) -> None:
     codes = ", ".join(r["code"] for r in entry["reasons"])
     info(f"{entry['verdict']}{f' ({codes})' if codes else ''}"
          + (": the gate stopped the plate before the render" if entry["stopped_at_gate"] else ""))
+    if entry.get("selected_why"):
+        info(f"best of N: {entry['selected_why']}")
     info(f"report: {located['html']}")
 
 
@@ -103,21 +113,24 @@ def prep(
     render: RenderOption = None,
     model: ModelOption = None,
     attach: AttachOption = None,
+    upscale: UpscaleOption = None,
+    candidates: CandidatesOption = None,
     config: ConfigOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
-    """inpaint -> gate -> render -> check -> report for one plate, as a Prefect flow."""
-    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
+    """inpaint -> gate -> [upscale] -> render -> check -> report for one plate, as a Prefect flow."""
+    overrides = merge(_render_overrides(render, model, attach), _stage_overrides(upscale, candidates))
+    cfg = _checked(config_from(config, overrides), model)
     from keyframe.pipeline import read_inputs
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
     temporary = prefect_environment()
-    from keyframe_flows.prep import in_foreground, prep_flow
+    from keyframe_flows.prep import in_foreground, prep_flow_for
 
     with in_foreground():
-        entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
+        entry = prep_flow_for(cfg)(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
     _report_prep(entry, out, as_json)
     _tip(temporary)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
@@ -126,23 +139,24 @@ def prep(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("keyframe-demo"),
+    upscale: UpscaleOption = None,
+    candidates: CandidatesOption = None,
     as_json: JsonOption = False,
 ) -> int:
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
     Classical inpaint, camera renderer, a running `keyframe server` (else Prefect's temporary
-    one); prints where the report is. Every stage runs even when the gate flags the plate (as it
-    does the classical fill's soft patch), so the report shows the gate's reasons beside the
-    clip's. Exit codes as for prep: 0 pass, 1 flagged.
+    one); prints where the report is. Exit codes as for prep: 0 pass, 1 flagged.
     """
     plate, mask = package_file("fixtures", "plates", DEMO_FIXTURE), package_file("fixtures", "masks", DEMO_FIXTURE)
     out = check_output_dir(out, create=False)
+    cfg = config_from(None, _stage_overrides(upscale, candidates))
     info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/")
     temporary = prefect_environment()
-    from keyframe_flows.prep import in_foreground, prep_flow
+    from keyframe_flows.prep import in_foreground, prep_flow_for
 
     with in_foreground():
-        entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
+        entry = prep_flow_for(cfg)(plate, mask, out.resolve(), cfg)
     _report_prep(entry, out, as_json)
     _tip(temporary)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
@@ -172,12 +186,14 @@ DaskOption = Annotated[
 ]
 
 
-def _nightly_overrides(concurrency: int | None, runner: str | None, dask_address: str | None) -> dict[str, Any]:
+def _nightly_overrides(concurrency: int | None, runner: str | None, dask_address: str | None,
+                       upscale: int | None = None, candidates: int | None = None) -> dict[str, Any]:
     if runner is not None and runner not in ("threads", "dask"):
         raise KeyframeError(f"--runner must be threads or dask, got {runner}")
     if dask_address is not None:
         runner = "dask"
-    return {"nightly": {"concurrency": concurrency, "task_runner": runner, "dask_address": dask_address}}
+    nightly = {"nightly": {"concurrency": concurrency, "task_runner": runner, "dask_address": dask_address}}
+    return merge(nightly, _stage_overrides(upscale, candidates))
 
 
 def _nightly_inputs(manifest: Path, out: Path, config: Path | None, overrides: dict[str, Any]) -> Path:
@@ -196,13 +212,18 @@ def nightly_run(
     concurrency: ConcurrencyOption = None,
     runner: RunnerOption = None,
     dask_address: DaskOption = None,
+    upscale: UpscaleOption = None,
+    candidates: CandidatesOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
-    """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed."""
+    """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed.
+
+    --upscale and --candidates apply to every shot; a shot's own ``candidates:`` field wins.
+    """
     from keyframe.io.ledger import lock_run_folder
 
-    overrides = _nightly_overrides(concurrency, runner, dask_address)
+    overrides = _nightly_overrides(concurrency, runner, dask_address, upscale, candidates)
     out = _nightly_inputs(manifest, out, config, overrides)
     with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
         temporary = prefect_environment(foreground=False)
@@ -260,36 +281,56 @@ def compare(
     b: Annotated[Path, typer.Argument(help="Revision B: a plate file, or a prep output folder.")],
     out: OutDirOption,
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
+    b_mask: Annotated[Optional[Path], typer.Option("--b-mask", help="B's edit mask, when it differs from --mask.")] = None,
+    a_clip: Annotated[
+        Optional[Path], typer.Option("--a-clip", help="A's clip rendered elsewhere (video, frame folder or pattern); needs --b-clip.")
+    ] = None,
+    b_clip: Annotated[Optional[Path], typer.Option("--b-clip", help="B's clip rendered elsewhere; needs --a-clip.")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
     attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Render and check two revisions with identical seed and settings; name the more stable one.
+    """Check two revisions alike and name the more stable one.
 
-    Exit 1 if either revision is flagged.
+    Without clips both are rendered here with identical seed and settings; with --a-clip and
+    --b-clip (rendered elsewhere, any size, length or frame rate) each clip is checked against its
+    own plate. Exit 1 if either revision is flagged.
     """
     cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
+    if (a_clip is None) != (b_clip is None):
+        raise KeyframeError("give both --a-clip and --b-clip (clips rendered elsewhere), or neither (render both here)")
+    clips = None if a_clip is None else (a_clip, b_clip)
+    if clips and (render is not None or model is not None):
+        raise KeyframeError("--render and --model choose how revisions are rendered here; with --a-clip/--b-clip nothing is")
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
+    from keyframe.revisions import open_revision_clip
 
-    for revision in (a, b):
-        read_inputs(*revision_inputs(revision, mask), cfg)
+    for name, revision, revision_mask, clip in (("a", a, mask, a_clip), ("b", b, b_mask or mask, b_clip)):
+        plate, edit = read_inputs(*revision_inputs(revision, revision_mask), cfg)
+        if clip is not None:
+            open_revision_clip(f"revision {name.upper()}", clip, plate, edit, cfg)  # a clip not of its plate is refused before anything is written
     out = check_output_dir(out, create=False)
     temporary = prefect_environment()
     from keyframe_flows.compare import compare_flow
     from keyframe_flows.prep import in_foreground
 
     with in_foreground():
-        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
+        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg,
+                              b_mask=None if b_mask is None else b_mask.resolve(),
+                              clips=None if clips is None else tuple(Path(c).resolve() for c in clips))
     if as_json:
         print_json(result)
     else:
         winner = result["more_stable"]
-        info(f"more stable: {'revision ' + winner.upper() + ' (' + str({'a': a, 'b': b}[winner]) + ')' if winner else 'neither'}"
+        shown = {"a": a_clip or a, "b": b_clip or b}
+        info(f"more stable: {'revision ' + winner.upper() + ' (' + str(shown[winner]) + ')' if winner else 'neither'}"
              f" — {result['why']}")
-        info(f"comparison: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}  plot: {out / 'compare.png'}")
+        if result["timing"]["note"]:
+            info(f"note: {result['timing']['note']}")
+        info(f"comparison: {out / 'compare.html'}  json: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}")
     _tip(temporary)
     flagged = any(rev["verdict"] != "pass" for rev in result["revisions"].values())
     return EXIT_FLAGGED if flagged else EXIT_OK

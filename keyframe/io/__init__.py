@@ -6,6 +6,7 @@ from keyframe.io.atomic import (
     check_output_dir,
     check_output_path,
     copy_file_atomic,
+    check_png_output,
     hold_folder,
     make_dirs,
     output_group,
@@ -17,7 +18,7 @@ from keyframe.io.atomic import (
 )
 from keyframe.io.documents import parse_json, read_json, read_json_object, read_yaml_mapping
 from keyframe.io.package_data import package_file
-from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
+from keyframe.io.clips import Clip, clip_source, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import captured_stderr, from_float, image_size, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
 from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, read_plate_to_frame0, sidecar_path, write_sidecar
@@ -31,6 +32,8 @@ __all__ = [
     "check_output_dir",
     "check_output_path",
     "copy_file_atomic",
+    "check_png_output",
+    "clip_source",
     "file_sha256",
     "output_group",
     "pending_path",
