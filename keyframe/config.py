@@ -125,11 +125,13 @@ class CheckConfig(Section):
     drift_delta_e: float = Field(2.0, gt=0)
     drift_lpips: float = Field(0.1, gt=0)
     lost_visible: float = Field(0.4, ge=0.0, le=1.0)
+    working_size: int = Field(1280, ge=0, le=16384)
 
 
 class ReportConfig(Section):
     contact_sheet_frames: int = Field(8, ge=1, le=64)
     thumbnail_width: int = Field(320, ge=64, le=1920)
+    overlay_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
 
 
 class NightlyConfig(Section):

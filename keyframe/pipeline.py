@@ -152,7 +152,8 @@ def write_checked_clip(out_dir: Path, clip: RenderResult, check: CheckResult, re
     ``media`` lists further files the HTML links to after the clip, the overlay and report.json.
     """
     write_render(clip, out_dir / CLIP, inputs=clip_inputs, seed=cfg.seed, quality=cfg.io.video_quality)
-    files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps, quality=cfg.io.video_quality)
+    files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps, quality=cfg.io.video_quality,
+                                preset=cfg.report.overlay_preset)
     write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks, drift_plot=files["plot"],
                       media={"clip": out_dir / CLIP, "overlay": files["overlay"], "report.json": files["report"], **media},
                       cfg=cfg.report, **html)

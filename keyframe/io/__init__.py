@@ -12,18 +12,21 @@ from keyframe.io.atomic import (
     write_text_atomic,
 )
 from keyframe.io.documents import read_json_object, read_yaml_mapping
-from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
+from keyframe.io.clips import Clip, ClipStream, FrameRange, clip_writer, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import from_float, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
 from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, sidecar_path, write_sidecar
 
 __all__ = [
     "Clip",
+    "ClipStream",
+    "FrameRange",
     "array_sha256",
     "atomic_path",
     "cache_folder",
     "check_output_dir",
     "check_output_path",
+    "clip_writer",
     "file_sha256",
     "output_group",
     "pending_path",

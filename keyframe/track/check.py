@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,8 @@ import cv2
 import numpy as np
 
 from keyframe.config import CheckConfig
-from keyframe.errors import KeyframeError
+from keyframe.errors import InputError, KeyframeError
+from keyframe.io.clips import FrameRange
 from keyframe.io.images import to_float
 from keyframe.masks import bounding_box, distance_to
 from keyframe.registry import Progress
@@ -28,7 +30,7 @@ from keyframe.metrics import (
 )
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
-from keyframe.track.frames import FRAME_FIELDS, FrameMetrics
+from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
 from keyframe.track.propagate import Step, track_region
 from keyframe.validation import check_frames, check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
@@ -44,7 +46,7 @@ class CheckResult:
     reasons: list[Reason]
     per_frame: list[FrameMetrics]
     summary: dict[str, Any]
-    tracked_masks: np.ndarray  # (T, H, W) bool
+    tracked_masks: TrackedMasks  # per frame: (H, W) bool, kept compactly
     metric_status: dict[str, dict[str, Any]]
     alignment: Alignment | None = field(default=None, repr=False)
 
@@ -64,11 +66,13 @@ def _delta(region: float | None, ring: float | None) -> float | None:
 class _Measure:
     """Per-frame measurements of one :class:`Step` against the plate carried along the track."""
 
-    def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None) -> None:
+    def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *, scale: float = 1.0,
+                 time_of: Callable[[int], float]) -> None:
         self.rgb = to_float(plate)
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
         self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
-        self.cfg, self.lpips = cfg, lpips
+        self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
+        self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -103,17 +107,19 @@ class _Measure:
             out.update(lpips_region=_mean(distance[sel_region]), lpips_ring=_mean(distance[sel_ring]))
         return out
 
-    def __call__(self, step: Step, frame: np.ndarray, fps: float) -> tuple[dict[str, Any], np.ndarray | None]:
-        region = step.mask
+    def __call__(self, step: Step) -> tuple[dict[str, Any], np.ndarray | None]:
+        """One frame's row (positions and motions in the clip's own pixels) and its float vector."""
+        region, unit = step.mask, self.unit
         inside_plate = ((step.map_x >= 0) & (step.map_x <= self.grey.shape[1] - 1)
                         & (step.map_y >= 0) & (step.map_y <= self.grey.shape[0] - 1))  # fmt: skip
         ring = self.ring(region, inside_plate)
         ys, xs = np.nonzero(region)
         row: dict[str, Any] = {
-            "frame": step.t, "time_s": step.t / fps, "area_px": int(xs.size),
-            "centroid_x": xs.mean() + step.box.x0, "centroid_y": ys.mean() + step.box.y0, "in_frame": step.in_frame,
+            "frame": step.t, "time_s": self.time_of(step.t), "area_px": int(round(xs.size * unit * unit)),
+            "centroid_x": (xs.mean() + step.box.x0) * unit, "centroid_y": (ys.mean() + step.box.y0) * unit,
+            "in_frame": step.in_frame,
         }  # fmt: skip
-        row.update(self.appearance(step, frame, region, ring))
+        row.update(self.appearance(step, step.frame, region, ring))
         if step.occluded is None:
             row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
             return row, None
@@ -122,8 +128,9 @@ class _Measure:
         row["visible"] = step.in_frame * (1.0 - row["occluded"])
         fit = region_motion(-step.flow_bw, seen_region, seen_ring)
         if fit is not None:
-            row.update(region_dx=fit.region[0], region_dy=fit.region[1], ring_dx=fit.ring[0], ring_dy=fit.ring[1],
-                       float_px=float(np.hypot(*fit.float_vector)))
+            vector = fit.float_vector * unit
+            row.update(region_dx=fit.region[0] * unit, region_dy=fit.region[1] * unit, ring_dx=fit.ring[0] * unit,
+                       ring_dy=fit.ring[1] * unit, float_px=float(np.hypot(*vector)))
         else:
             row["note"] = "too few visible pixels in the region or its ring to compare their motion"
         row.update(
@@ -132,7 +139,7 @@ class _Measure:
             flicker_region=flicker_mae(step.grey, step.prev_warped, seen_region),
             flicker_ring=flicker_mae(step.grey, step.prev_warped, seen_ring),
         )
-        return row, (fit.float_vector if fit is not None else None)
+        return row, (vector if fit is not None else None)
 
 
 def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[FrameMetrics]:
@@ -172,26 +179,81 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[FrameMet
                               "the region or in its ring of background (mask too small, too large or lost)"}
 
 
-def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *, fps: float,
-               plate_to_frame0: Any = None, progress: Progress | None = None) -> CheckResult:
+class _Frames:
+    """The clip's frames as the tracker takes them: validated, scaled to the working size, counted.
+
+    Frames pass through one at a time (an array's are views), so a streamed clip is never held.
+    """
+
+    def __init__(self, frames: np.ndarray | Iterable[np.ndarray], working_size: int) -> None:
+        if isinstance(frames, np.ndarray):
+            frames = check_frames(frames, min_frames=2)
+        self._source: Iterator[np.ndarray] = iter(frames)
+        self.count = 0
+        self.first = self._check(next(self._source, None))
+        self._source = itertools.chain([self.first], self._source)
+        height, width = self.first.shape[:2]
+        self.scale = min(1.0, working_size / max(height, width)) if working_size else 1.0
+        self.working = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
+
+    def _check(self, frame: np.ndarray | None) -> np.ndarray:
+        if frame is None:
+            raise InputError("clip has 0 frames; the check needs at least 2")
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        if self.count and frame.shape != self.first.shape:
+            raise InputError(f"clip frames differ in size: {self.first.shape} then {frame.shape} at frame {self.count}")
+        return frame
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self._source:
+            frame = self._check(frame)
+            self.count += 1
+            if self.scale < 1.0:
+                frame = cv2.resize(frame, self.working[::-1], interpolation=cv2.INTER_AREA)
+            yield frame
+
+    def drain(self) -> int:
+        """Count (decode, not track) the frames after the region was lost; the clip's length."""
+        for _ in self:
+            pass
+        if self.count < 2:
+            raise InputError(f"clip has {self.count} frame; the check needs at least 2")
+        return self.count
+
+
+def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *,
+               fps: float, plate_to_frame0: Any = None, progress: Progress | None = None,
+               select: FrameRange | None = None) -> CheckResult:
     """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
+
+    The clip is taken one frame at a time and only what the verdict and report need is kept
+    (the per-frame records and the tracked masks, compactly), so memory does not grow with the
+    clip's length. Frames whose long side exceeds ``cfg.working_size`` are tracked and measured
+    scaled down to it; positions and motions are reported in the clip's own pixels.
 
     Parameters
     ----------
-    frames : ndarray (T, H, W, 3) uint8
-        The clip, RGB.
+    frames : ndarray (T, H, W, 3) uint8, or an iterable of (H, W, 3) uint8 frames
+        The clip, RGB: an array, or a stream such as :class:`keyframe.io.ClipStream`.
     plate : ndarray (h, w, 3) uint8 or uint16
         The plate the clip was made from.
     mask : ndarray (h, w) bool
         The edited region, in plate coordinates.
     cfg : CheckConfig
-        Flow backend, ring geometry and thresholds.
+        Flow backend, ring geometry, working size and thresholds.
     fps : float
-        Frame rate (for the per-frame times).
+        Frame rate of the source clip (for the per-frame times).
     plate_to_frame0 : array-like (3, 3), optional
         Plate -> frame-0 homography from the render sidecar; estimated from features if omitted.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each frame.
+        Called as ``progress(done, total)`` after each frame (``total`` is 0 when a stream does
+        not know its length).
+    select : FrameRange, optional
+        Which frames of the source clip ``frames`` holds (``--frames``, ``--stride``): per-frame
+        times are the source's, and the summary records the range. Frame numbers in the report
+        count the frames checked.
 
     Returns
     -------
@@ -208,43 +270,60 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     >>> result.verdict, [r.code for r in result.reasons]  # doctest: +SKIP
     ('flagged', ['float'])
     """
-    frames = check_frames(frames, min_frames=2)
     plate = check_plate(plate, allow_float=True)
     mask = check_mask(mask, plate.shape[:2])
+    select = select or FrameRange()
+    total = len(frames) if hasattr(frames, "__len__") else (getattr(frames, "count", None) or 0)
+    clip = _Frames(frames, cfg.working_size)
     started = time.perf_counter()
-    alignment = align_plate(plate, frames[0], plate_to_frame0, min_ncc=cfg.align_min_ncc,
+    alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
                             min_inliers=cfg.align_min_inliers)
     status = {name: {"available": True, "why": None} for name in ("ssim", "delta_e", "warp", "flicker", "float")}
     available, why = lpips_status() if cfg.lpips == "auto" else (False, "turned off (check.lpips: off)")
     status["lpips"] = {"available": available, "why": why}
-    measure = _Measure(plate, cfg, LpipsMetric() if available else None)
-    flow = make_flow(cfg.flow, cfg.dis_preset)
 
-    total = len(frames)
-    tracked = np.zeros((total, *frames.shape[1:3]), bool)
+    def time_of(t: int) -> float:
+        return select.source_frame(t) / fps
+
+    measure = _Measure(plate, cfg, LpipsMetric() if available else None, scale=clip.scale, time_of=time_of)
+    flow = make_flow(cfg.flow, cfg.dis_preset)
+    to_working = np.diag([clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0], 1.0])
+
+    tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []
     slips: list[np.ndarray | None] = []
     # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
     margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
-    for step in track_region(frames, mask, alignment.matrix, flow, margin=margin, search=cfg.search_px):
-        tracked[step.t][step.box.slices] = step.mask
-        row, vector = measure(step, frames[step.t], fps)
+    for step in track_region(clip, mask, to_working @ alignment.matrix, flow, margin=margin, search=cfg.search_px):
+        tracked.append(step.box, step.mask)
+        row, vector = measure(step)
         rows.append(row)
         slips.append(vector)
         if progress is not None:
-            progress(step.t + 1, total)
+            progress(step.t + 1, max(total, step.t + 1))
     if not rows:
         raise KeyframeError("the edited region does not fall inside the clip's first frame after alignment")
+    total = clip.drain()
     lost_at = len(rows) if len(rows) < total else None
     for t in range(len(rows), total):
-        rows.append({"frame": t, "time_s": t / fps, "area_px": 0, "visible": 0.0, "in_frame": None,
+        rows.append({"frame": t, "time_s": time_of(t), "area_px": 0, "visible": 0.0, "in_frame": None,
                      "note": "region lost: no tracked pixels left"})
         slips.append(None)
+        tracked.append(None, None)
     per_frame = _finish(rows, slips, cfg)
     _mark_unmeasured(status, per_frame)
     reasons = judge(per_frame, cfg)
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
+    summary.update(frames_used=select.as_dict(), resolution=_resolution(clip))
     return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment)
+
+
+def _resolution(clip: _Frames) -> dict[str, Any]:
+    """Which size each metric was measured at (report.json ``summary.resolution``)."""
+    source, working = list(clip.first.shape[1::-1]), list(clip.working[::-1])
+    return {"source": source, "working": working, "scale": round(clip.scale, 6),
+            "tracking": working, "motion": working, "warp": working, "flicker": working, "appearance": working,
+            "units": "positions, areas and motions (float, slip) in source pixels"}
 
 
 def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
