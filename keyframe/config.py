@@ -131,7 +131,7 @@ class CheckConfig(Section):
 class ReportConfig(Section):
     contact_sheet_frames: int = Field(8, ge=1, le=64)
     thumbnail_width: int = Field(320, ge=64, le=1920)
-    overlay_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+    overlay_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "superfast"
 
 
 class NightlyConfig(Section):

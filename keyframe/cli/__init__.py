@@ -1,12 +1,49 @@
-"""Command-line interface: ``keyframe <command> ...``. Each command lives in its own module."""
+"""Command-line interface: ``keyframe <command> ...``. Each command lives in its own module.
 
-from keyframe.cli import validate  # noqa: F401  (registers the command)
-from keyframe.cli import gate  # noqa: F401  (registers the command)
-from keyframe.cli import inpaint  # noqa: F401  (registers the command)
-from keyframe.cli import check  # noqa: F401  (registers the command)
-from keyframe.cli import render  # noqa: F401  (registers the command)
-from keyframe.cli import bench  # noqa: F401  (registers the command group)
-from keyframe.cli import flows  # noqa: F401  (registers prep, demo, nightly, compare)
-from keyframe.cli.app import app, main, run
+A command registers itself on the typer ``app`` when its module is imported. :func:`main` imports
+only the module of the command it is asked to run, so ``keyframe check`` does not pay for the
+inpainting, gate, render and Prefect modules' start-up; ``app`` (and ``--help``) has them all.
+"""
 
-__all__ = ["app", "main", "run"]
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+#: command name -> the module under keyframe.cli that registers it
+COMMANDS = {"validate": "validate", "gate": "gate", "inpaint": "inpaint", "check": "check", "render": "render",
+            "bench": "bench", "prep": "flows", "demo": "flows", "nightly": "flows", "compare": "flows"}
+
+
+def register(argv: list[str] | None = None) -> None:
+    """Import the module of the command ``argv`` names, or every command module if it names none."""
+    name = next((arg for arg in argv or [] if not arg.startswith("-")), None)
+    for module in [COMMANDS[name]] if name in COMMANDS else dict.fromkeys(COMMANDS.values()):
+        importlib.import_module(f"keyframe.cli.{module}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    register(argv)
+    from keyframe.cli.app import main as run_app
+
+    return run_app(argv)
+
+
+def run() -> None:
+    """Console-script wrapper: ``sys.exit(main())``."""
+    sys.exit(main())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole application, every command registered
+        register()
+        from keyframe.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["COMMANDS", "app", "main", "register", "run"]

@@ -104,7 +104,7 @@ def drift_plot(path: str | Path, per_frame: list[dict[str, Any]], reasons: list[
 
 @output_group()
 def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any, frames: Iterable[np.ndarray] | None,
-                        fps: float, *, quality: int = 8, preset: str = "veryfast") -> dict[str, Path]:
+                        fps: float, *, quality: int = 8, preset: str = "superfast") -> dict[str, Path]:
     """Write ``report.json``, ``frames.csv``, ``drift.png`` and (given frames) ``overlay.mp4`` into ``out_dir``.
 
     The overlay is drawn and encoded a frame at a time in a background thread while the other
