@@ -142,6 +142,7 @@ class NightlyConfig(Section):
     retries: int = Field(2, ge=0, le=10)
     retry_delay_s: float = Field(10.0, ge=0.0, le=3600.0)
     max_shots: int = Field(2000, ge=1)
+    memory_budget_gb: float = Field(16.0, gt=0.0)
 
 
 class Config(Section):

@@ -223,3 +223,60 @@ def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str,
                                                                     "created": summary["created"]})
     write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")
     return summary
+
+
+#: Bytes a shot holds per plate pixel besides its clip: the plate and its float32 RGB, grey and Lab
+#: copies (inpaint, gate and check each make some), gate heatmaps and the check's working buffers.
+PLATE_BYTES_PER_PIXEL = 64
+#: Bytes a shot holds whatever its size (stage objects, flow backends, report documents).
+SHOT_BASE_BYTES = 96 * 2**20
+
+
+def shot_memory(plate_shape: tuple[int, ...], cfg: Config) -> int:
+    """Estimated peak memory of one shot in bytes, from its plate and the clip it will render.
+
+    The render holds its clip (``frames x width x height x 3`` bytes); every later stage streams
+    it (the check, the overlay and the contact sheet never copy it), so the clip counts once,
+    plus a per-pixel allowance for the plate's working copies and a fixed base.
+
+    Examples
+    --------
+    >>> round(shot_memory((1080, 1920, 3), Config(render={"frames": 121})) / 2**30, 2)
+    0.92
+    """
+    height, width = plate_shape[:2]
+    if cfg.render.size:
+        width, height = (int(v) for v in cfg.render.size.split("x"))
+    frames = cfg.render.frames or 25
+    return frames * width * height * 3 + plate_shape[0] * plate_shape[1] * PLATE_BYTES_PER_PIXEL + SHOT_BASE_BYTES
+
+
+class MemoryBudget:
+    """Admits shots while the estimated memory of those running fits a budget (and their count ``limit``).
+
+    A shot larger than the whole budget still runs, alone, so a batch never stalls.
+
+    Examples
+    --------
+    >>> budget = MemoryBudget(10, limit=3)
+    >>> budget.admit("a", 6), budget.admit("b", 6), budget.admit("c", 4)
+    (True, False, True)
+    >>> budget.release("a"); budget.admit("b", 6)
+    True
+    """
+
+    def __init__(self, budget: int, limit: int) -> None:
+        self.budget, self.limit = budget, limit
+        self.running: dict[str, int] = {}
+
+    def admit(self, shot_id: str, need: int) -> bool:
+        """Start counting ``shot_id`` if it fits now; say whether it was admitted."""
+        used = sum(self.running.values())
+        if self.running and (len(self.running) >= self.limit or used + need > self.budget):
+            return False
+        self.running[shot_id] = need
+        return True
+
+    def release(self, shot_id: str) -> None:
+        """``shot_id`` finished: its memory is free again."""
+        self.running.pop(shot_id, None)
