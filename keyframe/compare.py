@@ -8,7 +8,7 @@ fraction of its threshold (1.0 = at the threshold), averaged over frames and rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from keyframe.errors import KeyframeError
 from keyframe.inpaint.stage import mask_output_path
 from keyframe.io import package_versions, write_clip, write_figure, write_json_atomic
 from keyframe.pipeline import CLEAN, Revision
-from keyframe.report.outputs import flagged_frames, overlay_frames
+from keyframe.report.outputs import flagged_frames, outline
 from keyframe.verdict import RULES
 
 SCHEMA = "keyframe.compare/1"
@@ -139,44 +139,44 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig
             "frames": per_frame, "frame_counts": {"a": len(frames_a), "b": len(frames_b)}}
 
 
-def _label(frames: np.ndarray, text: str) -> np.ndarray:
-    out = frames.copy()
-    for frame in out:
-        cv2.putText(frame, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
-    return out
+def _label(frame: np.ndarray, text: str) -> np.ndarray:
+    cv2.putText(frame, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return frame
 
 
 def side_by_side(
-    frames_a: np.ndarray,
-    frames_b: np.ndarray,
-    masks_a: np.ndarray,
-    masks_b: np.ndarray,
+    frames_a: Iterable[np.ndarray],
+    frames_b: Iterable[np.ndarray],
+    masks_a: Sequence[np.ndarray],
+    masks_b: Sequence[np.ndarray],
     reasons_a: Sequence[Mapping[str, Any]] = (),
     reasons_b: Sequence[Mapping[str, Any]] = (),
-) -> np.ndarray:
-    """A and B next to each other, tracked region outlined (red on flagged frames), labelled.
+) -> Iterator[np.ndarray]:
+    """A and B next to each other, tracked region outlined (red on flagged frames), labelled; frame by frame.
 
-    Frames of different sizes are padded to the larger; the shorter clip sets the length.
+    Frames of different sizes are padded to the larger; the shorter clip sets the length. Only
+    one frame of each clip is held at a time.
 
-    Returns
-    -------
-    ndarray of shape (T, H, Wa + 8 + Wb, 3), uint8
+    Yields
+    ------
+    ndarray of shape (H, Wa + 8 + Wb, 3), uint8
 
     Examples
     --------
     >>> f = np.zeros((3, 32, 48, 3), np.uint8); m = np.zeros((3, 32, 48), bool)
-    >>> side_by_side(f, f, m, m).shape
+    >>> np.stack(list(side_by_side(f, f, m, m))).shape
     (3, 32, 104, 3)
     """
-    count = min(len(frames_a), len(frames_b))
-    panels = []
-    for text, frames, masks, reasons in (("A", frames_a, masks_a, reasons_a), ("B", frames_b, masks_b, reasons_b)):
-        shown = overlay_frames(frames[:count], masks[:count], flagged_frames(list(reasons), len(frames))[:count])
-        panels.append(_label(shown, text))
-    height = max(p.shape[1] for p in panels)
-    panels = [np.pad(p, ((0, 0), (0, height - p.shape[1]), (0, 0), (0, 0))) for p in panels]
-    gap = np.zeros((count, height, 8, 3), np.uint8)
-    return np.concatenate([panels[0], gap, panels[1]], axis=2)
+    count = min(len(masks_a), len(masks_b))
+    flags_a, flags_b = flagged_frames(list(reasons_a), len(masks_a)), flagged_frames(list(reasons_b), len(masks_b))
+    for t, (frame_a, frame_b) in enumerate(zip(frames_a, frames_b)):
+        if t >= count:
+            break
+        panels = [_label(outline(frame_a, masks_a[t], bool(flags_a[t])), "A"),
+                  _label(outline(frame_b, masks_b[t], bool(flags_b[t])), "B")]
+        height = max(p.shape[0] for p in panels)
+        panels = [np.pad(p, ((0, height - p.shape[0]), (0, 0), (0, 0))) for p in panels]
+        yield np.concatenate([panels[0], np.zeros((height, 8, 3), np.uint8), panels[1]], axis=1)
 
 
 def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig) -> Path:

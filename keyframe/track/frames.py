@@ -119,7 +119,10 @@ class TrackedMasks:
     def shape(self) -> tuple[int, int, int]:
         return (len(self), *self.size)
 
-    def __getitem__(self, t: int) -> np.ndarray:
+    def __getitem__(self, t: int | slice) -> np.ndarray:
+        if isinstance(t, slice):  # a (n, H, W) stack of the frames in the slice
+            picked = range(len(self))[t]
+            return np.stack([self[i] for i in picked]) if picked else np.zeros((0, *self.size), bool)
         kept = self._frames[t]
         mask = np.zeros(self.working, bool)
         if kept is not None:
