@@ -19,8 +19,9 @@ import numpy as np
 from keyframe.config import CheckConfig, Config
 from keyframe.errors import KeyframeError
 from keyframe.inpaint.stage import mask_output_path
-from keyframe.io import package_versions, write_clip, write_figure, write_json_atomic
+from keyframe.io import package_versions, write_clip, write_image, write_json_atomic
 from keyframe.pipeline import CLEAN, Revision
+from keyframe.report.chart import Panel, line_chart
 from keyframe.report.outputs import flagged_frames, outline
 from keyframe.verdict import RULES
 
@@ -180,25 +181,17 @@ def side_by_side(
 
 
 def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig) -> Path:
-    """Plot each judged measure per frame for A and B, with its threshold; PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """Plot each judged measure per frame for A and B, with its threshold; PNG (drawn with OpenCV)."""
+    rows_a, rows_b = list(a.get("frames") or []), list(b.get("frames") or [])
+    count = max(len(rows_a), len(rows_b), 1)
 
-    rules = [rule for rule in RULES if any(row.get(rule.key) is not None for row in [*a.get("frames", []), *b.get("frames", [])])]
-    figure = Figure(figsize=(8, 1.8 * max(len(rules), 1) + 0.6), dpi=90, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = np.atleast_1d(figure.subplots(max(len(rules), 1), 1, sharex=True))
-    for ax, rule in zip(axes, rules):
-        for name, report in (("A", a), ("B", b)):
-            rows = report.get("frames") or []
-            ax.plot([r["frame"] for r in rows], [np.nan if r.get(rule.key) is None else r[rule.key] for r in rows],
-                    marker=".", label=name)
-        ax.axhline(rule.threshold(cfg), color="red", linestyle="--", linewidth=1, label="threshold")
-        ax.set_title(f"{rule.key} ({rule.code})", fontsize=9)
-        ax.legend(fontsize=7, loc="best")
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("frame")
-    return write_figure(path, figure)
+    def column(rows: list[Mapping[str, Any]], key: str) -> list[float | None]:
+        return [row.get(key) for row in rows] + [None] * (count - len(rows))
+
+    rules = [rule for rule in RULES if any(row.get(rule.key) is not None for row in [*rows_a, *rows_b])]
+    panels = [Panel(f"{rule.key} ({rule.code})", [("A", column(rows_a, rule.key)), ("B", column(rows_b, rule.key)),
+                                                  ("threshold", [rule.threshold(cfg)] * count)]) for rule in rules]
+    return write_image(path, line_chart(range(count), panels or [Panel("no measure available", [])]))
 
 
 def write_comparison(out_dir: Path, a: Revision, b: Revision, cfg: Config) -> dict[str, Any]:
