@@ -31,7 +31,6 @@ MB_ALPHA, MB_BETA = 0.01, 0.002  # Lai et al. motion boundary
 _OUTSIDE = -1.0e6  # plate coordinate of "not tracked": samples outside every image
 _POINTS = 400  # region points advected forward to measure how much of the region is still in frame
 _MAX_GROW = 3  # search margin doublings before accepting a region cut by its box
-_FIT_POINTS = 4000  # tracked pixels (evenly subsampled) in the affine fit that extrapolates the maps
 
 
 @dataclass
@@ -60,31 +59,15 @@ def _remap(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0)
 
 
 def _compose(map_x: np.ndarray, map_y: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sample the plate-coordinate maps at ``(x, y)``; extrapolate where the maps are untracked.
+    """Sample the plate-coordinate maps at ``(x, y)``; untracked wherever any neighbour was.
 
     Bilinear sampling next to an untracked (``_OUTSIDE``) neighbour, or past the box edge, would
     blend a real coordinate with the sentinel into an arbitrary one that can land inside the
-    mask (stray fragments along the crop box); a resampled validity map rules those out. The
-    samples it rules out (pixels newly inside the box, and a one-pixel rim of the tracked area
-    each frame) get the plate coordinates of an affine fit of the tracked ones instead: marking
-    them untracked would let the tracked area erode by about a pixel a frame until, after a few
-    dozen frames, it ate into the region and its ring (a clean 121-frame clip lost three
-    quarters of its region that way).
+    mask (stray fragments along the crop box); a resampled validity map rules those out.
     """
     valid = _remap((map_x > _OUTSIDE / 2).astype(np.float32), x, y) > 0.999
-    new_x, new_y = _remap(map_x, x, y, _OUTSIDE), _remap(map_y, x, y, _OUTSIDE)
-    if valid.all() or not valid.any():
-        return (np.where(valid, new_x, _OUTSIDE).astype(np.float32),
-                np.where(valid, new_y, _OUTSIDE).astype(np.float32))
-    rows, cols = np.nonzero(valid)
-    step = max(1, rows.size // _FIT_POINTS)
-    rows, cols = rows[::step], cols[::step]
-    design = np.stack([x[rows, cols], y[rows, cols], np.ones(rows.size, np.float32)], 1).astype(np.float64)
-    target = np.stack([new_x[rows, cols], new_y[rows, cols]], 1).astype(np.float64)
-    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
-    fit_x = coef[0, 0] * x + coef[1, 0] * y + coef[2, 0]
-    fit_y = coef[0, 1] * x + coef[1, 1] * y + coef[2, 1]
-    return np.where(valid, new_x, fit_x).astype(np.float32), np.where(valid, new_y, fit_y).astype(np.float32)
+    return (np.where(valid, _remap(map_x, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32),
+            np.where(valid, _remap(map_y, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32))
 
 
 def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
