@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from keyframe.cli.app import ConfigOption, JsonOption, app, config_from, info, print_json
-from keyframe.io import read_clip, read_mask, read_plate
+from keyframe.io import ClipStream, read_mask, read_plate
 
 
 @app.command()
@@ -28,10 +28,10 @@ def validate(
         edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
         found["mask"] = {"path": str(mask), "coverage": round(float(edit.mean()), 6)}
     if clip is not None:
-        frames = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
-        width, height = frames.size
-        found["clip"] = {"path": str(clip), "frames": len(frames.frames), "fps": frames.fps,
-                         "width": width, "height": height}
+        stream = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
+        count = sum(1 for _ in stream)  # every frame decoded (so a damaged one is caught), none kept
+        width, height = stream.size
+        found["clip"] = {"path": str(clip), "frames": count, "fps": stream.fps, "width": width, "height": height}
     if as_json:
         print_json(found)
     else:
