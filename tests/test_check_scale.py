@@ -98,7 +98,20 @@ def test_frame_range_and_stride_are_checked_and_reported(cli, clean, tmp_path):
     assert report["params"]["frames"] == {"start": 2, "stop": 9, "stride": 2}
     assert [row["time_s"] for row in report["frames"]] == [round(t / 7.0, 4) for t in (2, 4, 6, 8)]
     assert not (tmp_path / "out" / "overlay.mp4").exists()  # --no-overlay
+    assert report["summary"]["alignment"]["source"] == "features"  # the sidecar has frame 0's transform only
     assert cli(*args, "--frames", "9:2").code == 2
+
+
+def test_frame_range_takes_its_first_transform_from_the_sidecar(cli, clean, tmp_path):
+    folder, _, _, clip = clean
+    (tmp_path / "c.mp4").write_bytes((folder / "clean.mp4").read_bytes())
+    write_json_atomic(tmp_path / "c.mp4.json", {"plate_to_frame0": clip.transforms[0].tolist(),
+                                                "frame_transforms": [h.tolist() for h in clip.transforms]})
+    args = ["check", tmp_path / "c.mp4", "--plate", plate_path("astronaut"), "--mask", mask_path("astronaut")]
+    report = json.loads(cli(*args, "--frames", "4:", "--json").stdout)
+    assert report["verdict"] == "pass" and len(report["frames"]) == 6
+    assert report["summary"]["alignment"]["source"] == "sidecar"
+    assert np.allclose(report["summary"]["alignment"]["plate_to_frame0"], clip.transforms[4])
 
 
 def test_frame_range_selects_frames():

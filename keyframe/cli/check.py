@@ -14,13 +14,20 @@ from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
 
-def read_render_sidecar(clip: Path) -> tuple[Path | None, Any]:
-    """``(sidecar path, plate_to_frame0)`` from ``CLIP.json`` beside the clip, or ``(None, None)``."""
+def read_render_sidecar(clip: Path, start: int = 0) -> tuple[Path | None, Any]:
+    """``(sidecar path, plate -> frame START)`` from ``CLIP.json`` beside the clip, or ``(None, None)``.
+
+    For a START past 0 the transform comes from the sidecar's ``frame_transforms`` (the camera
+    renderer records every frame's); without them it is None and the plate is aligned by features.
+    """
     path = sidecar_path(clip)
     if not path.is_file():
         return None, None
     data = read_json_object(path, "clip sidecar")
-    return path, data.get("plate_to_frame0")
+    if not start:
+        return path, data.get("plate_to_frame0")
+    transforms = data.get("frame_transforms")
+    return path, transforms[start] if isinstance(transforms, list) and start < len(transforms) else None
 
 
 @app.command()
@@ -50,9 +57,7 @@ def check(
     edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
     select = FrameRange.parse(frames, stride)
     video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select)
-    sidecar, plate_to_frame0 = read_render_sidecar(clip)
-    if select.start and plate_to_frame0 is not None:
-        plate_to_frame0 = None  # the sidecar maps the plate to the clip's frame 0, not to START: align by features
+    sidecar, plate_to_frame0 = read_render_sidecar(clip, select.start)
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
         task = bar.add_task("check", total=video.count)
         result = check_clip(video, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
