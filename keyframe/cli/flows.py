@@ -100,7 +100,9 @@ def demo(
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
     Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
-    is. Exit codes as for prep: 0 pass, 1 flagged.
+    is. Every stage runs even when the gate flags the plate (as it does the classical fill's soft
+    patch), so the report shows the gate's reasons beside the clip's. Exit codes as for prep:
+    0 pass, 1 flagged.
     """
     plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
     if not plate.is_file() or not mask.is_file():
@@ -111,7 +113,7 @@ def demo(
     from flows.prep import in_foreground, prep_flow
 
     with in_foreground():
-        entry = prep_flow(plate, mask, out.resolve(), config_from(None))
+        entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 

@@ -15,14 +15,14 @@ from keyframe.io import check_output_dir, output_group, read_mask, read_plate, w
 @app.command()
 def gate(
     plate: Annotated[Path, typer.Argument(help="Edited plate (PNG, JPEG, TIFF, WebP).")],
-    mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask; without it the seam is not checked.")] = None,
+    mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask; without it the seam and texture are not checked.")] = None,
     as_json: JsonOption = False,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="Folder for heatmap PNGs and gate.json (with every sub-check).")
     ] = None,
     config: ConfigOption = None,
 ) -> int:
-    """Score edge, seam and anatomy; exit 0 if the plate passes, 1 if it fails."""
+    """Score edge, seam, texture and anatomy; exit 0 if the plate passes, 1 if it fails."""
     cfg = config_from(config)
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
     edit = None
