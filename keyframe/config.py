@@ -31,6 +31,7 @@ class IOConfig(Section):
     mask_threshold: int = Field(0, ge=0, le=65534)
     max_clip_frames: int = Field(2000, gt=0)
     video_quality: int = Field(8, ge=0, le=10)
+    keep_clip_mb: int = Field(256, ge=0)
 
 
 class InpaintConfig(Section):

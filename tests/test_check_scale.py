@@ -14,6 +14,7 @@ from clips import known_clip
 from support import load_pair, mask_path, plate_path
 
 from keyframe.config import CheckConfig, Config
+from keyframe.errors import KeyframeError
 from keyframe.io import ClipStream, FrameRange, read_clip, write_clip, write_json_atomic
 from keyframe.nightly import MemoryBudget, shot_memory
 from keyframe.track import check_clip
@@ -136,3 +137,16 @@ def test_nightly_memory_budget_bounds_shots_at_once():
     assert budget.admit("s2", need) and not budget.admit("s3", need)
     alone = MemoryBudget(need // 2, limit=8)  # a shot over the whole budget still runs, alone
     assert alone.admit("big", need) and not alone.admit("next", 1)
+
+
+def test_a_small_clip_is_kept_for_the_second_pass_a_large_one_is_decoded_again(clean, tmp_path):
+    folder, *_ = clean
+    (tmp_path / "c.mp4").write_bytes((folder / "clean.mp4").read_bytes())
+    kept = ClipStream(tmp_path / "c.mp4", keep_bytes=64 * 2**20)
+    decoded = ClipStream(tmp_path / "c.mp4", keep_bytes=2 * 512 * 288 * 3)  # room for two frames only
+    first, again = list(kept), list(decoded)
+    (tmp_path / "c.mp4").unlink()
+    assert [f.tolist() for f in list(kept)] == [f.tolist() for f in first]  # no decoder needed the second time
+    with pytest.raises(KeyframeError):
+        list(decoded)  # the file is gone: it had to be decoded again
+    assert len(again) == 10

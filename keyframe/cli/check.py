@@ -56,7 +56,8 @@ def check(
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
     edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
     select = FrameRange.parse(frames, stride)
-    video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select)
+    video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select,
+                       keep_bytes=cfg.io.keep_clip_mb * 2**20 if out is not None and overlay else 0)
     sidecar, plate_to_frame0 = read_render_sidecar(clip, select.start)
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
         task = bar.add_task("check", total=video.count)

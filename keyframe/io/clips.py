@@ -103,12 +103,17 @@ class ClipStream:
         Refuse clips longer or larger than this.
     select : FrameRange, optional
         Only these frames (default: all).
+    keep_bytes : int
+        A clip whose selected frames fit in this many bytes is kept from the first iteration, so
+        iterating again (e.g. for the overlay) does not decode it again; a larger one is decoded
+        each time. Memory stays bounded either way.
     """
 
     def __init__(self, path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000,
-                 select: FrameRange | None = None) -> None:
+                 select: FrameRange | None = None, keep_bytes: int = 0) -> None:
         self.path, self.max_frames, self.max_pixels = path, max_frames, max_pixels
         self.select = select or FrameRange()
+        self.keep_bytes, self._kept = keep_bytes, None
         self._files, self._pending = self._find_files(path), None
         if self._files is not None:
             first = self._read_file(self._files[0])
@@ -195,7 +200,10 @@ class ClipStream:
             reader.close()
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        used = 0
+        if self._kept is not None:
+            yield from self._kept
+            return
+        used, kept = 0, []
         raw = self._raw()
         try:
             for index, frame in enumerate(raw):
@@ -205,9 +213,15 @@ class ClipStream:
                     break
                 if self.select.picks(index):
                     used += 1
+                    if kept is not None and (len(kept) + 1) * frame.nbytes <= self.keep_bytes:
+                        kept.append(frame)
+                    else:
+                        kept = None
                     yield frame
         finally:
             raw.close()
+        if kept:
+            self._kept = kept
         if not used:
             raise KeyframeError(f"clip has 0 frames{' in the selected range' if self.select != FrameRange() else ''}: "
                                 f"{self.path}")
