@@ -104,9 +104,9 @@ class ClipStream:
     select : FrameRange, optional
         Only these frames (default: all).
     keep_bytes : int
-        A clip whose selected frames fit in this many bytes is kept from the first iteration, so
-        iterating again (e.g. for the overlay) does not decode it again; a larger one is decoded
-        each time. Memory stays bounded either way.
+        A clip whose selected frames (as the header counts them) fit in this many bytes is kept
+        from the first iteration, so iterating again (e.g. for the overlay) does not decode it
+        again; a larger one is decoded each time. Memory stays bounded either way.
     """
 
     def __init__(self, path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000,
@@ -203,7 +203,8 @@ class ClipStream:
         if self._kept is not None:
             yield from self._kept
             return
-        used, kept = 0, []
+        fits = self.count is not None and self.count * self.width * self.height * 3 <= self.keep_bytes
+        used, kept = 0, [] if fits else None  # decided up front: a clip too large is never buffered
         raw = self._raw()
         try:
             for index, frame in enumerate(raw):
