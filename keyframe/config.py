@@ -22,14 +22,18 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "defa
 class Section(BaseModel):
     """Base for every config section: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class IOConfig(Section):
     max_pixels: int = Field(64_000_000, gt=0)
     min_side: int = Field(16, gt=0)
+    max_aspect: float = Field(16.0, ge=1.0)
     mask_threshold: int = Field(0, ge=0, le=65534)
+    max_mask_points: int = Field(100_000, gt=0)
+    max_polygon_crossings: int = Field(1_000, ge=2)
     max_clip_frames: int = Field(2000, gt=0)
+    max_clip_bytes: int = Field(1 << 30, gt=0)
     video_quality: int = Field(8, ge=0, le=10)
     keep_clip_mb: int = Field(256, ge=0)
 
@@ -120,8 +124,22 @@ class CheckConfig(Section):
     align_min_ncc: float = Field(0.6, ge=0.0, le=1.0)
     lpips: Literal["auto", "off"] = "auto"
     min_run: int = Field(2, ge=1)
-    float_px: float = Field(0.5, gt=0)
-    slip_px: float = Field(3.0, gt=0)
+    attach: Literal["auto", "scene", "subject"] = "auto"
+    attach_frames: int = Field(6, ge=1)
+    attach_contrast_px: float = Field(0.75, gt=0)
+    attach_continuity: float = Field(0.5, gt=0)
+    attach_min_share: float = Field(0.15, ge=0.0, le=1.0)
+    outline_sectors: int = Field(24, ge=4, le=256)
+    layer_px: float = Field(0.6, gt=0)
+    layer_rel: float = Field(0.15, ge=0)
+    layer_jump_px: float = Field(2.0, gt=0)
+    speed_floor_px: float = Field(1.0, gt=0)
+    occluder_levels: float = Field(40.0, gt=0)
+    float_px: float = Field(0.4, gt=0)
+    float_ratio: float = Field(0.3, gt=0)
+    slip_px: float = Field(2.5, gt=0)
+    slip_ratio: float = Field(0.1, gt=0)
+    cut_similarity: float = Field(0.5, ge=-1.0, le=1.0)
     flicker_levels: float = Field(2.0, gt=0)
     warp_ratio: float = Field(3.0, gt=0)
     warp_floor: float = Field(1e-4, gt=0)

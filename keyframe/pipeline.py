@@ -43,8 +43,9 @@ OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail")
 
 def read_inputs(plate_path: Path, mask_path: Path, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate a plate and its mask with the ``io`` limits (raises KeyframeError)."""
-    plate = read_plate(plate_path, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
-    mask = read_mask(mask_path, plate.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+    plate = read_plate(plate_path, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+    mask = read_mask(mask_path, plate.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     return plate, mask
 
 
@@ -154,7 +155,8 @@ def write_checked_clip(out_dir: Path, clip: RenderResult, check: CheckResult, re
     write_render(clip, out_dir / CLIP, inputs=clip_inputs, seed=cfg.seed, quality=cfg.io.video_quality)
     files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps, quality=cfg.io.video_quality,
                                 preset=cfg.report.overlay_preset)
-    write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks, drift_plot=files["plot"],
+    write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks,
+                      broken_outline=check.broken_outline, drift_plot=files["plot"],
                       media={"clip": out_dir / CLIP, "overlay": files["overlay"], "report.json": files["report"], **media},
                       cfg=cfg.report, **html)
 

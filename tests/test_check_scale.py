@@ -150,3 +150,22 @@ def test_a_small_clip_is_kept_for_the_second_pass_a_large_one_is_decoded_again(c
     with pytest.raises(KeyframeError):
         list(decoded)  # the file is gone: it had to be decoded again
     assert len(again) == 10
+
+
+def test_a_clip_of_the_plate_that_changes_size_mid_stream_is_refused(cli, clean, tmp_path):
+    import imageio_ffmpeg
+
+    _, plate, mask, clip = clean
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    for name, frames in (("a", clip.frames[:5]), ("b", [cv2.resize(f, (256, 144)) for f in clip.frames[5:]])):
+        write_clip(tmp_path / f"{name}.mp4", np.stack(frames), 7.0)
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(tmp_path / f"{name}.mp4"), "-c", "copy", "-bsf:v",
+                        "h264_mp4toannexb", "-f", "h264", str(tmp_path / f"{name}.h264")], check=True)
+    (tmp_path / "ab.h264").write_bytes((tmp_path / "a.h264").read_bytes() + (tmp_path / "b.h264").read_bytes())
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-r", "7", "-f", "h264", "-i", str(tmp_path / "ab.h264"), "-c", "copy",
+                    str(tmp_path / "changes.mp4")], check=True)
+    out = tmp_path / "out"
+    result = cli("check", tmp_path / "changes.mp4", "--plate", plate_path("astronaut"), "--mask",
+                 mask_path("astronaut"), "-o", out)
+    assert result.code == 2 and "mid-stream" in result.stderr, result.stderr
+    assert not out.exists()

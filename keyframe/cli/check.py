@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.io import ClipStream, FrameRange, check_output_dir, read_json_object, read_mask, read_plate, sidecar_path
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.io import ClipStream, FrameRange, check_output_dir, read_mask, read_plate, read_plate_to_frame0
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
-
-
-def read_render_sidecar(clip: Path, start: int = 0) -> tuple[Path | None, Any]:
-    """``(sidecar path, plate -> frame START)`` from ``CLIP.json`` beside the clip, or ``(None, None)``.
-
-    For a START past 0 the transform comes from the sidecar's ``frame_transforms`` (the camera
-    renderer records every frame's); without them it is None and the plate is aligned by features.
-    """
-    path = sidecar_path(clip)
-    if not path.is_file():
-        return None, None
-    data = read_json_object(path, "clip sidecar")
-    if not start:
-        return path, data.get("plate_to_frame0")
-    transforms = data.get("frame_transforms")
-    return path, transforms[start] if isinstance(transforms, list) and start < len(transforms) else None
 
 
 @app.command()
@@ -43,22 +27,24 @@ def check(
                                         "motion per checked frame doubles).")] = 1,
     overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write overlay.mp4 (the clip with the "
                                           "tracked region outlined) with the other files in --out.")] = True,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Check that the edited region stays glued to the scene; exit 0 pass, 1 flagged, 2 input error.
+    """Check that the edited region stays glued to what it belongs to; exit 0 pass, 1 flagged, 2 input error.
 
     If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching. The clip is decoded as a stream, so memory does not grow with its length.
     """
-    cfg = config_from(config)
+    cfg = config_from(config, {"check": {"attach": attach}})
     if out is not None:
         check_output_dir(out, create=False)
-    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
-    edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+    edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     select = FrameRange.parse(frames, stride)
+    sidecar, plate_to_frame0 = read_plate_to_frame0(clip, select.start)
     video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select,
                        keep_bytes=cfg.io.keep_clip_mb * 2**20 if out is not None and overlay else 0)
-    sidecar, plate_to_frame0 = read_render_sidecar(clip, select.start)
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
         task = bar.add_task("check", total=video.count)
         result = check_clip(video, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
@@ -76,6 +62,8 @@ def check(
     else:
         info(f"verdict: {report['verdict']} ({len(result.per_frame)} frames, alignment from {result.alignment.source}, "
              f"lpips {'on' if result.metric_status['lpips']['available'] else 'unavailable: ' + str(result.metric_status['lpips']['why'])})")
+        chosen = result.attachment
+        info(f"  judged against the {chosen.layer} ({'auto' if chosen.mode == 'auto' else 'forced'}): {chosen.why}")
         for reason in report["reasons"]:
             info(f"  {reason['message']}")
         for metric, state in result.metric_status.items():

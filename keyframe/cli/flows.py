@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
@@ -27,6 +27,8 @@ _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
+_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
 RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd.")]
 ModelOption = Annotated[
     Optional[str], typer.Option("--model", help="SVD weights (diffusers folder or a cached Hugging Face id); needs --render svd.")
@@ -35,16 +37,27 @@ OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 
 
-def prefect_environment() -> None:
-    """Offline Prefect settings, unless the user set them: no analytics, no telemetry."""
+def prefect_environment(*, foreground: bool = True) -> None:
+    """Offline Prefect settings, unless the user set them: no analytics, no telemetry.
+
+    In the foreground (prep, demo, compare) Prefect's console shows warnings and errors only: the
+    command prints its own summary, and an input error stays one line. Set
+    ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO`` to see every flow and task run. A user error
+    is never shown with a Prefect traceback (:func:`flows.console.hide_user_errors`).
+    """
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if foreground:
+        os.environ.setdefault(_CONSOLE_LEVEL, "WARNING")
+    from flows.console import hide_user_errors
+
+    hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
 
 
-def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
+def _render_overrides(render: str | None, model: str | None, attach: str | None = None) -> dict[str, Any]:
     if render is not None and render not in ("camera", "svd"):
         raise KeyframeError(f"--render must be camera or svd, got {render}")
-    return {"render": {"backend": render, "svd": {"model": model}}}
+    return {"render": {"backend": render, "svd": {"model": model}}, "check": {"attach": attach}}
 
 
 def _checked(cfg: Config, model: str | None) -> Config:
@@ -73,12 +86,13 @@ def prep(
     out: OutDirOption,
     render: RenderOption = None,
     model: ModelOption = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
     """inpaint -> gate -> render -> check -> report for one plate, as a Prefect flow."""
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
     from keyframe.pipeline import read_inputs
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
@@ -170,13 +184,16 @@ def nightly_run(
     as_json: JsonOption = False,
 ) -> int:
     """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed."""
+    from keyframe.io.ledger import lock_run_folder
+
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
-    from flows.nightly import nightly_flow
+    with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
+        prefect_environment(foreground=False)
+        from flows.nightly import nightly_flow
 
-    summary = nightly_flow(str(manifest.resolve()), str(out.resolve()), None if config is None else str(config.resolve()),
-                           overrides, force)
+        summary = nightly_flow(str(manifest.resolve()), str(out.resolve()),
+                               None if config is None else str(config.resolve()), overrides, force)
     if as_json:
         print_json(summary)
     else:
@@ -207,7 +224,7 @@ def nightly_serve(
     """
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
+    prefect_environment(foreground=False)
     from flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
@@ -228,6 +245,7 @@ def compare(
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -235,7 +253,7 @@ def compare(
 
     Exit 1 if either revision is flagged.
     """
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
 

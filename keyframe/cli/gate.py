@@ -24,10 +24,11 @@ def gate(
 ) -> int:
     """Score edge, seam, texture and anatomy; exit 0 if the plate passes, 1 if it fails."""
     cfg = config_from(config)
-    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
     edit = None
     if mask is not None:
-        edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+        edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     if out_dir is not None:
         check_output_dir(out_dir, create=False)
     result = run_gate(pixels, edit, cfg.gate)

@@ -1,16 +1,20 @@
 """Clips: video files through imageio-ffmpeg, or folders / printf patterns of frames.
 
-:class:`ClipStream` decodes a clip one frame at a time (optionally a range of it, every n-th
-frame), so no stage has to hold a whole clip; :func:`clip_writer` encodes one frame at a time.
-:func:`read_clip` and :func:`write_clip` are the whole-array forms of the same two.
+:func:`read_clip` reads a whole clip into memory (within ``io.max_clip_bytes``);
+:class:`keyframe.io.stream.ClipStream` decodes one frame at a time. :func:`clip_writer` encodes
+one frame at a time; :func:`write_clip` writes an array or any iterable of frames through it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import re
+import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,8 @@ import numpy as np
 
 from keyframe.errors import KeyframeError
 from keyframe.io.atomic import atomic_path, check_output_dir
-from keyframe.io.images import read_plate, write_image
+from keyframe.io.images import image_size, read_plate, write_image
+from keyframe.validation import MIN_CLIP_FRAMES, check_clip_length, check_clip_size, check_image_size
 
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _PRINTF = re.compile(r"%0?\d*d")
@@ -38,213 +43,64 @@ class Clip:
         return int(self.frames.shape[2]), int(self.frames.shape[1])
 
 
-@dataclass(frozen=True)
-class FrameRange:
-    """Which frames of a clip to use: ``start`` up to (not including) ``stop``, every ``stride``-th.
-
-    Examples
-    --------
-    >>> FrameRange.parse("0:240", stride=2).as_dict()
-    {'start': 0, 'stop': 240, 'stride': 2}
-    >>> [i for i in range(10) if FrameRange(2, 8, 3).picks(i)]
-    [2, 5]
-    """
-
-    start: int = 0
-    stop: int | None = None
-    stride: int = 1
-
-    def __post_init__(self) -> None:
-        if self.start < 0 or self.stride < 1 or (self.stop is not None and self.stop <= self.start):
-            raise KeyframeError(f"frame range must be START:STOP with 0 <= START < STOP and a stride >= 1, "
-                                f"got {self.start}:{'' if self.stop is None else self.stop} stride {self.stride}")
-
-    @classmethod
-    def parse(cls, text: str | None, stride: int = 1) -> FrameRange:
-        """``"START:STOP"`` (either side may be empty) and a stride; ``None`` is the whole clip."""
-        if not text:
-            return cls(0, None, stride)
-        start, sep, stop = text.partition(":")
-        try:
-            return cls(int(start or 0), int(stop) if stop else None, stride) if sep else cls(int(start), None, stride)
-        except ValueError:
-            raise KeyframeError(f"--frames must look like START:STOP (e.g. 0:240), got {text!r}") from None
-
-    def picks(self, index: int) -> bool:
-        """Is source frame ``index`` one of the frames used?"""
-        return index >= self.start and (self.stop is None or index < self.stop) and (index - self.start) % self.stride == 0
-
-    def done(self, index: int) -> bool:
-        """Is source frame ``index`` past the range (nothing more to decode)?"""
-        return self.stop is not None and index >= self.stop
-
-    def source_frame(self, position: int) -> int:
-        """The source frame number of the ``position``-th frame used."""
-        return self.start + position * self.stride
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "stop": self.stop, "stride": self.stride}
-
-
-class ClipStream:
-    """A clip decoded one frame at a time; iterate it (again) to get its ``(H, W, 3)`` uint8 RGB frames.
-
-    Opening reads only the header (size, frame rate, frame count where the container says);
-    limits are enforced as frames are decoded, so a bad clip fails with one line, not a traceback.
+def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000,
+              max_bytes: int = 1 << 30, min_frames: int = MIN_CLIP_FRAMES) -> Clip:
+    """Read a clip from a video file, a folder of frames or a printf pattern such as ``f/%04d.png``.
 
     Parameters
     ----------
     path : str or Path
-        Video file (mp4, mov, webm, ...), folder of frame images (sorted by name), or a printf
-        pattern such as ``f/%04d.png``.
+        Video file (mp4, mov, webm, ...), folder of frame images (sorted by name), or pattern.
     fps : float
         Frame rate to report for frame sequences (videos carry their own).
-    max_frames, max_pixels : int
-        Refuse clips longer or larger than this.
-    select : FrameRange, optional
-        Only these frames (default: all).
-    keep_bytes : int
-        A clip whose selected frames (as the header counts them) fit in this many bytes is kept
-        from the first iteration, so iterating again (e.g. for the overlay) does not decode it
-        again; a larger one is decoded each time. Memory stays bounded either way.
-    """
-
-    def __init__(self, path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000,
-                 select: FrameRange | None = None, keep_bytes: int = 0) -> None:
-        self.path, self.max_frames, self.max_pixels = path, max_frames, max_pixels
-        self.select = select or FrameRange()
-        self.keep_bytes, self._kept = keep_bytes, None
-        self._files, self._pending = self._find_files(path), None
-        if self._files is not None:
-            first = self._read_file(self._files[0])
-            self.height, self.width = first.shape[:2]
-            self.fps, self.source_count = float(fps), len(self._files)
-        else:
-            self._pending = self._open_video()
-            try:
-                meta = next(self._pending)
-            except (OSError, RuntimeError, StopIteration, KeyError, ValueError):
-                raise KeyframeError(f"clip is not a readable video: {path}") from None
-            self.width, self.height = meta["size"]
-            self.fps = float(meta.get("fps") or 0) or 7.0
-            duration = float(meta.get("duration") or 0)
-            self.source_count = int(round(duration * self.fps)) or None
-        if self.width * self.height > max_pixels:
-            self.close()
-            raise KeyframeError(f"clip frames are {self.width}x{self.height}, over the io.max_pixels limit: {path}")
-        if self.source_count is not None and self.source_count > max_frames and self._files is not None:
-            raise KeyframeError(f"clip has {self.source_count} frames, over the limit of {max_frames} "
-                                f"(io.max_clip_frames): {path}")
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """``(width, height)`` of the frames."""
-        return int(self.width), int(self.height)
-
-    @property
-    def count(self) -> int | None:
-        """Frames the iteration will give (from the header for videos: an estimate), or None if unknown."""
-        if self.source_count is None:
-            return None
-        stop = min(self.source_count, self.select.stop or self.source_count)
-        return max(0, -(-(stop - self.select.start) // self.select.stride))
-
-    def _find_files(self, path: str | Path) -> list[Path] | None:
-        text = str(path)
-        if _PRINTF.search(Path(text).name):
-            files = _pattern_files(text)
-        elif Path(path).is_dir():
-            files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
-        else:
-            path = Path(path)
-            if not path.exists():
-                raise KeyframeError(f"clip not found: {path}")
-            if path.stat().st_size == 0:
-                raise KeyframeError(f"clip is an empty (zero-byte) file: {path}")
-            return None
-        if not files:
-            raise KeyframeError(f"clip has 0 frames (no frame images found): {text}")
-        return files
-
-    def _read_file(self, file: Path) -> np.ndarray:
-        frame = read_plate(file, max_pixels=self.max_pixels, min_side=1)
-        return (frame // 257).astype(np.uint8) if frame.dtype == np.uint16 else frame
-
-    def _open_video(self) -> Iterator[Any]:
-        try:
-            # passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded
-            # to a constant rate with duplicated frames, which would read as "no motion").
-            return imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
-        except (OSError, RuntimeError, ValueError):
-            raise KeyframeError(f"clip is not a readable video: {self.path}") from None
-
-    def _raw(self) -> Iterator[np.ndarray]:
-        if self._files is not None:
-            for file in self._files:
-                frame = self._read_file(file)
-                if frame.shape[:2] != (self.height, self.width):
-                    raise KeyframeError(f"clip frames differ in size ({self.width}x{self.height} vs "
-                                        f"{frame.shape[1]}x{frame.shape[0]} at {file.name}): {self.path}")
-                yield frame
-            return
-        reader, self._pending = self._pending, None
-        try:
-            if reader is None:
-                reader = self._open_video()
-                next(reader)
-            for raw in reader:
-                yield np.frombuffer(raw, np.uint8).reshape(self.height, self.width, 3)
-        except (OSError, RuntimeError, StopIteration, KeyError, ValueError):
-            raise KeyframeError(f"clip is not a readable video: {self.path}") from None
-        finally:
-            reader.close()
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        if self._kept is not None:
-            yield from self._kept
-            return
-        fits = self.count is not None and self.count * self.width * self.height * 3 <= self.keep_bytes
-        used, kept = 0, [] if fits else None  # decided up front: a clip too large is never buffered
-        raw = self._raw()
-        try:
-            for index, frame in enumerate(raw):
-                if index >= self.max_frames:
-                    raise KeyframeError(f"clip has more than {self.max_frames} frames (io.max_clip_frames): {self.path}")
-                if self.select.done(index):
-                    break
-                if self.select.picks(index):
-                    used += 1
-                    if kept is not None and (len(kept) + 1) * frame.nbytes <= self.keep_bytes:
-                        kept.append(frame)
-                    else:
-                        kept = None
-                    yield frame
-        finally:
-            raw.close()
-        if kept:
-            self._kept = kept
-        if not used:
-            raise KeyframeError(f"clip has 0 frames{' in the selected range' if self.select != FrameRange() else ''}: "
-                                f"{self.path}")
-
-    def close(self) -> None:
-        """Stop a decoder opened for the header and never iterated."""
-        if self._pending is not None:
-            self._pending.close()
-            self._pending = None
-
-
-def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000,
-              select: FrameRange | None = None) -> Clip:
-    """Read a whole clip into memory (see :class:`ClipStream` for the parameters and to stream it).
+    max_frames : int
+        Refuse clips longer than this (``io.max_clip_frames``).
+    max_pixels : int
+        Refuse frames larger than this (``io.max_pixels``).
+    max_bytes : int
+        Refuse clips whose decoded frames would take more memory than this (``io.max_clip_bytes``):
+        checked from the container's header (or every frame file's header) before any frame is
+        decoded, and again while decoding, so a small file of many large frames is refused cheaply.
+    min_frames : int
+        Refuse clips shorter than this; the check compares frames, so it needs 2.
 
     Returns
     -------
     Clip
-        At least one frame; all frames the same size.
+        Between ``min_frames`` and ``max_frames`` frames, all the same size.
     """
-    stream = ClipStream(path, fps=fps, max_frames=max_frames, max_pixels=max_pixels, select=select)
-    return Clip(np.stack(list(stream)), stream.fps)
+    text = str(path)
+    limits = _Limits(max_frames, max_pixels, max_bytes, min_frames)
+    if _PRINTF.search(Path(text).name):
+        return _read_sequence(_pattern_files(text), fps, limits, text)
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
+        return _read_sequence(files, fps, limits, text)
+    if not path.exists():
+        raise KeyframeError(f"clip not found: {path}")
+    if path.stat().st_size == 0:
+        raise KeyframeError(f"clip is an empty (zero-byte) file: {path}")
+    return _read_video(path, limits)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The ``io`` limits a clip is read within (the rules live in :mod:`keyframe.validation`)."""
+
+    max_frames: int
+    max_pixels: int
+    max_bytes: int
+    min_frames: int
+
+    def check(self, frames: int, width: int, height: int, source: str, *, about: bool = False) -> None:
+        """Refuse ``frames`` frames of ``width`` x ``height`` (``about``: a count from a header)."""
+        check_image_size(width, height, max_pixels=self.max_pixels, what="clip frame", where=source)
+        check_clip_size(frames, width, height, max_frames=self.max_frames, max_bytes=self.max_bytes, about=about,
+                        where=source)
+
+    def check_length(self, frames: int, source: str) -> None:
+        check_clip_length(frames, self.min_frames, where=source)
 
 
 def _pattern_files(pattern: str) -> list[Path]:
@@ -257,13 +113,126 @@ def _pattern_files(pattern: str) -> list[Path]:
     return files
 
 
+def _read_sequence(files: list[Path], fps: float, limits: _Limits, source: str) -> Clip:
+    width, height = _sequence_size(files, limits, source)
+    frames = np.empty((len(files), height, width, 3), np.uint8)
+    for i, file in enumerate(files):
+        frames[i] = read_frame_file(file, limits.max_pixels)
+    return Clip(frames, float(fps))
+
+
+def _probe(path: Path) -> dict:
+    """The video's header as ffmpeg reports it (size, fps, duration), without decoding frames."""
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        try:
+            return next(reader)
+        finally:
+            reader.close()
+    except (OSError, RuntimeError, StopIteration, KeyError, ValueError):
+        raise KeyframeError(f"clip is not a readable video: {path}") from None
+
+
+# ffmpeg's line when the decoded frames change parameters (>= 5: "changed to <fmt>, WxH, ...";
+# 4.x: "frame changed from size:WxH ... to size:WxH").
+_SIZE_CHANGE = re.compile(r"video parameters changed to [^,]*(?:\([^)]*\))?, (\d+)x(\d+)|frame changed from .*? to size:(\d+)x(\d+)")
+
+
+def _size_changes(log: str, size: tuple[int, int]) -> tuple[int, int] | None:
+    """The first frame size other than ``size`` that ffmpeg's log reports, or None."""
+    for match in _SIZE_CHANGE.finditer(log):
+        found = tuple(int(v) for v in (match.group(1, 2) if match.group(1) else match.group(3, 4)))
+        if found != size:
+            return found
+    return None
+
+
+def _video_header(path: Path, limits: _Limits) -> tuple[int, int, float, int]:
+    """``(width, height, fps, frame count from the header or 0)``, checked against ``limits``."""
+    meta = _probe(path)
+    width, height = meta["size"]
+    fps = float(meta.get("fps") or 0) or 7.0
+    duration = float(meta.get("duration") or 0)
+    expected = round(duration * fps) if 0 < duration < math.inf else 0  # the header gives 10 ms steps
+    limits.check(min(expected, limits.max_frames), width, height, str(path), about=True)  # the count is exact below
+    return width, height, fps, expected
+
+
+def _video_frames(path: Path, width: int, height: int, limits: _Limits) -> Iterator[np.ndarray]:
+    """Decode ``path`` a frame at a time (each a new ``(H, W, 3)`` array), checking ``limits`` as it goes.
+
+    passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded to a
+    constant rate with duplicated frames, which would read as "no motion"). ffmpeg rescales
+    frames whose size changes mid-stream; its log says so, and such a clip is refused at its end.
+    """
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-nostats", "-hide_banner", "-v", "info", "-i", str(path),
+               "-map", "0:v:0", "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
+    count = 0
+    with tempfile.TemporaryFile() as log:
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL) as ffmpeg:
+            try:
+                while True:
+                    frame = np.empty((height, width, 3), np.uint8)
+                    if ffmpeg.stdout.readinto(memoryview(frame).cast("B")) != frame.nbytes:
+                        break  # the end (a last partial frame is dropped, as a truncated file's)
+                    count += 1
+                    limits.check(count, width, height, str(path))
+                    yield frame
+            finally:
+                ffmpeg.kill()
+        log.seek(0)
+        changed = _size_changes(log.read(1 << 20).decode("utf-8", "replace"), (width, height))
+    if changed:
+        raise KeyframeError(f"clip changes frame size mid-stream ({width}x{height} to {changed[0]}x{changed[1]}): {path}")
+    if count == 0:
+        raise KeyframeError(f"clip is not a readable video (no frame could be decoded): {path}")
+    limits.check_length(count, str(path))
+
+
+def _read_video(path: Path, limits: _Limits) -> Clip:
+    width, height, fps, expected = _video_header(path, limits)
+    frames = np.empty((max(expected, 1), height, width, 3), np.uint8)
+    count = 0
+    for frame in _video_frames(path, width, height, limits):
+        if count == len(frames):  # the header undercounted: grow by half
+            frames = np.concatenate([frames, np.empty((len(frames) // 2 + 1, height, width, 3), np.uint8)])
+        frames[count] = frame
+        count += 1
+    return Clip(frames[:count], fps)
+
+
+def _sequence_size(files: list[Path], limits: _Limits, source: str) -> tuple[int, int]:
+    """Every frame file's size from its header (all alike), checked against ``limits``, before any is decoded."""
+    if not files:
+        raise KeyframeError(f"clip has 0 frames (no frame images found): {source}")
+    limits.check_length(len(files), source)
+    if len(files) > limits.max_frames:  # before reading every file's header
+        limits.check(len(files), 1, 1, source)
+    first = None
+    for file in files:
+        width, height = image_size(file, "clip frame", limits.max_pixels)
+        if first is not None and (width, height) != first:
+            raise KeyframeError(
+                f"clip frames differ in size ({first[0]}x{first[1]} vs {width}x{height} at {file.name}): {source}"
+            )
+        first = (width, height)
+    limits.check(len(files), *first, source)
+    return first
+
+
+def read_frame_file(file: Path, max_pixels: int) -> np.ndarray:
+    """One frame image as ``(H, W, 3)`` uint8 (16-bit frames rounded to 8 bits)."""
+    frame = read_plate(file, max_pixels=max_pixels, min_side=1, max_aspect=None)
+    return (frame // 257).astype(np.uint8) if frame.dtype == np.uint16 else frame
+
+
 class ClipWriter:
     """Encodes ``(H, W, 3)`` uint8 RGB frames one at a time into an H.264 mp4 (see :func:`clip_writer`)."""
 
-    def __init__(self, path: Path, fps: float, quality: int, preset: str) -> None:
-        self.path, self.fps, self.quality, self.preset = path, float(fps), quality, preset
+    def __init__(self, path: Path, fps: float, quality: int, preset: str, log: Any) -> None:
+        self.path, self.fps, self.quality, self.preset, self.log = path, float(fps), quality, preset, log
         self.frames = 0
-        self._encoder: Any = None
+        self.ffmpeg: subprocess.Popen | None = None
         self._size: tuple[int, int] | None = None
 
     def write(self, frame: np.ndarray) -> None:
@@ -275,30 +244,39 @@ class ClipWriter:
         if pad_h or pad_w:
             frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         size = (frame.shape[1], frame.shape[0])
-        if self._encoder is None:
+        if self.ffmpeg is None:
             self._size = size
-            self._encoder = imageio_ffmpeg.write_frames(
-                str(self.path), size, fps=self.fps, codec="libx264", pix_fmt_out="yuv420p", quality=self.quality,
-                macro_block_size=1, ffmpeg_log_level="error",
-                output_params=["-preset", self.preset, "-movflags", "+faststart"])
-            self._encoder.send(None)
+            # The command imageio-ffmpeg's write_frames builds, run here so that ffmpeg's messages go
+            # to a log (not the terminal) and its exit status is checked: a full disk mid-encode is an error.
+            command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
+                       "-s", f"{size[0]}x{size[1]}", "-pix_fmt", "rgb24", "-r", str(Fraction(self.fps).limit_denominator()),
+                       "-i", "-", "-an", "-vcodec", "libx264", "-preset", self.preset, "-pix_fmt", "yuv420p",
+                       "-crf", str(int((1 - self.quality / 10.0) * 51)), "-v", "error", "-movflags", "+faststart",
+                       str(self.path)]
+            self.ffmpeg = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log,
+                                           bufsize=0)
         elif size != self._size:
             raise ValueError(f"clip frames differ in size: {self._size} then {size}")
-        self._encoder.send(np.ascontiguousarray(frame))
+        with contextlib.suppress(BrokenPipeError):  # ffmpeg stopped early: its status says why
+            self.ffmpeg.stdin.write(np.ascontiguousarray(frame).data)
         self.frames += 1
 
-    def close(self) -> None:
-        if self._encoder is not None:
-            self._encoder.close()
-            self._encoder = None
+    def close(self) -> int:
+        """Finish the encode; ffmpeg's exit status."""
+        if self.ffmpeg is None:
+            return 0
+        with contextlib.suppress(BrokenPipeError):
+            self.ffmpeg.stdin.close()
+        return self.ffmpeg.wait()
 
 
 @contextlib.contextmanager
 def clip_writer(path: str | Path, fps: float, *, quality: int = 8, preset: str = "medium") -> Iterator[ClipWriter]:
     """A :class:`ClipWriter` whose file appears at ``path`` only if the block ends without an error.
 
-    ``quality`` is imageio-ffmpeg's 0-10 scale; ``preset`` is x264's speed preset (``ultrafast``,
-    ``veryfast``, ``medium`` (the default), ...): a faster preset makes a bigger file, not a worse one.
+    ``quality`` is 0-10 (10 best; ``io.video_quality``); ``preset`` is x264's speed preset
+    (``ultrafast``, ``superfast``, ``veryfast``, ``medium`` (the default), ...): a faster preset
+    makes a bigger file, not a worse one.
 
     Examples
     --------
@@ -306,14 +284,22 @@ def clip_writer(path: str | Path, fps: float, *, quality: int = 8, preset: str =
     ...     for frame in frames:
     ...         writer.write(frame)
     """
-    with atomic_path(path) as tmp:
-        writer = ClipWriter(tmp, fps, quality, preset)
+    with atomic_path(path) as tmp, tempfile.TemporaryFile() as log:
+        writer = ClipWriter(tmp, fps, quality, preset, log)
         try:
             yield writer
-        finally:
-            writer.close()
+        except BaseException:
+            if writer.ffmpeg is not None:
+                writer.ffmpeg.kill()
+                writer.ffmpeg.wait()
+            raise
         if not writer.frames:
             raise ValueError("write_clip needs at least one frame")
+        if writer.close() != 0:
+            log.seek(0)
+            said = [line.strip() for line in log.read(1 << 16).decode("utf-8", "replace").splitlines() if line.strip()]
+            reason = next((line for line in said if "No space left" in line), said[-1] if said else "no message")
+            raise KeyframeError(f"could not encode {Path(path).name} (ffmpeg: {reason})")
 
 
 def write_clip(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, quality: int = 8,

@@ -8,7 +8,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from keyframe.errors import KeyframeError
 from keyframe.io.atomic import pending_path, write_json_atomic
+from keyframe.io.documents import read_json_object
 
 SIDECAR_SCHEMA = "keyframe.sidecar/1"
 _VERSIONED_PACKAGES = (
@@ -131,3 +135,31 @@ def write_sidecar(
     if extra:
         data.update(extra)
     return write_json_atomic(sidecar_path(output), data)
+
+
+def read_plate_to_frame0(clip: str | Path, start: int = 0) -> tuple[Path | None, np.ndarray | None]:
+    """``(sidecar path, plate_to_frame0)`` from the render sidecar beside ``clip``, or ``(None, None)``.
+
+    With ``start`` past 0 (``keyframe check --frames START:``) the transform is the plate's to
+    frame START, from the sidecar's ``frame_transforms`` (the camera renderer records every
+    frame's); None when the sidecar has none, so the plate is aligned by features.
+    The transform is refused in one line unless it is a 3x3 matrix of finite numbers, so a
+    hand-edited sidecar fails before the check starts.
+    """
+    path = sidecar_path(clip)
+    if not path.is_file():
+        return None, None
+    data = read_json_object(path, "clip sidecar")
+    if start:
+        transforms = data.get("frame_transforms")
+        value = transforms[start] if isinstance(transforms, list) and start < len(transforms) else None
+    else:
+        value = data.get("plate_to_frame0")
+    if value is None:
+        return path, None
+    rows = value if isinstance(value, list) and len(value) == 3 else []
+    numbers = [v for row in rows if isinstance(row, list) and len(row) == 3 for v in row
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) != 9:
+        raise KeyframeError(f"clip sidecar's plate_to_frame0 must be a 3x3 list of numbers: {path}")
+    return path, np.asarray(numbers, dtype=np.float64).reshape(3, 3)

@@ -16,8 +16,9 @@ from keyframe.io import check_output_dir, output_group, check_output_path, write
 from keyframe.registry import Progress
 from keyframe.render.base import RENDERERS, Renderer, RenderResult
 from keyframe.render.camera import camera_map, plan_camera
-from keyframe.render.fit import fit_plate, plan_fit
+from keyframe.render.fit import fit_plate, parse_size, plan_fit
 from keyframe.render.svd import load_svd
+from keyframe.validation import check_encodable
 
 __all__ = [
     "RENDERERS",
@@ -67,6 +68,10 @@ def render(
     >>> result.frames.shape, result.backend
     ((3, 288, 512, 3), 'camera')
     """
+    if cfg.size is not None:
+        check_encodable(*parse_size(cfg.size))
+    elif cfg.backend == "camera":  # frames of the plate's size (svd picks a model-sized area)
+        check_encodable(plate.shape[1], plate.shape[0])
     return RENDERERS.get(cfg.backend)(plate, cfg, seed=seed, model=model, progress=progress)
 
 

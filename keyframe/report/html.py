@@ -63,6 +63,8 @@ def contact_sheet(
     *,
     n_frames: int = 8,
     width: int = 320,
+    broken: list[np.ndarray | None] | None = None,
+    labels: list[str | None] | None = None,
 ) -> np.ndarray:
     """Tile ``n_frames`` evenly spaced frames with the tracked region outlined on each.
 
@@ -79,6 +81,9 @@ def contact_sheet(
         Frames to show (first and last included), at most ``T``.
     width : int
         Width of each thumbnail in pixels.
+    broken, labels : list, optional
+        Per frame: the outline pixels where the region's motion breaks from its attached layer,
+        and that layer's name (see :func:`keyframe.report.overlay_frames`).
 
     Returns
     -------
@@ -99,7 +104,9 @@ def contact_sheet(
     height, full_width = np.shape(frames[0])[:2]
     picks = np.unique(np.rint(np.linspace(0, count - 1, min(n_frames, count))).astype(int))
     flags = flagged_frames(list(reasons or []), count)
-    shown = [np.asarray(frames[t]) if masks is None else outline(frames[t], masks[t], bool(flags[t])) for t in picks]
+    shown = [np.asarray(frames[t]) if masks is None else
+             outline(frames[t], masks[t], bool(flags[t]), None if broken is None else broken[t],
+                     None if labels is None else labels[t]) for t in picks]
     thumb_h = max(1, int(round(height * width / full_width)))
     columns = min(_COLUMNS, len(picks))
     rows = -(-len(picks) // columns)
@@ -146,6 +153,7 @@ def write_html_report(
     title: str,
     frames: np.ndarray | None = None,
     tracked_masks: np.ndarray | None = None,
+    broken_outline: list[np.ndarray | None] | None = None,
     plate: np.ndarray | None = None,
     heatmaps: Mapping[str, np.ndarray] | None = None,
     drift_plot: str | Path | None = None,
@@ -165,6 +173,9 @@ def write_html_report(
         Page title (e.g. the shot id); escaped like every other string.
     frames, tracked_masks : ndarray, optional
         The clip ``(T, H, W, 3)`` and its tracked mask ``(T, H, W)`` for the contact sheet.
+    broken_outline : list, optional
+        Per frame, the outline pixels where the region's motion breaks from its attached layer
+        (``CheckResult.broken_outline``), drawn on the contact sheet with the layer's name.
     plate, heatmaps : optional
         The checked plate and the gate's heatmaps by criterion, shown as colour overlays.
     drift_plot : str or Path, optional
@@ -185,7 +196,8 @@ def write_html_report(
     sheet = None
     if frames is not None:
         image = contact_sheet(
-            frames, tracked_masks, report.get("reasons"), n_frames=cfg.contact_sheet_frames, width=cfg.thumbnail_width
+            frames, tracked_masks, report.get("reasons"), n_frames=cfg.contact_sheet_frames, width=cfg.thumbnail_width,
+            broken=broken_outline or None, labels=[row.get("attached") for row in report.get("frames") or []] or None,
         )
         sheet = _relative(write_image(assets / "contact_sheet.png", image), out_dir)
     overlays = {}

@@ -6,7 +6,7 @@ import contextvars
 import csv
 import io
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,10 @@ from keyframe.masks import contour
 from keyframe.report.chart import Panel, line_chart
 
 PASS_RGB, FLAG_RGB = (40, 220, 80), (255, 40, 40)
+BROKEN_RGB = (255, 0, 255)  # outline sectors whose motion does not continue the attached layer's
 _PANELS = (
-    ("motion against surroundings", (("float_px", "float px/frame"), ("slip_px", "slip px"))),
+    ("motion against the attached layer", (("float_px", "float px/frame"), ("slip_px", "slip px"),
+                                           ("float_ratio", "float / its speed"))),
     ("SSIM vs carried plate", (("ssim_region", "region"), ("ssim_ring", "ring"))),
     ("colour change (dE) vs plate", (("delta_e_region", "region"), ("delta_e_ring", "ring"))),
     ("flicker (MAE levels, compensated)", (("flicker_region", "region"), ("flicker_ring", "ring"))),
@@ -56,8 +58,13 @@ def flagged_frames(reasons: list[dict[str, Any]], count: int) -> np.ndarray:
     return flags
 
 
-def outline(frame: np.ndarray, mask: np.ndarray, flagged: bool = False) -> np.ndarray:
+def outline(frame: np.ndarray, mask: np.ndarray, flagged: bool = False, broken: np.ndarray | None = None,
+            label: str | None = None) -> np.ndarray:
     """A copy of ``frame`` with ``mask``'s contour drawn on it: green, or red when ``flagged``.
+
+    ``broken`` (outline pixels ``(N, 2)`` x, y) marks in magenta where the region's motion breaks
+    from the layer it is attached to; ``label`` names that layer in the top-left corner
+    ("judged vs subject").
 
     Examples
     --------
@@ -69,11 +76,24 @@ def outline(frame: np.ndarray, mask: np.ndarray, flagged: bool = False) -> np.nd
     if mask.any():
         edge = cv2.dilate(contour(mask).astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
         out[edge] = FLAG_RGB if flagged else PASS_RGB
+    if broken is not None and len(broken):
+        spots = np.zeros(mask.shape, np.uint8)
+        spots[np.clip(broken[:, 1], 0, spots.shape[0] - 1), np.clip(broken[:, 0], 0, spots.shape[1] - 1)] = 1
+        out[cv2.dilate(spots, np.ones((3, 3), np.uint8)).astype(bool)] = BROKEN_RGB
+    if label:
+        scale = max(frame.shape[1] / 900.0, 0.4)
+        cv2.putText(out, f"judged vs {label}", (6, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), max(1, int(scale * 2)), cv2.LINE_AA)
     return out
 
 
-def overlay_frames(frames: np.ndarray, masks: Sequence[np.ndarray], flags: np.ndarray | None = None) -> np.ndarray:
+def overlay_frames(frames: np.ndarray, masks: Sequence[np.ndarray], flags: np.ndarray | None = None,
+                   broken: list[np.ndarray | None] | None = None, labels: list[str | None] | None = None) -> np.ndarray:
     """The clip with each frame's tracked region outlined: green, or red on flagged frames.
+
+    ``broken`` (per frame, outline pixels ``(N, 2)`` x, y) marks in magenta where the region's
+    motion breaks from the layer it is attached to; ``labels`` (per frame) names that layer in
+    the top-left corner ("judged vs subject").
 
     Examples
     --------
@@ -83,15 +103,18 @@ def overlay_frames(frames: np.ndarray, masks: Sequence[np.ndarray], flags: np.nd
     """
     if frames.shape[:3] != tuple(np.shape(masks)):
         raise ValueError(f"masks {np.shape(masks)} do not match frames {frames.shape[:3]}")
-    return np.stack([outline(frame, masks[t], flags is not None and bool(flags[t])) for t, frame in enumerate(frames)])
+    return np.stack(list(overlay_stream(frames, masks, flags, broken, labels)))
 
 
-def overlay_stream(frames: Iterable[np.ndarray], masks: Sequence[np.ndarray], flags: np.ndarray):
+def overlay_stream(frames: Iterable[np.ndarray], masks: Sequence[np.ndarray], flags: np.ndarray | None = None,
+                   broken: list[np.ndarray | None] | None = None,
+                   labels: list[str | None] | None = None) -> Iterator[np.ndarray]:
     """:func:`overlay_frames` one frame at a time, for a clip that is streamed rather than held."""
     for t, frame in enumerate(frames):
         if t >= len(masks):
             break
-        yield outline(frame, masks[t], bool(flags[t]))
+        yield outline(frame, masks[t], flags is not None and bool(flags[t]), broken[t] if broken else None,
+                      labels[t] if labels else None)
 
 
 def drift_plot(path: str | Path, per_frame: list[dict[str, Any]], reasons: list[dict[str, Any]]) -> Path:
@@ -137,11 +160,13 @@ def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any,
     worker = None
     if frames is not None:
         flags = flagged_frames(report["reasons"], len(check.tracked_masks))
+        labels = [row.get("attached") for row in report["frames"]]
 
         def overlay() -> None:
             try:
                 with clip_writer(out_dir / "overlay.mp4", fps, quality=quality, preset=preset) as writer:
-                    for frame in overlay_stream(frames, check.tracked_masks, flags):
+                    for frame in overlay_stream(frames, check.tracked_masks, flags, check.broken_outline or None,
+                                                labels):
                         writer.write(frame)
                 written["overlay"] = out_dir / "overlay.mp4"
             except BaseException as error:  # re-raised in the caller's thread below

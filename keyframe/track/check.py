@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,17 +11,19 @@ import cv2
 import numpy as np
 
 from keyframe.config import CheckConfig
-from keyframe.errors import InputError, KeyframeError
-from keyframe.io.clips import FrameRange
+from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
+from keyframe.io.stream import FrameRange
 from keyframe.masks import bounding_box, distance_to
 from keyframe.registry import Progress
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
+    SIGNS,
     flicker_mae,
+    float_series,
     lpips_status,
-    region_motion,
+    relative_drift,
     ssim_map,
     to_lab,
     vbench_flicker,
@@ -31,8 +32,17 @@ from keyframe.metrics import (
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
+from keyframe.track.layers import (
+    Attachment,
+    OutlineMotion,
+    SceneMotion,
+    attach,
+    edit_outline_distance,
+    outline_motion,
+)
 from keyframe.track.propagate import Step, track_region
-from keyframe.validation import check_frames, check_mask, check_plate
+from keyframe.track.stream import WorkingFrames
+from keyframe.validation import check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
@@ -49,6 +59,8 @@ class CheckResult:
     tracked_masks: TrackedMasks  # per frame: (H, W) bool, kept compactly
     metric_status: dict[str, dict[str, Any]]
     alignment: Alignment | None = field(default=None, repr=False)
+    attachment: Attachment | None = None
+    broken_outline: list[np.ndarray | None] = field(default_factory=list, repr=False)  # per frame (N, 2) x, y, clip px
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -73,6 +85,7 @@ class _Measure:
         self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
         self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
         self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
+        self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -84,8 +97,13 @@ class _Measure:
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
 
-    def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray) -> dict[str, Any]:
-        """SSIM, colour difference and LPIPS of the frame against the carried plate, region vs ring."""
+    def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray,
+                   subject: np.ndarray | None) -> dict[str, Any]:
+        """SSIM, colour difference and LPIPS of the frame against the carried plate, region vs ring.
+
+        With the ring's ``subject`` pixels known, the ring's figures are also kept per layer
+        (``*_ring_scene``, ``*_ring_subject``) for drift relative to the attached layer.
+        """
         sub = bounding_box(region | ring, padding=_SSIM_WINDOW // 2)
         if min(sub.shape) < _SSIM_WINDOW:
             return {}
@@ -97,18 +115,18 @@ class _Measure:
         rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
         ssim = ssim_map(step.grey[sub.slices], ref_grey)
         delta_e = delta_e_map(to_lab(rgb), ref_lab)
-        out = {
-            "ssim_region": _mean(ssim[sel_region]), "ssim_ring": _mean(ssim[sel_ring]),
-            "delta_e_region": _mean(delta_e[sel_region]), "delta_e_ring": _mean(delta_e[sel_ring]),
-        }  # fmt: skip
+        maps = {"ssim": ssim, "delta_e": delta_e}
         if self.lpips is not None:
             ref_rgb = cv2.remap(self.rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            distance = self.lpips(rgb, ref_rgb)
-            out.update(lpips_region=_mean(distance[sel_region]), lpips_ring=_mean(distance[sel_ring]))
-        return out
+            maps["lpips"] = self.lpips(rgb, ref_rgb)
+        parts = {"region": sel_region, "ring": sel_ring}
+        if subject is not None:
+            parts.update(ring_subject=sel_ring & subject[sub.slices], ring_scene=sel_ring & ~subject[sub.slices])
+        return {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
+                for part, selection in parts.items()}
 
-    def __call__(self, step: Step) -> tuple[dict[str, Any], np.ndarray | None]:
-        """One frame's row (positions and motions in the clip's own pixels) and its float vector."""
+    def __call__(self, step: Step, scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
+        """One frame's row (positions in the clip's own pixels) and its outline motion (working pixels)."""
         region, unit = step.mask, self.unit
         inside_plate = ((step.map_x >= 0) & (step.map_x <= self.grey.shape[1] - 1)
                         & (step.map_y >= 0) & (step.map_y <= self.grey.shape[0] - 1))  # fmt: skip
@@ -119,47 +137,54 @@ class _Measure:
             "centroid_x": (xs.mean() + step.box.x0) * unit, "centroid_y": (ys.mean() + step.box.y0) * unit,
             "in_frame": step.in_frame,
         }  # fmt: skip
-        row.update(self.appearance(step, step.frame, region, ring))
+        outline = None
+        if step.occluded is not None and scene is not None:
+            cfg = self.cfg
+            # inside the region, only pixels that still show the plate are the region: an occluder
+            # dragged into the tracked mask would otherwise lend the region its own motion
+            carried = cv2.remap(self.grey, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            shows_plate = cv2.absdiff(cv2.blur(step.grey, (3, 3)), cv2.blur(carried, (3, 3))) < cfg.occluder_levels / 255.0
+            visible = ~step.occluded & inside_plate & (shows_plate | ~region)
+            edit_distance = None if self.edit_distance is None else cv2.remap(
+                self.edit_distance, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                borderValue=1e6)
+            outline = outline_motion(-step.flow_bw, region, visible, (step.box.x0, step.box.y0),
+                                     scene, gap=cfg.ring_gap_px, width=cfg.ring_px, sectors=cfg.outline_sectors,
+                                     layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
+            row["subject_share"] = None if outline is None else outline.subject_share
+        row.update(self.appearance(step, step.frame, region, ring, None if outline is None else outline.subject_ring))
         if step.occluded is None:
             row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
             return row, None
         seen_region, seen_ring = region & ~step.occluded, ring & ~step.occluded
         row["occluded"] = 1.0 - seen_region.sum() / region.sum()
         row["visible"] = step.in_frame * (1.0 - row["occluded"])
-        fit = region_motion(-step.flow_bw, seen_region, seen_ring)
-        if fit is not None:
-            vector = fit.float_vector * unit
-            row.update(region_dx=fit.region[0] * unit, region_dy=fit.region[1] * unit, ring_dx=fit.ring[0] * unit,
-                       ring_dy=fit.ring[1] * unit, float_px=float(np.hypot(*vector)))
-        else:
-            row["note"] = "too few visible pixels in the region or its ring to compare their motion"
         row.update(
             warp_region=warping_error(step.grey, step.prev_warped, seen_region),
             warp_ring=warping_error(step.grey, step.prev_warped, seen_ring),
             flicker_region=flicker_mae(step.grey, step.prev_warped, seen_region),
             flicker_ring=flicker_mae(step.grey, step.prev_warped, seen_ring),
         )
-        return row, (vector if fit is not None else None)
+        return row, outline
 
 
-def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[FrameMetrics]:
-    """Derived columns (float slip, region-vs-ring excesses, drift since frame 0), rounded."""
+def _finish(rows: list[dict[str, Any]], floats: list[dict[str, Any]], cfg: CheckConfig) -> list[FrameMetrics]:
+    """Derived columns (float, region-vs-ring excesses, drift since frame 0 against the attached ring), rounded."""
     first = rows[0]
-    slip = np.zeros(2)
+    slip = 0.0
     out = []
-    for row, vector in zip(rows, slips):
-        if vector is not None:
-            slip = slip + vector
-        if row.get("area_px"):
-            row["slip_px"] = float(np.hypot(*slip)) if row["frame"] else 0.0
+    for row, judged in zip(rows, floats):
+        row.update(judged)
+        if row.get("area_px") and row.get("slip_px") is None:
+            row["slip_px"] = slip  # nothing judged in this frame: the slip so far stands
+        slip = row.get("slip_px") or slip
+        if row.get("note") is None and row["frame"] and row.get("area_px") and not judged:
+            row["note"] = "too few visible pixels on one side of the region's outline to compare their motion"
         row["flicker_excess"] = _delta(row.get("flicker_region"), row.get("flicker_ring"))
         if row.get("warp_region") is not None and row.get("warp_ring") is not None:
             row["warp_ratio"] = row["warp_region"] / max(row["warp_ring"], cfg.warp_floor)
-        for key, sign in (("ssim", 1.0), ("delta_e", -1.0), ("lpips", -1.0)):
-            drop_region = _delta(first.get(f"{key}_region"), row.get(f"{key}_region"))
-            drop_ring = _delta(first.get(f"{key}_ring"), row.get(f"{key}_ring"))
-            change = _delta(drop_region, drop_ring)
-            row[f"drift_{key}"] = None if change is None else sign * change
+        for key in SIGNS:
+            row[f"drift_{key}"] = relative_drift(first, row, key)
         digits = {"time_s": 4, "warp_region": 7, "warp_ring": 7}
         out.append(FrameMetrics(**{k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
                                    for k in FRAME_FIELDS}))
@@ -179,54 +204,10 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[FrameMet
                               "the region or in its ring of background (mask too small, too large or lost)"}
 
 
-class _Frames:
-    """The clip's frames as the tracker takes them: validated, scaled to the working size, counted.
-
-    Frames pass through one at a time (an array's are views), so a streamed clip is never held.
-    """
-
-    def __init__(self, frames: np.ndarray | Iterable[np.ndarray], working_size: int) -> None:
-        if isinstance(frames, np.ndarray):
-            frames = check_frames(frames, min_frames=2)
-        self._source: Iterator[np.ndarray] = iter(frames)
-        self.count = 0
-        self.first = self._check(next(self._source, None))
-        self._source = itertools.chain([self.first], self._source)
-        height, width = self.first.shape[:2]
-        self.scale = min(1.0, working_size / max(height, width)) if working_size else 1.0
-        self.working = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
-
-    def _check(self, frame: np.ndarray | None) -> np.ndarray:
-        if frame is None:
-            raise InputError("clip has 0 frames; the check needs at least 2")
-        frame = np.asarray(frame)
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise InputError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
-        if self.count and frame.shape != self.first.shape:
-            raise InputError(f"clip frames differ in size: {self.first.shape} then {frame.shape} at frame {self.count}")
-        return frame
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for frame in self._source:
-            frame = self._check(frame)
-            self.count += 1
-            if self.scale < 1.0:
-                frame = cv2.resize(frame, self.working[::-1], interpolation=cv2.INTER_AREA)
-            yield frame
-
-    def drain(self) -> int:
-        """Count (decode, not track) the frames after the region was lost; the clip's length."""
-        for _ in self:
-            pass
-        if self.count < 2:
-            raise InputError(f"clip has {self.count} frame; the check needs at least 2")
-        return self.count
-
-
 def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *,
                fps: float, plate_to_frame0: Any = None, progress: Progress | None = None,
                select: FrameRange | None = None) -> CheckResult:
-    """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
+    """Track the plate's edited region through ``frames`` and judge whether it stayed glued to what it belongs to.
 
     The clip is taken one frame at a time and only what the verdict and report need is kept
     (the per-frame records and the tracked masks, compactly), so memory does not grow with the
@@ -274,7 +255,7 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     mask = check_mask(mask, plate.shape[:2])
     select = select or FrameRange()
     total = len(frames) if hasattr(frames, "__len__") else (getattr(frames, "count", None) or 0)
-    clip = _Frames(frames, cfg.working_size)
+    clip = WorkingFrames(frames, cfg)
     started = time.perf_counter()
     alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
                             min_inliers=cfg.align_min_inliers)
@@ -286,44 +267,56 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
         return select.source_frame(t) / fps
 
     measure = _Measure(plate, cfg, LpipsMetric() if available else None, scale=clip.scale, time_of=time_of)
+    measure.edit_distance = edit_outline_distance(mask)
     flow = make_flow(cfg.flow, cfg.dis_preset)
     to_working = np.diag([clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0], 1.0])
 
     tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []
-    slips: list[np.ndarray | None] = []
+    outlines: list[OutlineMotion | None] = []
     # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
     margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
     for step in track_region(clip, mask, to_working @ alignment.matrix, flow, margin=margin, search=cfg.search_px):
         tracked.append(step.box, step.mask)
-        row, vector = measure(step)
+        row, outline = measure(step, clip.scenes[step.t])
         rows.append(row)
-        slips.append(vector)
+        outlines.append(outline)
         if progress is not None:
             progress(step.t + 1, max(total, step.t + 1))
     if not rows:
         raise KeyframeError("the edited region does not fall inside the clip's first frame after alignment")
     total = clip.drain()
+    cut_at, scenes = clip.cut_at, clip.scenes
     lost_at = len(rows) if len(rows) < total else None
     for t in range(len(rows), total):
+        after_cut = cut_at is not None and t >= cut_at
         rows.append({"frame": t, "time_s": time_of(t), "area_px": 0, "visible": 0.0, "in_frame": None,
-                     "note": "region lost: no tracked pixels left"})
-        slips.append(None)
+                     "note": f"after the cut at frame {cut_at}: a new shot" if after_cut
+                     else "region lost: no tracked pixels left"})
+        outlines.append(None)
         tracked.append(None, None)
-    per_frame = _finish(rows, slips, cfg)
+    for row, scene in zip(rows, scenes):
+        row["scene_similarity"] = None if scene is None else scene.similarity
+    attachment = attach(outlines, cfg.attach, frames=cfg.attach_frames, contrast_px=cfg.attach_contrast_px,
+                        continuity=cfg.attach_continuity, min_share=cfg.attach_min_share)
+    floats, broken = float_series(outlines, attachment.layer, tolerance_px=cfg.layer_px, tolerance_rel=cfg.layer_rel,
+                                  speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share,
+                                  jump_px=cfg.layer_jump_px)
+    if clip.scale < 1.0:  # motions and outline pixels from the working size to the clip's own pixels
+        floats = [{k: v * measure.unit if k in _PIXEL_COLUMNS and v is not None else v for k, v in judged.items()}
+                  for judged in floats]
+        broken = [None if points is None else np.rint(points * measure.unit).astype(points.dtype) for points in broken]
+    per_frame = _finish(rows, floats, cfg)
     _mark_unmeasured(status, per_frame)
-    reasons = judge(per_frame, cfg)
+    reasons = judge(per_frame, cfg, cut_at=cut_at)
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
-    summary.update(frames_used=select.as_dict(), resolution=_resolution(clip))
-    return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment)
+    summary.update(attachment=attachment.as_dict(), cut_at_frame=cut_at, frames_used=select.as_dict(),
+                   resolution=clip.resolution())
+    return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment, attachment, broken)
 
 
-def _resolution(clip: _Frames) -> dict[str, Any]:
-    """Which size each metric was measured at (report.json ``summary.resolution``)."""
-    source, working = list(clip.first.shape[1::-1]), list(clip.working[::-1])
-    return {"source": source, "working": working, "scale": round(clip.scale, 6),
-            "tracking": working, "motion": working, "warp": working, "flicker": working, "appearance": working,
-            "units": "positions, areas and motions (float, slip) in source pixels"}
+#: float_series columns in pixels (or px/frame), scaled from the working size to the clip's pixels
+_PIXEL_COLUMNS = ("float_px", "slip_px", "region_dx", "region_dy", "ring_dx", "ring_dy")
 
 
 def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
@@ -342,7 +335,9 @@ def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, l
         "alignment": alignment.as_dict(),
         "flow": {"backend": cfg.flow, "preset": cfg.dis_preset if cfg.flow == "dis" else None},
         "max_float_px": stat("float_px", max),
+        "max_float_ratio": stat("float_ratio", max),
         "max_slip_px": stat("slip_px", max),
+        "max_slip_ratio": stat("slip_ratio", max),
         "min_visible": stat("visible", min),
         "vbench_flicker_region": vbench_flicker(column("flicker_region")),
         "vbench_flicker_ring": vbench_flicker(column("flicker_ring")),
