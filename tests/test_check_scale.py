@@ -65,7 +65,7 @@ def test_the_check_holds_a_bounded_window_of_frames(clean):
 def test_tracked_masks_are_kept_compactly(clean):
     _, plate, mask, clip = clean
     result = check_clip(clip.frames, plate, mask, CFG, fps=7.0, plate_to_frame0=clip.transforms[0])
-    kept = sum(bits.nbytes for _, _, bits in filter(None, result.tracked_masks._frames))
+    kept = sum(bits.nbytes for _, _, bits in filter(None, result.tracked_masks.packed))
     assert kept < 0.1 * np.asarray(result.tracked_masks).nbytes
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -98,6 +98,7 @@ class FrameMetrics:
 FRAME_FIELDS = tuple(f.name for f in dataclasses.fields(FrameMetrics))
 
 
+@dataclass(eq=False)
 class TrackedMasks:
     """The tracked region of every frame, kept compactly: each frame's mask inside its box, bit-packed.
 
@@ -115,17 +116,20 @@ class TrackedMasks:
     ((2, 4, 6), (array([2, 2]), array([3, 4])), 0)
     """
 
-    def __init__(self, shape: tuple[int, int], working: tuple[int, int] | None = None) -> None:
-        self.size = tuple(shape)  # (H, W) of the clip's frames
-        self.working = tuple(working or shape)  # (H, W) the masks were tracked at
-        self._frames: list[tuple[Box, tuple[int, int], np.ndarray] | None] = []
+    size: tuple[int, int]  # (H, W) of the clip's frames
+    working: tuple[int, int] | None = None  # (H, W) the masks were tracked at (default: size)
+    packed: list[tuple[Box, tuple[int, int], np.ndarray] | None] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.size = tuple(self.size)
+        self.working = tuple(self.working or self.size)
 
     def append(self, box: Box | None, mask: np.ndarray | None) -> None:
         """Keep frame ``len(self)``'s mask (``mask`` is ``box``-sized, at the working size; None: lost)."""
-        self._frames.append(None if box is None else (box, mask.shape, np.packbits(mask)))
+        self.packed.append(None if box is None else (box, mask.shape, np.packbits(mask)))
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self.packed)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -135,7 +139,7 @@ class TrackedMasks:
         if isinstance(t, slice):  # a (n, H, W) stack of the frames in the slice
             picked = range(len(self))[t]
             return np.stack([self[i] for i in picked]) if picked else np.zeros((0, *self.size), bool)
-        kept = self._frames[t]
+        kept = self.packed[t]
         mask = np.zeros(self.working, bool)
         if kept is not None:
             box, shape, bits = kept
