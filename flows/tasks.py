@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import CacheKeyFnPolicy
-from prefect.exceptions import MissingContextError
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists
 from prefect.filesystems import LocalFileSystem
 from prefect.serializers import Serializer
 from pydantic import BaseModel, Field
@@ -132,6 +132,23 @@ class CacheStorage(LocalFileSystem):
         return self.write_path(path, content)
 
 
+_block_save_lock = threading.Lock()
+
+
+def save_cache_block(storage: CacheStorage, name: str) -> None:
+    """Save ``storage`` on the Prefect server under ``name`` (Prefect takes only saved blocks as result storage).
+
+    The first save also registers the block's type and schema; shots starting together (Dask
+    threads or worker processes) race to register them, and the loser's ``ObjectAlreadyExists``
+    only means the other one got there first, so the save is tried once more.
+    """
+    with _block_save_lock:
+        try:
+            storage.save(name, overwrite=True)
+        except ObjectAlreadyExists:
+            storage.save(name, overwrite=True)
+
+
 _models: dict[str, Any] = {}
 _models_lock = threading.Lock()
 
@@ -211,7 +228,7 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     cache = Path(out_dir).resolve() / CACHE_DIR
     keys, results = CacheStorage(basepath=str(cache / "keys")), CacheStorage(basepath=str(cache / "results"))
     # Prefect takes a block as result storage only once saved on its server (one document per folder).
-    results.save(f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}", overwrite=True)
+    save_cache_block(results, f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}")
     for path in tidy_cache(keys.folder, results.folder):
         flow_logger().warning("stage cache entry %s is damaged or missing its result; removed, the stage is recomputed", path)
     options = dict(

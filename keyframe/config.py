@@ -45,6 +45,8 @@ class InpaintConfig(Section):
     crop_padding: int = Field(32, ge=0, le=4096)
     seam_match: Literal["none", "color", "color+grain"] = "color+grain"
     seam_band: int = Field(8, ge=1, le=128)
+    texture: Literal["synthesize", "none"] = "synthesize"
+    texture_sigma: float = Field(3.0, gt=0.0, le=64.0)
     blend: Literal["alpha", "poisson"] = "alpha"
     radius: int = Field(3, ge=1, le=64)
     model: str | None = None
@@ -122,6 +124,7 @@ class CheckConfig(Section):
     ring_gap_px: int = Field(3, ge=0, le=64)
     align_min_inliers: int = Field(25, ge=4)
     align_min_ncc: float = Field(0.6, ge=0.0, le=1.0)
+    align_max_edit_mismatch: float = Field(1.0, gt=0.0)
     lpips: Literal["auto", "off"] = "auto"
     min_run: int = Field(2, ge=1)
     attach: Literal["auto", "scene", "subject"] = "auto"

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.io import ClipStream, FrameRange, check_output_dir, read_mask, read_plate, read_plate_to_frame0
+from keyframe.io import ClipStream, FrameRange, check_output_dir, clip_source, read_mask, read_plate, read_plate_to_frame0
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
@@ -49,8 +49,7 @@ def check(
         task = bar.add_task("check", total=video.count)
         result = check_clip(video, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
                             select=select, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    clip_input = clip if clip.exists() else clip.parent
-    report = build_report(check=result, inputs={"clip": clip_input, "plate": plate, "mask": mask, "sidecar": sidecar},
+    report = build_report(check=result, inputs={"clip": clip_source(clip), "plate": plate, "mask": mask, "sidecar": sidecar},
                           params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump(),
                                   "frames": select.as_dict()})
     if out is not None:

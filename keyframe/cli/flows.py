@@ -114,9 +114,7 @@ def demo(
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
     Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
-    is. Every stage runs even when the gate flags the plate (as it does the classical fill's soft
-    patch), so the report shows the gate's reasons beside the clip's. Exit codes as for prep:
-    0 pass, 1 flagged.
+    is. Exit codes as for prep: 0 pass, 1 flagged.
     """
     plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
     if not plate.is_file() or not mask.is_file():
@@ -127,7 +125,7 @@ def demo(
     from flows.prep import in_foreground, prep_flow
 
     with in_foreground():
-        entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
+        entry = prep_flow(plate, mask, out.resolve(), config_from(None))
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -243,35 +241,55 @@ def compare(
     b: Annotated[Path, typer.Argument(help="Revision B: a plate file, or a prep output folder.")],
     out: OutDirOption,
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
+    b_mask: Annotated[Optional[Path], typer.Option("--b-mask", help="B's edit mask, when it differs from --mask.")] = None,
+    a_clip: Annotated[
+        Optional[Path], typer.Option("--a-clip", help="A's clip rendered elsewhere (video, frame folder or pattern); needs --b-clip.")
+    ] = None,
+    b_clip: Annotated[Optional[Path], typer.Option("--b-clip", help="B's clip rendered elsewhere; needs --a-clip.")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
     attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Render and check two revisions with identical seed and settings; name the more stable one.
+    """Check two revisions alike and name the more stable one.
 
-    Exit 1 if either revision is flagged.
+    Without clips both are rendered here with identical seed and settings; with --a-clip and
+    --b-clip (rendered elsewhere, any size, length or frame rate) each clip is checked against its
+    own plate. Exit 1 if either revision is flagged.
     """
     cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
+    if (a_clip is None) != (b_clip is None):
+        raise KeyframeError("give both --a-clip and --b-clip (clips rendered elsewhere), or neither (render both here)")
+    clips = None if a_clip is None else (a_clip, b_clip)
+    if clips and (render is not None or model is not None):
+        raise KeyframeError("--render and --model choose how revisions are rendered here; with --a-clip/--b-clip nothing is")
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
+    from keyframe.revisions import open_revision_clip
 
-    for revision in (a, b):
-        read_inputs(*revision_inputs(revision, mask), cfg)
+    for name, revision, revision_mask, clip in (("a", a, mask, a_clip), ("b", b, b_mask or mask, b_clip)):
+        plate, edit = read_inputs(*revision_inputs(revision, revision_mask), cfg)
+        if clip is not None:
+            open_revision_clip(f"revision {name.upper()}", clip, plate, edit, cfg)  # a clip not of its plate is refused before anything is written
     out = check_output_dir(out, create=False)
     prefect_environment()
     from flows.compare import compare_flow
     from flows.prep import in_foreground
 
     with in_foreground():
-        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
+        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg,
+                              b_mask=None if b_mask is None else b_mask.resolve(),
+                              clips=None if clips is None else tuple(Path(c).resolve() for c in clips))
     if as_json:
         print_json(result)
     else:
         winner = result["more_stable"]
-        info(f"more stable: {'revision ' + winner.upper() + ' (' + str({'a': a, 'b': b}[winner]) + ')' if winner else 'neither'}"
+        shown = {"a": a_clip or a, "b": b_clip or b}
+        info(f"more stable: {'revision ' + winner.upper() + ' (' + str(shown[winner]) + ')' if winner else 'neither'}"
              f" — {result['why']}")
-        info(f"comparison: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}  plot: {out / 'compare.png'}")
+        if result["timing"]["note"]:
+            info(f"note: {result['timing']['note']}")
+        info(f"comparison: {out / 'compare.html'}  json: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}")
     flagged = any(rev["verdict"] != "pass" for rev in result["revisions"].values())
     return EXIT_FLAGGED if flagged else EXIT_OK

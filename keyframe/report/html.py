@@ -250,3 +250,27 @@ def write_html_index(out_dir: str | Path, shots: list[Mapping[str, Any]], *, tit
         title=title, shots=rows, counts=counts, extra=dict(extra or {}), generator=f"keyframe {__version__}"
     )
     return write_text_atomic(out_dir / "index.html", html)
+
+
+def write_compare_html(out_dir: str | Path, comparison: Mapping[str, Any]) -> Path:
+    """Write ``out_dir/compare.html``: the more stable revision and why, both verdicts, the deltas.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The comparison's folder, holding ``compare.png``, ``side_by_side.mp4`` and each revision's
+        folder (``a/report.html``, ``b/report.html``).
+    comparison : mapping
+        The ``keyframe.compare/1`` document (:func:`keyframe.compare.write_comparison`).
+    """
+    out_dir = check_output_dir(out_dir)
+    revisions = {
+        name: {**revision, "report": f"{revision['folder']}/report.html",
+               "reasons": [{**r, "ranges": frame_ranges_text(r)} for r in revision.get("reasons") or []]}
+        for name, revision in comparison["revisions"].items()
+    }
+    html = _env.get_template("compare.html.j2").render(
+        title="revision A vs revision B", comparison=comparison, revisions=revisions,
+        generator=f"keyframe {__version__}",
+    )
+    return write_text_atomic(out_dir / "compare.html", html)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,10 +135,10 @@ class TrackedMasks:
     def shape(self) -> tuple[int, int, int]:
         return (len(self), *self.size)
 
-    def __getitem__(self, t: int | slice) -> np.ndarray:
-        if isinstance(t, slice):  # a (n, H, W) stack of the frames in the slice
-            picked = range(len(self))[t]
-            return np.stack([self[i] for i in picked]) if picked else np.zeros((0, *self.size), bool)
+    def __getitem__(self, t: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
+        if not isinstance(t, (int, np.integer)):  # a slice or frame numbers: a (n, H, W) stack of those frames
+            picked = range(len(self))[t] if isinstance(t, slice) else [int(i) for i in np.asarray(t).ravel()]
+            return np.stack([self[i] for i in picked]) if len(picked) else np.zeros((0, *self.size), bool)
         kept = self.packed[t]
         mask = np.zeros(self.working, bool)
         if kept is not None:
