@@ -30,20 +30,8 @@ from flows.prep import log_outcome
 from flows.tasks import stage_tasks
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
-from keyframe.nightly import (
-    PREVIOUS,
-    Ledger,
-    MemoryBudget,
-    Shot,
-    batch_row,
-    compare_with_previous,
-    load_manifest,
-    one_line,
-    resolve_shot,
-    shot_memory,
-    steadier_text,
-    write_batch_outputs,
-)
+from keyframe.nightly import (PREVIOUS, Ledger, MemoryBudget, Shot, batch_row, compare_with_previous, load_manifest,
+                              one_line, resolve_shot, shot_memory, steadier_text, write_batch_outputs)
 from keyframe.pipeline import check_revision, process_plate, read_inputs
 
 
@@ -155,15 +143,9 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
         budget = MemoryBudget(int(cfg.nightly.memory_budget_gb * 2**30), cfg.nightly.concurrency)
         with task_runner(cfg.nightly) as runner, _progress() as bar:
             progress = bar.add_task("shots", total=len(pending))
-            futures: dict[Any, str] = {}
-            while pending or futures:
-                while pending and budget.admit(pending[0][0].id, pending[0][2]):  # start what fits in memory
-                    shot, key, _ = pending.pop(0)
-                    futures[runner.submit(shot_task, parameters={"shot": shot, "key": key, "out_dir": ledger.out_dir,
-                                                                 "force": force})] = shot.id
-                future = next(as_completed(list(futures)))
-                shot_id = futures.pop(future)
-                budget.release(shot_id)
+            submit = lambda shot, key: runner.submit(  # noqa: E731
+                shot_task, parameters={"shot": shot, "key": key, "out_dir": ledger.out_dir, "force": force})
+            for shot_id, future in budget.run(pending, submit, lambda futures: next(as_completed(futures))):
                 try:
                     records[shot_id] = (future.result(), False)
                 except Exception as error:  # noqa: BLE001 - one bad shot never stops the others

@@ -25,6 +25,7 @@ which does every file operation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 import re
 from datetime import datetime, timezone
 from dataclasses import dataclass
@@ -360,3 +361,20 @@ class MemoryBudget:
     def release(self, shot_id: str) -> None:
         """``shot_id`` finished: its memory is free again."""
         self.running.pop(shot_id, None)
+
+    def run(self, pending: list[tuple[Any, str, int]], submit: Callable[[Any, str], Any],
+            first_done: Callable[[list[Any]], Any]) -> Iterator[tuple[str, Any]]:
+        """Submit ``(shot, key, need)`` items while they fit; yield ``(shot id, future)`` as each finishes.
+
+        ``submit(shot, key)`` starts a shot and returns its future; ``first_done(futures)`` waits
+        for one of them and returns it.
+        """
+        futures: dict[Any, str] = {}
+        while pending or futures:
+            while pending and self.admit(pending[0][0].id, pending[0][2]):  # start what fits in memory
+                shot, key, _ = pending.pop(0)
+                futures[submit(shot, key)] = shot.id
+            future = first_done(list(futures))
+            shot_id = futures.pop(future)
+            self.release(shot_id)
+            yield shot_id, future

@@ -169,3 +169,22 @@ def test_a_clip_of_the_plate_that_changes_size_mid_stream_is_refused(cli, clean,
                  mask_path("astronaut"), "-o", out)
     assert result.code == 2 and "mid-stream" in result.stderr, result.stderr
     assert not out.exists()
+
+
+def test_memory_budget_runs_shots_as_they_fit():
+    class Shot:
+        def __init__(self, name):
+            self.id = name
+
+    started, done = [], []
+    budget = MemoryBudget(10, limit=4)
+    pending = [(Shot("a"), "k", 6), (Shot("b"), "k", 6), (Shot("c"), "k", 3)]
+
+    def submit(shot, key):
+        started.append((shot.id, sorted(budget.running)))
+        return shot.id
+
+    for shot_id, future in budget.run(pending, submit, lambda futures: futures[0]):
+        done.append(shot_id)
+    assert done == ["a", "b", "c"] and not pending and not budget.running
+    assert started == [("a", ["a"]), ("b", ["b"]), ("c", ["b", "c"])]  # b waited for a; c fit beside b
