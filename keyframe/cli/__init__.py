@@ -13,7 +13,8 @@ from typing import Any
 
 #: command name -> the module under keyframe.cli that registers it
 COMMANDS = {"validate": "validate", "gate": "gate", "inpaint": "inpaint", "check": "check", "render": "render",
-            "bench": "bench", "prep": "flows", "demo": "flows", "nightly": "flows", "compare": "flows"}
+            "upscale": "upscale", "bench": "bench", "prep": "flows", "demo": "flows", "nightly": "flows",
+            "compare": "flows"}
 
 
 def register(argv: list[str] | None = None) -> None:

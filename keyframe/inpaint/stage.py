@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import InpaintConfig
-from keyframe.errors import InputError, KeyframeError
+from keyframe.errors import InputError
 from keyframe.inpaint import classical, diffusion  # noqa: F401  (register the backends)
 from keyframe.inpaint.base import INPAINTERS, Inpainter
 from keyframe.inpaint.composite import edit_zone, match_color, match_grain, paste, poisson_blend, region_boxes
 from keyframe.inpaint.texture import synthesize_texture
-from keyframe.io import check_output_path, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
+from keyframe.io import check_png_output, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
 from keyframe.registry import Progress
 from keyframe.validation import check_mask, check_plate
 
@@ -185,10 +185,7 @@ def mask_output_path(out_path: str | Path) -> Path:
 
 def check_inpaint_output(out_path: str | Path) -> Path:
     """Validate the output path before any work: a ``.png`` in an existing, writable folder."""
-    out_path = check_output_path(out_path)
-    if out_path.suffix.lower() != ".png":
-        raise KeyframeError(f"output must be a .png file (it keeps 16-bit depth and the parameters): {out_path}")
-    return out_path
+    return check_png_output(out_path)
 
 
 @output_group()
