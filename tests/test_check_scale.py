@@ -188,3 +188,14 @@ def test_memory_budget_runs_shots_as_they_fit():
         done.append(shot_id)
     assert done == ["a", "b", "c"] and not pending and not budget.running
     assert started == [("a", ["a"]), ("b", ["b"]), ("c", ["b", "c"])]  # b waited for a; c fit beside b
+
+
+def test_every_command_is_known_to_the_lazy_cli():
+    from keyframe.cli import COMMANDS, register
+    from keyframe.cli.app import app
+
+    register()
+    import typer
+
+    names = set(typer.main.get_command(app).commands)
+    assert names <= set(COMMANDS), names - set(COMMANDS)

@@ -2,14 +2,15 @@
 
 A command registers itself on the typer ``app`` when its module is imported. :func:`main` imports
 only the module of the command it is asked to run, so ``keyframe check`` does not pay for the
-inpainting, gate, render and Prefect modules' start-up; ``app`` (and ``--help``) has them all.
+inpainting, gate, render and Prefect modules' start-up; :func:`register` with no command (and
+``--help``) registers them all on ``keyframe.cli.app.app``.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
-from typing import Any
 
 #: command name -> the module under keyframe.cli that registers it
 COMMANDS = {"validate": "validate", "gate": "gate", "inpaint": "inpaint", "check": "check", "render": "render",
@@ -20,7 +21,8 @@ COMMANDS = {"validate": "validate", "gate": "gate", "inpaint": "inpaint", "check
 def register(argv: list[str] | None = None) -> None:
     """Import the module of the command ``argv`` names, or every command module if it names none."""
     name = next((arg for arg in argv or [] if not arg.startswith("-")), None)
-    for module in [COMMANDS[name]] if name in COMMANDS else dict.fromkeys(COMMANDS.values()):
+    modules = [COMMANDS[name]] if name in COMMANDS else [m.name for m in pkgutil.iter_modules(__path__) if m.name != "app"]
+    for module in modules:
         importlib.import_module(f"keyframe.cli.{module}")
 
 
@@ -38,13 +40,4 @@ def run() -> None:
     sys.exit(main())
 
 
-def __getattr__(name: str) -> Any:
-    if name == "app":  # the whole application, every command registered
-        register()
-        from keyframe.cli.app import app
-
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["COMMANDS", "app", "main", "register", "run"]
+__all__ = ["COMMANDS", "main", "register", "run"]
