@@ -29,18 +29,8 @@ from keyframe_flows.prep import log_outcome
 from keyframe_flows.tasks import stage_tasks, task_runner
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
-from keyframe.nightly import (
-    PREVIOUS,
-    Ledger,
-    Shot,
-    batch_row,
-    compare_with_previous,
-    load_manifest,
-    one_line,
-    resolve_shot,
-    steadier_text,
-    write_batch_outputs,
-)
+from keyframe.nightly import (PREVIOUS, Ledger, MemoryBudget, Shot, batch_row, compare_with_previous, load_manifest,
+                              one_line, resolve_shot, shot_memory, steadier_text, write_batch_outputs)
 from keyframe.pipeline import check_revision, process_plate, read_inputs
 
 
@@ -109,12 +99,13 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
         for action in ledger.recover():
             logger.warning("recovering %s: %s", out_dir, action)
         records: dict[str, tuple[dict[str, Any], bool]] = {}
-        pending: list[tuple[Shot, str]] = []
+        pending: list[tuple[Shot, str, int]] = []
         for spec in manifest.shots:
             key = None
             try:
                 shot = resolve_shot(manifest, spec, cfg)
-                read_inputs(shot.plate, shot.mask, shot.config)
+                plate, _ = read_inputs(shot.plate, shot.mask, shot.config)
+                need = shot_memory(plate.shape, shot.config)
                 if shot.previous is not None:
                     read_inputs(shot.previous.plate, shot.previous.mask, shot.config)
                 key = shot.key()
@@ -126,18 +117,16 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
             if done is not None:
                 records[spec.id] = (done, True)
             else:
-                pending.append((shot, key))
+                pending.append((shot, key, need))
         logger.info("%d shots: %d already finished, %d refused, %d to run", len(manifest.shots),
                     sum(reused for _, reused in records.values()),
                     sum(not reused for _, reused in records.values()), len(pending))
+        budget = MemoryBudget(int(cfg.nightly.memory_budget_gb * 2**30), cfg.nightly.concurrency)
         with task_runner(cfg.nightly) as runner, _progress() as bar:
             progress = bar.add_task("shots", total=len(pending))
-            futures = {
-                runner.submit(shot_task, parameters={"shot": shot, "key": key, "out_dir": ledger.out_dir, "force": force}): shot.id
-                for shot, key in pending
-            }
-            for future in as_completed(list(futures)):
-                shot_id = futures[future]
+            submit = lambda shot, key: runner.submit(  # noqa: E731
+                shot_task, parameters={"shot": shot, "key": key, "out_dir": ledger.out_dir, "force": force})
+            for shot_id, future in budget.run(pending, submit, lambda futures: next(as_completed(futures))):
                 try:
                     records[shot_id] = (future.result(), False)
                 except Exception as error:  # noqa: BLE001 - one bad shot never stops the others

@@ -34,6 +34,7 @@ class IOConfig(Section):
     max_clip_frames: int = Field(2000, gt=0)
     max_clip_bytes: int = Field(1 << 30, gt=0)
     video_quality: int = Field(8, ge=0, le=10)
+    keep_clip_mb: int = Field(256, ge=0)
 
 
 class InpaintConfig(Section):
@@ -168,11 +169,13 @@ class CheckConfig(Section):
     drift_delta_e: float = Field(2.0, gt=0)
     drift_lpips: float = Field(0.1, gt=0)
     lost_visible: float = Field(0.4, ge=0.0, le=1.0)
+    working_size: int = Field(1280, ge=0, le=16384)
 
 
 class ReportConfig(Section):
     contact_sheet_frames: int = Field(8, ge=1, le=64)
     thumbnail_width: int = Field(320, ge=64, le=1920)
+    overlay_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "superfast"
 
 
 class NightlyConfig(Section):
@@ -183,6 +186,7 @@ class NightlyConfig(Section):
     retries: int = Field(2, ge=0, le=10)
     retry_delay_s: float = Field(10.0, ge=0.0, le=3600.0)
     max_shots: int = Field(2000, ge=1)
+    memory_budget_gb: float = Field(16.0, gt=0.0)
 
 
 class Config(Section):

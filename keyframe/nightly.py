@@ -26,6 +26,7 @@ which does every file operation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 import re
 from datetime import datetime, timezone
 from dataclasses import dataclass
@@ -306,3 +307,79 @@ def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str,
                                                                     "created": summary["created"]})
     write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")
     return summary
+
+
+#: Bytes a shot holds per plate pixel besides its clip: the plate and its float32 RGB, grey and Lab
+#: copies (inpaint, gate and check each make some), gate heatmaps and the check's working buffers.
+#: With SHOT_BASE_BYTES, fitted to two measured shots (telea, camera render, check; peak RSS over
+#: the process's start): 1024x576 x 121 frames 0.305 GiB, 1920x1080 x 49 frames 0.559 GiB.
+PLATE_BYTES_PER_PIXEL = 128
+#: Bytes a shot holds whatever its size (stage objects, flow backends, report documents).
+SHOT_BASE_BYTES = 48 * 2**20
+
+
+def shot_memory(plate_shape: tuple[int, ...], cfg: Config) -> int:
+    """Estimated peak memory of one shot in bytes, from its plate and the clip it will render.
+
+    The render holds its clip (``frames x width x height x 3`` bytes); every later stage streams
+    it (the check, the overlay and the contact sheet never copy it), so the clip counts once,
+    plus a per-pixel allowance for the plate's working copies and a fixed base.
+
+    Examples
+    --------
+    >>> round(shot_memory((1080, 1920, 3), Config(render={"frames": 121})) / 2**30, 2)
+    1.0
+    """
+    height, width = plate_shape[:2]
+    if cfg.render.size:
+        width, height = (int(v) for v in cfg.render.size.split("x"))
+    frames = cfg.render.frames or 25
+    return frames * width * height * 3 + plate_shape[0] * plate_shape[1] * PLATE_BYTES_PER_PIXEL + SHOT_BASE_BYTES
+
+
+class MemoryBudget:
+    """Admits shots while the estimated memory of those running fits a budget (and their count ``limit``).
+
+    A shot larger than the whole budget still runs, alone, so a batch never stalls.
+
+    Examples
+    --------
+    >>> budget = MemoryBudget(10, limit=3)
+    >>> budget.admit("a", 6), budget.admit("b", 6), budget.admit("c", 4)
+    (True, False, True)
+    >>> budget.release("a"); budget.admit("b", 6)
+    True
+    """
+
+    def __init__(self, budget: int, limit: int) -> None:
+        self.budget, self.limit = budget, limit
+        self.running: dict[str, int] = {}
+
+    def admit(self, shot_id: str, need: int) -> bool:
+        """Start counting ``shot_id`` if it fits now; say whether it was admitted."""
+        used = sum(self.running.values())
+        if self.running and (len(self.running) >= self.limit or used + need > self.budget):
+            return False
+        self.running[shot_id] = need
+        return True
+
+    def release(self, shot_id: str) -> None:
+        """``shot_id`` finished: its memory is free again."""
+        self.running.pop(shot_id, None)
+
+    def run(self, pending: list[tuple[Any, str, int]], submit: Callable[[Any, str], Any],
+            first_done: Callable[[list[Any]], Any]) -> Iterator[tuple[str, Any]]:
+        """Submit ``(shot, key, need)`` items while they fit; yield ``(shot id, future)`` as each finishes.
+
+        ``submit(shot, key)`` starts a shot and returns its future; ``first_done(futures)`` waits
+        for one of them and returns it.
+        """
+        futures: dict[Any, str] = {}
+        while pending or futures:
+            while pending and self.admit(pending[0][0].id, pending[0][2]):  # start what fits in memory
+                shot, key, _ = pending.pop(0)
+                futures[submit(shot, key)] = shot.id
+            future = first_done(list(futures))
+            shot_id = futures.pop(future)
+            self.release(shot_id)
+            yield shot_id, future

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.io import check_output_dir, clip_source, read_clip, read_mask, read_plate, read_plate_to_frame0
+from keyframe.io import ClipStream, FrameRange, check_output_dir, clip_source, read_mask, read_plate, read_plate_to_frame0
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
@@ -21,13 +21,19 @@ def check(
     mask: Annotated[Path, typer.Option("--mask", "-m", help="Edit mask of the plate (PNG or JSON shapes).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.json, frames.csv, "
                                                 "overlay.mp4, drift.png (created if its parent exists).")] = None,
+    frames: Annotated[Optional[str], typer.Option("--frames", help="Only frames START:STOP of the clip "
+                                                  "(STOP excluded; e.g. 0:240), for very long clips.")] = None,
+    stride: Annotated[int, typer.Option("--stride", min=1, help="Check every N-th frame (2 halves the work; "
+                                        "motion per checked frame doubles).")] = 1,
+    overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write overlay.mp4 (the clip with the "
+                                          "tracked region outlined) with the other files in --out.")] = True,
     attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
     """Check that the edited region stays glued to what it belongs to; exit 0 pass, 1 flagged, 2 input error.
 
-    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching.
+    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching. The clip is decoded as a stream, so memory does not grow with its length.
     """
     cfg = config_from(config, {"check": {"attach": attach}})
     if out is not None:
@@ -35,21 +41,25 @@ def check(
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
     edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
                      max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
-    sidecar, plate_to_frame0 = read_plate_to_frame0(clip)
-    video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, max_bytes=cfg.io.max_clip_bytes)
+    select = FrameRange.parse(frames, stride)
+    sidecar, plate_to_frame0 = read_plate_to_frame0(clip, select.start)
+    video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select,
+                       keep_bytes=cfg.io.keep_clip_mb * 2**20 if out is not None and overlay else 0)
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
-        task = bar.add_task("check", total=len(video.frames))
-        result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
-                            progress=lambda done, total: bar.update(task, completed=done))
+        task = bar.add_task("check", total=video.count)
+        result = check_clip(video, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
+                            select=select, progress=lambda done, total: bar.update(task, completed=done, total=total))
     report = build_report(check=result, inputs={"clip": clip_source(clip), "plate": plate, "mask": mask, "sidecar": sidecar},
-                          params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump()})
+                          params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump(),
+                                  "frames": select.as_dict()})
     if out is not None:
-        written = write_check_outputs(out, report, result, video.frames, video.fps, quality=cfg.io.video_quality)
+        written = write_check_outputs(out, report, result, video if overlay else None, video.fps,
+                                      quality=cfg.io.video_quality, preset=cfg.report.overlay_preset)
         info(f"wrote {', '.join(str(p) for p in written.values())}")
     if as_json:
         print_json(report)
     else:
-        info(f"verdict: {report['verdict']} ({len(video.frames)} frames, alignment from {result.alignment.source}, "
+        info(f"verdict: {report['verdict']} ({len(result.per_frame)} frames, alignment from {result.alignment.source}, "
              f"lpips {'on' if result.metric_status['lpips']['available'] else 'unavailable: ' + str(result.metric_status['lpips']['why'])})")
         chosen = result.attachment
         info(f"  judged against the {chosen.layer} ({'auto' if chosen.mode == 'auto' else 'forced'}): {chosen.why}")

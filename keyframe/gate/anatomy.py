@@ -17,11 +17,10 @@ Hands are not checked: no hand detector whose weights ship inside its package is
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
-from skimage import data as skdata
-from skimage.feature import Cascade
 
 from keyframe.config import GateConfig
 from keyframe.gate.criterion import (
@@ -45,7 +44,11 @@ HANDS_WHY = (
 
 
 @lru_cache(maxsize=1)
-def _cascade() -> Cascade:
+def _cascade() -> Any:
+    # imported on first use: skimage.feature costs ~0.25 s of start-up that `keyframe check` does not need
+    from skimage import data as skdata
+    from skimage.feature import Cascade
+
     return Cascade(skdata.lbp_frontal_face_cascade_filename())
 
 

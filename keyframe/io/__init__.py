@@ -18,13 +18,16 @@ from keyframe.io.atomic import (
 )
 from keyframe.io.documents import parse_json, read_json, read_json_object, read_yaml_mapping
 from keyframe.io.package_data import package_file
-from keyframe.io.clips import Clip, clip_source, read_clip, write_clip, write_frames
+from keyframe.io.clips import Clip, clip_source, clip_writer, read_clip, write_clip, write_frames
+from keyframe.io.stream import ClipStream, FrameRange
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import captured_stderr, from_float, image_size, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
 from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, read_plate_to_frame0, sidecar_path, write_sidecar
 
 __all__ = [
     "Clip",
+    "ClipStream",
+    "FrameRange",
     "array_sha256",
     "atomic_path",
     "cache_folder",
@@ -34,6 +37,7 @@ __all__ = [
     "copy_file_atomic",
     "check_png_output",
     "clip_source",
+    "clip_writer",
     "file_sha256",
     "output_group",
     "pending_path",

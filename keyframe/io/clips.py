@@ -1,4 +1,9 @@
-"""Clips: video files through imageio-ffmpeg, or folders / printf patterns of frames."""
+"""Clips: video files through imageio-ffmpeg, or folders / printf patterns of frames.
+
+:func:`read_clip` reads a whole clip into memory (within ``io.max_clip_bytes``);
+:class:`keyframe.io.stream.ClipStream` decodes one frame at a time. :func:`clip_writer` encodes
+one frame at a time; :func:`write_clip` writes an array or any iterable of frames through it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ import math
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
 import numpy as np
@@ -119,24 +126,10 @@ def _pattern_files(pattern: str) -> list[Path]:
 
 
 def _read_sequence(files: list[Path], fps: float, limits: _Limits, source: str) -> Clip:
-    if not files:
-        raise KeyframeError(f"clip has 0 frames (no frame images found): {source}")
-    limits.check_length(len(files), source)
-    if len(files) > limits.max_frames:  # before reading every file's header
-        limits.check(len(files), 1, 1, source)
-    first = None
-    for file in files:  # every size from its header, before any frame is decoded
-        width, height = image_size(file, "clip frame", limits.max_pixels)
-        if first is not None and (width, height) != first:
-            raise KeyframeError(
-                f"clip frames differ in size ({first[0]}x{first[1]} vs {width}x{height} at {file.name}): {source}"
-            )
-        first = (width, height)
-    limits.check(len(files), *first, source)
-    frames = np.empty((len(files), first[1], first[0], 3), np.uint8)
+    width, height = _sequence_size(files, limits, source)
+    frames = np.empty((len(files), height, width, 3), np.uint8)
     for i, file in enumerate(files):
-        frame = read_plate(file, max_pixels=limits.max_pixels, min_side=1, max_aspect=None)
-        frames[i] = (frame // 257).astype(np.uint8) if frame.dtype == np.uint16 else frame
+        frames[i] = read_frame_file(file, limits.max_pixels)
     return Clip(frames, float(fps))
 
 
@@ -166,31 +159,37 @@ def _size_changes(log: str, size: tuple[int, int]) -> tuple[int, int] | None:
     return None
 
 
-def _read_video(path: Path, limits: _Limits) -> Clip:
+def _video_header(path: Path, limits: _Limits) -> tuple[int, int, float, int]:
+    """``(width, height, fps, frame count from the header or 0)``, checked against ``limits``."""
     meta = _probe(path)
     width, height = meta["size"]
     fps = float(meta.get("fps") or 0) or 7.0
     duration = float(meta.get("duration") or 0)
     expected = round(duration * fps) if 0 < duration < math.inf else 0  # the header gives 10 ms steps
     limits.check(min(expected, limits.max_frames), width, height, str(path), about=True)  # the count is exact below
-    # passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded to a
-    # constant rate with duplicated frames, which would read as "no motion"). ffmpeg rescales
-    # frames whose size changes mid-stream; its log says so, and such a clip is refused below.
+    return width, height, fps, expected
+
+
+def _video_frames(path: Path, width: int, height: int, limits: _Limits) -> Iterator[np.ndarray]:
+    """Decode ``path`` a frame at a time (each a new ``(H, W, 3)`` array), checking ``limits`` as it goes.
+
+    passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded to a
+    constant rate with duplicated frames, which would read as "no motion"). ffmpeg rescales
+    frames whose size changes mid-stream; its log says so, and such a clip is refused at its end.
+    """
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-nostats", "-hide_banner", "-v", "info", "-i", str(path),
                "-map", "0:v:0", "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
-    frames = np.empty((max(expected, 1), height, width, 3), np.uint8)
     count = 0
     with tempfile.TemporaryFile() as log:
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL) as ffmpeg:
             try:
                 while True:
-                    if count == len(frames):  # the header undercounted: grow by half
-                        frames = np.concatenate([frames, np.empty((len(frames) // 2 + 1, height, width, 3), np.uint8)])
-                    got = ffmpeg.stdout.readinto(memoryview(frames[count]).cast("B"))
-                    if got != frames[count].nbytes:
+                    frame = np.empty((height, width, 3), np.uint8)
+                    if ffmpeg.stdout.readinto(memoryview(frame).cast("B")) != frame.nbytes:
                         break  # the end (a last partial frame is dropped, as a truncated file's)
                     count += 1
                     limits.check(count, width, height, str(path))
+                    yield frame
             finally:
                 ffmpeg.kill()
         log.seek(0)
@@ -200,39 +199,130 @@ def _read_video(path: Path, limits: _Limits) -> Clip:
     if count == 0:
         raise KeyframeError(f"clip is not a readable video (no frame could be decoded): {path}")
     limits.check_length(count, str(path))
+
+
+def _read_video(path: Path, limits: _Limits) -> Clip:
+    width, height, fps, expected = _video_header(path, limits)
+    frames = np.empty((max(expected, 1), height, width, 3), np.uint8)
+    count = 0
+    for frame in _video_frames(path, width, height, limits):
+        if count == len(frames):  # the header undercounted: grow by half
+            frames = np.concatenate([frames, np.empty((len(frames) // 2 + 1, height, width, 3), np.uint8)])
+        frames[count] = frame
+        count += 1
     return Clip(frames[:count], fps)
 
 
-def write_clip(path: str | Path, frames: np.ndarray, fps: float, *, quality: int = 8) -> Path:
-    """Write ``(T, H, W, 3)`` uint8 RGB frames as an H.264 mp4 (yuv420p) atomically.
+def _sequence_size(files: list[Path], limits: _Limits, source: str) -> tuple[int, int]:
+    """Every frame file's size from its header (all alike), checked against ``limits``, before any is decoded."""
+    if not files:
+        raise KeyframeError(f"clip has 0 frames (no frame images found): {source}")
+    limits.check_length(len(files), source)
+    if len(files) > limits.max_frames:  # before reading every file's header
+        limits.check(len(files), 1, 1, source)
+    first = None
+    for file in files:
+        width, height = image_size(file, "clip frame", limits.max_pixels)
+        if first is not None and (width, height) != first:
+            raise KeyframeError(
+                f"clip frames differ in size ({first[0]}x{first[1]} vs {width}x{height} at {file.name}): {source}"
+            )
+        first = (width, height)
+    limits.check(len(files), *first, source)
+    return first
 
-    Odd frame sizes are padded by one pixel (H.264 with yuv420p needs even sizes).
+
+def read_frame_file(file: Path, max_pixels: int) -> np.ndarray:
+    """One frame image as ``(H, W, 3)`` uint8 (16-bit frames rounded to 8 bits)."""
+    frame = read_plate(file, max_pixels=max_pixels, min_side=1, max_aspect=None)
+    return (frame // 257).astype(np.uint8) if frame.dtype == np.uint16 else frame
+
+
+class ClipWriter:
+    """Encodes ``(H, W, 3)`` uint8 RGB frames one at a time into an H.264 mp4 (see :func:`clip_writer`)."""
+
+    def __init__(self, path: Path, fps: float, quality: int, preset: str, log: Any) -> None:
+        self.path, self.fps, self.quality, self.preset, self.log = path, float(fps), quality, preset, log
+        self.frames = 0
+        self.ffmpeg: subprocess.Popen | None = None
+        self._size: tuple[int, int] | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one frame (odd sizes are padded by one pixel: yuv420p needs even sizes)."""
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"clip frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        size = (frame.shape[1], frame.shape[0])
+        if self.ffmpeg is None:
+            self._size = size
+            # The command imageio-ffmpeg's write_frames builds, run here so that ffmpeg's messages go
+            # to a log (not the terminal) and its exit status is checked: a full disk mid-encode is an error.
+            command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
+                       "-s", f"{size[0]}x{size[1]}", "-pix_fmt", "rgb24", "-r", str(Fraction(self.fps).limit_denominator()),
+                       "-i", "-", "-an", "-vcodec", "libx264", "-preset", self.preset, "-pix_fmt", "yuv420p",
+                       "-crf", str(int((1 - self.quality / 10.0) * 51)), "-v", "error", "-movflags", "+faststart",
+                       str(self.path)]
+            self.ffmpeg = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log,
+                                           bufsize=0)
+        elif size != self._size:
+            raise ValueError(f"clip frames differ in size: {self._size} then {size}")
+        with contextlib.suppress(BrokenPipeError):  # ffmpeg stopped early: its status says why
+            self.ffmpeg.stdin.write(np.ascontiguousarray(frame).data)
+        self.frames += 1
+
+    def close(self) -> int:
+        """Finish the encode; ffmpeg's exit status."""
+        if self.ffmpeg is None:
+            return 0
+        with contextlib.suppress(BrokenPipeError):
+            self.ffmpeg.stdin.close()
+        return self.ffmpeg.wait()
+
+
+@contextlib.contextmanager
+def clip_writer(path: str | Path, fps: float, *, quality: int = 8, preset: str = "medium") -> Iterator[ClipWriter]:
+    """A :class:`ClipWriter` whose file appears at ``path`` only if the block ends without an error.
+
+    ``quality`` is 0-10 (10 best; ``io.video_quality``); ``preset`` is x264's speed preset
+    (``ultrafast``, ``superfast``, ``veryfast``, ``medium`` (the default), ...): a faster preset
+    makes a bigger file, not a worse one.
+
+    Examples
+    --------
+    >>> with clip_writer(tmp / "c.mp4", fps=7.0) as writer:  # doctest: +SKIP
+    ...     for frame in frames:
+    ...         writer.write(frame)
     """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError("write_clip needs a non-empty (T, H, W, 3) uint8 array")
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    height, width = frames.shape[1:3]
-    # The command imageio-ffmpeg's write_frames builds, run here so that ffmpeg's messages go to
-    # a log (not the terminal) and its exit status is checked: a full disk mid-encode is an error.
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}",
-               "-pix_fmt", "rgb24", "-r", str(Fraction(float(fps)).limit_denominator()), "-i", "-", "-an",
-               "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", str(int((1 - quality / 10.0) * 51)),
-               "-v", "error", "-movflags", "+faststart"]
     with atomic_path(path) as tmp, tempfile.TemporaryFile() as log:
-        with subprocess.Popen([*command, str(tmp)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
-                              bufsize=0) as ffmpeg:
-            with contextlib.suppress(BrokenPipeError):  # ffmpeg stopped early: its status says why
-                for frame in frames:
-                    ffmpeg.stdin.write(np.ascontiguousarray(frame).data)
-                ffmpeg.stdin.close()
-        if ffmpeg.returncode != 0:
+        writer = ClipWriter(tmp, fps, quality, preset, log)
+        try:
+            yield writer
+        except BaseException:
+            if writer.ffmpeg is not None:
+                writer.ffmpeg.kill()
+                writer.ffmpeg.wait()
+            raise
+        if not writer.frames:
+            raise ValueError("write_clip needs at least one frame")
+        if writer.close() != 0:
             log.seek(0)
             said = [line.strip() for line in log.read(1 << 16).decode("utf-8", "replace").splitlines() if line.strip()]
             reason = next((line for line in said if "No space left" in line), said[-1] if said else "no message")
             raise KeyframeError(f"could not encode {Path(path).name} (ffmpeg: {reason})")
+
+
+def write_clip(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, quality: int = 8,
+               preset: str = "medium") -> Path:
+    """Write uint8 RGB frames (a ``(T, H, W, 3)`` array or any iterable of ``(H, W, 3)`` frames) as an H.264 mp4."""
+    if isinstance(frames, np.ndarray) and (frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8
+                                           or len(frames) == 0):
+        raise ValueError("write_clip needs a non-empty (T, H, W, 3) uint8 array")
+    with clip_writer(path, fps, quality=quality, preset=preset) as writer:
+        for frame in frames:
+            writer.write(frame)
     return Path(path)
 
 

@@ -137,16 +137,24 @@ def write_sidecar(
     return write_json_atomic(sidecar_path(output), data)
 
 
-def read_plate_to_frame0(clip: str | Path) -> tuple[Path | None, np.ndarray | None]:
+def read_plate_to_frame0(clip: str | Path, start: int = 0) -> tuple[Path | None, np.ndarray | None]:
     """``(sidecar path, plate_to_frame0)`` from the render sidecar beside ``clip``, or ``(None, None)``.
 
+    With ``start`` past 0 (``keyframe check --frames START:``) the transform is the plate's to
+    frame START, from the sidecar's ``frame_transforms`` (the camera renderer records every
+    frame's); None when the sidecar has none, so the plate is aligned by features.
     The transform is refused in one line unless it is a 3x3 matrix of finite numbers, so a
     hand-edited sidecar fails before the check starts.
     """
     path = sidecar_path(clip)
     if not path.is_file():
         return None, None
-    value = read_json_object(path, "clip sidecar").get("plate_to_frame0")
+    data = read_json_object(path, "clip sidecar")
+    if start:
+        transforms = data.get("frame_transforms")
+        value = transforms[start] if isinstance(transforms, list) and start < len(transforms) else None
+    else:
+        value = data.get("plate_to_frame0")
     if value is None:
         return path, None
     rows = value if isinstance(value, list) and len(value) == 3 else []

@@ -9,7 +9,7 @@ relative paths; nothing is fetched from anywhere else, so the folder can be copi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from keyframe.io import check_output_dir, from_float, to_float, write_image, wri
 from keyframe.masks import bounding_box
 from keyframe.render.base import to_uint8
 from keyframe.report.json import PLATE_CODES
-from keyframe.report.outputs import flagged_frames, overlay_frames
+from keyframe.report.outputs import flagged_frames, outline
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ASSETS = "report_files"
@@ -58,8 +58,8 @@ def frame_ranges_text(reason: Mapping[str, Any]) -> str:
 
 
 def contact_sheet(
-    frames: np.ndarray,
-    masks: np.ndarray | None = None,
+    frames: np.ndarray | Sequence[np.ndarray],
+    masks: Sequence[np.ndarray] | None = None,
     reasons: list[Mapping[str, Any]] | None = None,
     *,
     n_frames: int = 8,
@@ -71,9 +71,11 @@ def contact_sheet(
 
     Parameters
     ----------
-    frames : ndarray of shape (T, H, W, 3), uint8
-    masks : ndarray of shape (T, H, W), bool, optional
-        The tracked region per frame; outlined green, or red on flagged frames.
+    frames : ndarray of shape (T, H, W, 3), uint8, or a sequence of (H, W, 3) frames
+        Only the picked frames are read (and copied).
+    masks : sequence of (H, W) bool, optional
+        The tracked region per frame (e.g. :class:`keyframe.track.frames.TrackedMasks`); outlined
+        green, or red on flagged frames.
     reasons : list of dict, optional
         The report's reasons; their frame ranges mark frames as flagged.
     n_frames : int
@@ -94,18 +96,18 @@ def contact_sheet(
     >>> sheet.shape
     (18, 128, 3)
     """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+    if len(frames) == 0 or any(np.ndim(frames[i]) != 3 or np.shape(frames[i])[2] != 3
+                               or np.asarray(frames[i]).dtype != np.uint8 for i in (0, -1)):
         raise ValueError("frames must be a non-empty (T, H, W, 3) uint8 array")
     if n_frames < 1 or width < 8:
         raise ValueError("n_frames must be >= 1 and width >= 8")
-    count, height, full_width = frames.shape[:3]
+    count = len(frames)
+    height, full_width = np.shape(frames[0])[:2]
     picks = np.unique(np.rint(np.linspace(0, count - 1, min(n_frames, count))).astype(int))
-    shown = frames[picks]
-    if masks is not None:
-        shown = overlay_frames(shown, np.asarray(masks)[picks], flagged_frames(list(reasons or []), count)[picks],
-                               None if broken is None else [broken[i] for i in picks],
-                               None if labels is None else [labels[i] for i in picks])
+    flags = flagged_frames(list(reasons or []), count)
+    shown = [np.asarray(frames[t]) if masks is None else
+             outline(frames[t], masks[t], bool(flags[t]), None if broken is None else broken[t],
+                     None if labels is None else labels[t]) for t in picks]
     thumb_h = max(1, int(round(height * width / full_width)))
     columns = min(_COLUMNS, len(picks))
     rows = -(-len(picks) // columns)

@@ -1,17 +1,21 @@
-"""The check's files: report.json, frames.csv, overlay.mp4 (tracked contour), drift.png."""
+"""The check's files: report.json, frames.csv, overlay.mp4 (tracked contour), drift.png (drawn with OpenCV)."""
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from keyframe.io import check_output_dir, output_group, write_clip, write_figure, write_json_atomic, write_text_atomic
+from keyframe.io import check_output_dir, clip_writer, output_group, write_image, write_json_atomic, write_text_atomic
 from keyframe.masks import contour
+from keyframe.report.chart import Panel, line_chart
 
 PASS_RGB, FLAG_RGB = (40, 220, 80), (255, 40, 40)
 BROKEN_RGB = (255, 0, 255)  # outline sectors whose motion does not continue the attached layer's
@@ -54,7 +58,36 @@ def flagged_frames(reasons: list[dict[str, Any]], count: int) -> np.ndarray:
     return flags
 
 
-def overlay_frames(frames: np.ndarray, masks: np.ndarray, flags: np.ndarray | None = None,
+def outline(frame: np.ndarray, mask: np.ndarray, flagged: bool = False, broken: np.ndarray | None = None,
+            label: str | None = None) -> np.ndarray:
+    """A copy of ``frame`` with ``mask``'s contour drawn on it: green, or red when ``flagged``.
+
+    ``broken`` (outline pixels ``(N, 2)`` x, y) marks in magenta where the region's motion breaks
+    from the layer it is attached to; ``label`` names that layer in the top-left corner
+    ("judged vs subject").
+
+    Examples
+    --------
+    >>> f = np.zeros((32, 32, 3), np.uint8); m = np.zeros((32, 32), bool); m[8:24, 8:24] = True
+    >>> outline(f, m)[8, 12].tolist(), outline(f, m, flagged=True)[8, 12].tolist()
+    ([40, 220, 80], [255, 40, 40])
+    """
+    out = np.array(frame, copy=True)
+    if mask.any():
+        edge = cv2.dilate(contour(mask).astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
+        out[edge] = FLAG_RGB if flagged else PASS_RGB
+    if broken is not None and len(broken):
+        spots = np.zeros(mask.shape, np.uint8)
+        spots[np.clip(broken[:, 1], 0, spots.shape[0] - 1), np.clip(broken[:, 0], 0, spots.shape[1] - 1)] = 1
+        out[cv2.dilate(spots, np.ones((3, 3), np.uint8)).astype(bool)] = BROKEN_RGB
+    if label:
+        scale = max(frame.shape[1] / 900.0, 0.4)
+        cv2.putText(out, f"judged vs {label}", (6, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), max(1, int(scale * 2)), cv2.LINE_AA)
+    return out
+
+
+def overlay_frames(frames: np.ndarray, masks: Sequence[np.ndarray], flags: np.ndarray | None = None,
                    broken: list[np.ndarray | None] | None = None, labels: list[str | None] | None = None) -> np.ndarray:
     """The clip with each frame's tracked region outlined: green, or red on flagged frames.
 
@@ -68,53 +101,37 @@ def overlay_frames(frames: np.ndarray, masks: np.ndarray, flags: np.ndarray | No
     >>> overlay_frames(f, m)[0, 8, 12].tolist()
     [40, 220, 80]
     """
-    if frames.shape[:3] != masks.shape:
-        raise ValueError(f"masks {masks.shape} do not match frames {frames.shape[:3]}")
-    out = frames.copy()
-    kernel = np.ones((2, 2), np.uint8)
-    for t in range(len(frames)):
-        if masks[t].any():
-            edge = cv2.dilate(contour(masks[t]).astype(np.uint8), kernel).astype(bool)
-            out[t][edge] = FLAG_RGB if flags is not None and flags[t] else PASS_RGB
-        points = broken[t] if broken is not None else None
-        if points is not None and len(points):
-            spots = np.zeros(masks[t].shape, np.uint8)
-            spots[np.clip(points[:, 1], 0, spots.shape[0] - 1), np.clip(points[:, 0], 0, spots.shape[1] - 1)] = 1
-            out[t][cv2.dilate(spots, np.ones((3, 3), np.uint8)).astype(bool)] = BROKEN_RGB
-        if labels is not None and labels[t]:
-            scale = max(frames.shape[2] / 900.0, 0.4)
-            cv2.putText(out[t], f"judged vs {labels[t]}", (6, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                        (255, 255, 255), max(1, int(scale * 2)), cv2.LINE_AA)
-    return out
+    if frames.shape[:3] != tuple(np.shape(masks)):
+        raise ValueError(f"masks {np.shape(masks)} do not match frames {frames.shape[:3]}")
+    return np.stack(list(overlay_stream(frames, masks, flags, broken, labels)))
+
+
+def overlay_stream(frames: Iterable[np.ndarray], masks: Sequence[np.ndarray], flags: np.ndarray | None = None,
+                   broken: list[np.ndarray | None] | None = None,
+                   labels: list[str | None] | None = None) -> Iterator[np.ndarray]:
+    """:func:`overlay_frames` one frame at a time, for a clip that is streamed rather than held."""
+    for t, frame in enumerate(frames):
+        if t >= len(masks):
+            break
+        yield outline(frame, masks[t], flags is not None and bool(flags[t]), broken[t] if broken else None,
+                      labels[t] if labels else None)
 
 
 def drift_plot(path: str | Path, per_frame: list[dict[str, Any]], reasons: list[dict[str, Any]]) -> Path:
     """Plot the per-frame metrics, region against ring, flagged frame ranges shaded red; PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 11), dpi=90, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(len(_PANELS), 1, sharex=True)
-    x = [row["frame"] for row in per_frame]
-    for ax, (title, series) in zip(axes, _PANELS):
-        for key, label in series:
-            y = [np.nan if row.get(key) is None else row[key] for row in per_frame]
-            ax.plot(x, y, marker=".", label=label)
-        for reason in reasons:
-            for start, end in reason.get("frames") or []:
-                ax.axvspan(start - 0.5, end + 0.5, color="red", alpha=0.12)
-        ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="best")
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("frame")
-    return write_figure(path, figure)
+    panels = [Panel(title, [(label, [row.get(key) for row in per_frame]) for key, label in series])
+              for title, series in _PANELS]
+    shaded = [(start, end) for reason in reasons for start, end in reason.get("frames") or []]
+    return write_image(path, line_chart([row["frame"] for row in per_frame], panels, shaded=shaded))
 
 
 @output_group()
-def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any, frames: np.ndarray,
-                        fps: float, *, quality: int = 8) -> dict[str, Path]:
-    """Write ``report.json``, ``frames.csv``, ``overlay.mp4`` and ``drift.png`` into ``out_dir``.
+def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any, frames: Iterable[np.ndarray] | None,
+                        fps: float, *, quality: int = 8, preset: str = "superfast") -> dict[str, Path]:
+    """Write ``report.json``, ``frames.csv``, ``drift.png`` and (given frames) ``overlay.mp4`` into ``out_dir``.
+
+    The overlay is drawn and encoded a frame at a time in a background thread while the other
+    files are written, so neither the clip nor the overlay is ever held whole.
 
     Parameters
     ----------
@@ -124,25 +141,46 @@ def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any,
         From :func:`keyframe.report.build_report`.
     check : CheckResult
         Supplies the tracked masks for the overlay.
-    frames : ndarray (T, H, W, 3) uint8
-        The clip.
+    frames : ndarray (T, H, W, 3) uint8, or a re-iterable stream of frames (:class:`keyframe.io.ClipStream`)
+        The clip, read again for the overlay; ``None``: no overlay.
     fps : float
     quality : int
         H.264 quality of the overlay (``io.video_quality``).
+    preset : str
+        x264 speed preset of the overlay (``report.overlay_preset``).
 
     Returns
     -------
     dict
-        ``{"report": ..., "csv": ..., "overlay": ..., "plot": ...}`` paths.
+        ``{"csv": ..., "plot": ..., "report": ..., "overlay": ...}`` paths (no ``overlay`` without frames).
     """
     out_dir = check_output_dir(out_dir)
-    flags = flagged_frames(report["reasons"], len(frames))
-    return {
-        "csv": write_text_atomic(out_dir / "frames.csv", frames_csv(report["frames"])),
-        "overlay": write_clip(out_dir / "overlay.mp4", overlay_frames(frames, check.tracked_masks, flags,
-                                                                     check.broken_outline or None,
-                                                                     [row.get("attached") for row in report["frames"]]),
-                              fps, quality=quality),
-        "plot": drift_plot(out_dir / "drift.png", report["frames"], report["reasons"]),
-        "report": write_json_atomic(out_dir / "report.json", report),
-    }
+    written: dict[str, Path] = {}
+    failed: list[BaseException] = []
+    worker = None
+    if frames is not None:
+        flags = flagged_frames(report["reasons"], len(check.tracked_masks))
+        labels = [row.get("attached") for row in report["frames"]]
+
+        def overlay() -> None:
+            try:
+                with clip_writer(out_dir / "overlay.mp4", fps, quality=quality, preset=preset) as writer:
+                    for frame in overlay_stream(frames, check.tracked_masks, flags, check.broken_outline or None,
+                                                labels):
+                        writer.write(frame)
+                written["overlay"] = out_dir / "overlay.mp4"
+            except BaseException as error:  # re-raised in the caller's thread below
+                failed.append(error)
+
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(overlay,), name="overlay")
+        worker.start()
+    try:
+        written["csv"] = write_text_atomic(out_dir / "frames.csv", frames_csv(report["frames"]))
+        written["plot"] = drift_plot(out_dir / "drift.png", report["frames"], report["reasons"])
+        written["report"] = write_json_atomic(out_dir / "report.json", report)
+    finally:
+        if worker is not None:
+            worker.join()
+    if failed:
+        raise failed[0]
+    return written

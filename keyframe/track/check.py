@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
+from keyframe.io.stream import FrameRange
 from keyframe.masks import bounding_box, distance_to
 from keyframe.registry import Progress
 from keyframe.metrics import (
@@ -30,18 +31,18 @@ from keyframe.metrics import (
 )
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
-from keyframe.track.frames import FRAME_FIELDS, FrameMetrics
+from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
 from keyframe.track.layers import (
     Attachment,
     OutlineMotion,
     SceneMotion,
-    SceneTracker,
     attach,
     edit_outline_distance,
     outline_motion,
 )
 from keyframe.track.propagate import Step, track_region
-from keyframe.validation import MIN_CLIP_FRAMES, check_frames, check_mask, check_plate
+from keyframe.track.stream import WorkingFrames
+from keyframe.validation import check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
@@ -55,11 +56,11 @@ class CheckResult:
     reasons: list[Reason]
     per_frame: list[FrameMetrics]
     summary: dict[str, Any]
-    tracked_masks: np.ndarray  # (T, H, W) bool
+    tracked_masks: TrackedMasks  # per frame: (H, W) bool, kept compactly
     metric_status: dict[str, dict[str, Any]]
     alignment: Alignment | None = field(default=None, repr=False)
     attachment: Attachment | None = None
-    broken_outline: list[np.ndarray | None] = field(default_factory=list, repr=False)  # per frame (N, 2) x, y
+    broken_outline: list[np.ndarray | None] = field(default_factory=list, repr=False)  # per frame (N, 2) x, y, clip px
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -77,11 +78,13 @@ def _delta(region: float | None, ring: float | None) -> float | None:
 class _Measure:
     """Per-frame measurements of one :class:`Step` against the plate carried along the track."""
 
-    def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None) -> None:
+    def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *, scale: float = 1.0,
+                 time_of: Callable[[int], float]) -> None:
         self.rgb = to_float(plate)
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
         self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
-        self.cfg, self.lpips = cfg, lpips
+        self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
+        self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
@@ -122,16 +125,17 @@ class _Measure:
         return {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
                 for part, selection in parts.items()}
 
-    def __call__(self, step: Step, frame: np.ndarray, fps: float,
-                 scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
-        region = step.mask
+    def __call__(self, step: Step, scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
+        """One frame's row (positions in the clip's own pixels) and its outline motion (working pixels)."""
+        region, unit = step.mask, self.unit
         inside_plate = ((step.map_x >= 0) & (step.map_x <= self.grey.shape[1] - 1)
                         & (step.map_y >= 0) & (step.map_y <= self.grey.shape[0] - 1))  # fmt: skip
         ring = self.ring(region, inside_plate)
         ys, xs = np.nonzero(region)
         row: dict[str, Any] = {
-            "frame": step.t, "time_s": step.t / fps, "area_px": int(xs.size),
-            "centroid_x": xs.mean() + step.box.x0, "centroid_y": ys.mean() + step.box.y0, "in_frame": step.in_frame,
+            "frame": step.t, "time_s": self.time_of(step.t), "area_px": int(round(xs.size * unit * unit)),
+            "centroid_x": (xs.mean() + step.box.x0) * unit, "centroid_y": (ys.mean() + step.box.y0) * unit,
+            "in_frame": step.in_frame,
         }  # fmt: skip
         outline = None
         if step.occluded is not None and scene is not None:
@@ -148,7 +152,7 @@ class _Measure:
                                      scene, gap=cfg.ring_gap_px, width=cfg.ring_px, sectors=cfg.outline_sectors,
                                      layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
             row["subject_share"] = None if outline is None else outline.subject_share
-        row.update(self.appearance(step, frame, region, ring, None if outline is None else outline.subject_ring))
+        row.update(self.appearance(step, step.frame, region, ring, None if outline is None else outline.subject_ring))
         if step.occluded is None:
             row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
             return row, None
@@ -200,26 +204,37 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[FrameMet
                               "the region or in its ring of background (mask too small, too large or lost)"}
 
 
-def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *, fps: float,
-               plate_to_frame0: Any = None, progress: Progress | None = None) -> CheckResult:
-    """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
+def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *,
+               fps: float, plate_to_frame0: Any = None, progress: Progress | None = None,
+               select: FrameRange | None = None) -> CheckResult:
+    """Track the plate's edited region through ``frames`` and judge whether it stayed glued to what it belongs to.
+
+    The clip is taken one frame at a time and only what the verdict and report need is kept
+    (the per-frame records and the tracked masks, compactly), so memory does not grow with the
+    clip's length. Frames whose long side exceeds ``cfg.working_size`` are tracked and measured
+    scaled down to it; positions and motions are reported in the clip's own pixels.
 
     Parameters
     ----------
-    frames : ndarray (T, H, W, 3) uint8
-        The clip, RGB.
+    frames : ndarray (T, H, W, 3) uint8, or an iterable of (H, W, 3) uint8 frames
+        The clip, RGB: an array, or a stream such as :class:`keyframe.io.ClipStream`.
     plate : ndarray (h, w, 3) uint8 or uint16
         The plate the clip was made from.
     mask : ndarray (h, w) bool
         The edited region, in plate coordinates.
     cfg : CheckConfig
-        Flow backend, ring geometry and thresholds.
+        Flow backend, ring geometry, working size and thresholds.
     fps : float
-        Frame rate (for the per-frame times).
+        Frame rate of the source clip (for the per-frame times).
     plate_to_frame0 : array-like (3, 3), optional
         Plate -> frame-0 homography from the render sidecar; estimated from features if omitted.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each frame.
+        Called as ``progress(done, total)`` after each frame (``total`` is 0 when a stream does
+        not know its length).
+    select : FrameRange, optional
+        Which frames of the source clip ``frames`` holds (``--frames``, ``--stride``): per-frame
+        times are the source's, and the summary records the range. Frame numbers in the report
+        count the frames checked.
 
     Returns
     -------
@@ -236,43 +251,50 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     >>> result.verdict, [r.code for r in result.reasons]  # doctest: +SKIP
     ('flagged', ['float'])
     """
-    frames = check_frames(frames, min_frames=MIN_CLIP_FRAMES)
     plate = check_plate(plate, allow_float=True)
     mask = check_mask(mask, plate.shape[:2])
+    select = select or FrameRange()
+    total = len(frames) if hasattr(frames, "__len__") else (getattr(frames, "count", None) or 0)
+    clip = WorkingFrames(frames, cfg)
     started = time.perf_counter()
-    alignment = align_plate(plate, frames[0], plate_to_frame0, min_ncc=cfg.align_min_ncc,
+    alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
                             min_inliers=cfg.align_min_inliers)
     status = {name: {"available": True, "why": None} for name in ("ssim", "delta_e", "warp", "flicker", "float")}
     available, why = lpips_status() if cfg.lpips == "auto" else (False, "turned off (check.lpips: off)")
     status["lpips"] = {"available": available, "why": why}
-    measure = _Measure(plate, cfg, LpipsMetric() if available else None)
+
+    def time_of(t: int) -> float:
+        return select.source_frame(t) / fps
+
+    measure = _Measure(plate, cfg, LpipsMetric() if available else None, scale=clip.scale, time_of=time_of)
     measure.edit_distance = edit_outline_distance(mask)
     flow = make_flow(cfg.flow, cfg.dis_preset)
+    to_working = np.diag([clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0], 1.0])
 
-    total = len(frames)
-    scenes, cut_at = _scene_pass(frames, cfg)
-    tracked = np.zeros((total, *frames.shape[1:3]), bool)
+    tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []
     outlines: list[OutlineMotion | None] = []
     # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
     margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
-    shot = frames[:cut_at] if cut_at is not None else frames
-    for step in track_region(shot, mask, alignment.matrix, flow, margin=margin, search=cfg.search_px):
-        tracked[step.t][step.box.slices] = step.mask
-        row, outline = measure(step, frames[step.t], fps, scenes[step.t])
+    for step in track_region(clip, mask, to_working @ alignment.matrix, flow, margin=margin, search=cfg.search_px):
+        tracked.append(step.box, step.mask)
+        row, outline = measure(step, clip.scenes[step.t])
         rows.append(row)
         outlines.append(outline)
         if progress is not None:
-            progress(step.t + 1, total)
+            progress(step.t + 1, max(total, step.t + 1))
     if not rows:
         raise KeyframeError("the edited region does not fall inside the clip's first frame after alignment")
+    total = clip.drain()
+    cut_at, scenes = clip.cut_at, clip.scenes
     lost_at = len(rows) if len(rows) < total else None
     for t in range(len(rows), total):
         after_cut = cut_at is not None and t >= cut_at
-        rows.append({"frame": t, "time_s": t / fps, "area_px": 0, "visible": 0.0, "in_frame": None,
+        rows.append({"frame": t, "time_s": time_of(t), "area_px": 0, "visible": 0.0, "in_frame": None,
                      "note": f"after the cut at frame {cut_at}: a new shot" if after_cut
                      else "region lost: no tracked pixels left"})
         outlines.append(None)
+        tracked.append(None, None)
     for row, scene in zip(rows, scenes):
         row["scene_similarity"] = None if scene is None else scene.similarity
     attachment = attach(outlines, cfg.attach, frames=cfg.attach_frames, contrast_px=cfg.attach_contrast_px,
@@ -280,21 +302,21 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     floats, broken = float_series(outlines, attachment.layer, tolerance_px=cfg.layer_px, tolerance_rel=cfg.layer_rel,
                                   speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share,
                                   jump_px=cfg.layer_jump_px)
+    if clip.scale < 1.0:  # motions and outline pixels from the working size to the clip's own pixels
+        floats = [{k: v * measure.unit if k in _PIXEL_COLUMNS and v is not None else v for k, v in judged.items()}
+                  for judged in floats]
+        broken = [None if points is None else np.rint(points * measure.unit).astype(points.dtype) for points in broken]
     per_frame = _finish(rows, floats, cfg)
     _mark_unmeasured(status, per_frame)
     reasons = judge(per_frame, cfg, cut_at=cut_at)
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
-    summary.update(attachment=attachment.as_dict(), cut_at_frame=cut_at)
+    summary.update(attachment=attachment.as_dict(), cut_at_frame=cut_at, frames_used=select.as_dict(),
+                   resolution=clip.resolution())
     return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment, attachment, broken)
 
 
-def _scene_pass(frames: np.ndarray, cfg: CheckConfig) -> tuple[list[SceneMotion | None], int | None]:
-    """The camera's motion into every frame, and the first frame of a new shot (a hard cut), if any."""
-    tracker = SceneTracker()
-    scenes = [tracker(frame) for frame in frames]
-    cut_at = next((t for t, scene in enumerate(scenes) if scene is not None and scene.similarity < cfg.cut_similarity),
-                  None)
-    return scenes, cut_at
+#: float_series columns in pixels (or px/frame), scaled from the working size to the clip's pixels
+_PIXEL_COLUMNS = ("float_px", "slip_px", "region_dx", "region_dy", "ring_dx", "ring_dy")
 
 
 def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,

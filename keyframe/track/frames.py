@@ -1,10 +1,16 @@
-"""The check's per-frame record: what was measured on the tracked region in one frame."""
+"""The check's per-frame record (what was measured on the tracked region in one frame) and its tracked masks."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+
+import cv2
+import numpy as np
+
+from keyframe.masks import Box
 
 
 @dataclass
@@ -90,3 +96,61 @@ class FrameMetrics:
 
 #: The per-frame columns, in report order.
 FRAME_FIELDS = tuple(f.name for f in dataclasses.fields(FrameMetrics))
+
+
+@dataclass(eq=False)
+class TrackedMasks:
+    """The tracked region of every frame, kept compactly: each frame's mask inside its box, bit-packed.
+
+    A 1080p clip's masks as ``(T, H, W)`` bool would cost 2 MB a frame; packed inside the region's
+    box they cost a few kB, so the check's memory does not grow with the clip's length. Indexing
+    gives a frame's ``(H, W)`` bool mask at the clip's own ``size`` (the tracking may run at a
+    smaller working size); ``np.asarray(masks)`` gives the whole ``(T, H, W)`` stack.
+
+    Examples
+    --------
+    >>> masks = TrackedMasks((4, 6))
+    >>> region = np.zeros((2, 3), bool); region[1, 1:] = True
+    >>> masks.append(Box(1, 3, 2, 5), region); masks.append(None, None)
+    >>> masks.shape, masks[0].nonzero(), int(masks[-1].sum())
+    ((2, 4, 6), (array([2, 2]), array([3, 4])), 0)
+    """
+
+    size: tuple[int, int]  # (H, W) of the clip's frames
+    working: tuple[int, int] | None = None  # (H, W) the masks were tracked at (default: size)
+    packed: list[tuple[Box, tuple[int, int], np.ndarray] | None] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.size = tuple(self.size)
+        self.working = tuple(self.working or self.size)
+
+    def append(self, box: Box | None, mask: np.ndarray | None) -> None:
+        """Keep frame ``len(self)``'s mask (``mask`` is ``box``-sized, at the working size; None: lost)."""
+        self.packed.append(None if box is None else (box, mask.shape, np.packbits(mask)))
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self), *self.size)
+
+    def __getitem__(self, t: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
+        if not isinstance(t, (int, np.integer)):  # a slice or frame numbers: a (n, H, W) stack of those frames
+            picked = range(len(self))[t] if isinstance(t, slice) else [int(i) for i in np.asarray(t).ravel()]
+            return np.stack([self[i] for i in picked]) if len(picked) else np.zeros((0, *self.size), bool)
+        kept = self.packed[t]
+        mask = np.zeros(self.working, bool)
+        if kept is not None:
+            box, shape, bits = kept
+            mask[box.slices] = np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+        if self.working != self.size:
+            mask = cv2.resize(mask.view(np.uint8), self.size[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
+        return mask
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[t] for t in range(len(self)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        stack = np.stack(list(self)) if len(self) else np.zeros((0, *self.size), bool)
+        return stack if dtype is None else stack.astype(dtype)

@@ -17,7 +17,7 @@ motion boundary, ``|grad F_bw|^2 > 0.01 |F_bw|^2 + 0.002``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -47,6 +47,7 @@ class Step:
     flow_bw: np.ndarray | None = None  # (h, w, 2): frame t -> frame t-1 (None at t = 0)
     occluded: np.ndarray | None = None  # bool
     prev_warped: np.ndarray | None = None  # float32 [0, 1]: frame t-1 warped onto frame t
+    frame: np.ndarray | None = None  # (H, W, 3) uint8: the whole frame t (a reference, not a copy)
 
 
 def _grid(box: Box) -> tuple[np.ndarray, np.ndarray]:
@@ -121,13 +122,15 @@ def _lookup(flow: np.ndarray, points: np.ndarray, box: Box) -> np.ndarray:
     return cv2.remap(flow, local[..., 0], local[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
 
 
-def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np.ndarray, flow: FlowBackend, *,
+def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_frame0: np.ndarray, flow: FlowBackend, *,
                  margin: int, search: int) -> Iterator[Step]:
     """Yield a :class:`Step` for every frame, following the region until it is lost.
 
     Parameters
     ----------
-    frames : ndarray (T, H, W, 3) uint8
+    frames : iterable of ndarray (H, W, 3) uint8
+        The clip, a frame at a time (an array ``(T, H, W, 3)`` or a stream): only the previous
+        frame is kept, so memory does not grow with the clip's length.
     plate_mask : ndarray (h, w) bool
         The edit mask in plate coordinates.
     plate_to_frame0 : ndarray (3, 3)
@@ -141,9 +144,13 @@ def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np
         Extra pixels of margin for the region's motion between two frames.
 
     The iteration stops early (after yielding the last frame that still has region pixels) when
-    the tracked region becomes empty.
+    the tracked region becomes empty; the frame where it was lost has been taken from ``frames``.
     """
-    shape = frames.shape[1:3]
+    frames = iter(frames)
+    previous = next(frames, None)
+    if previous is None:
+        return
+    shape = previous.shape[:2]
     soft = plate_mask.astype(np.float32)
     inverse = np.linalg.inv(np.asarray(plate_to_frame0, np.float64))
     corners = cv2.perspectiveTransform(_corners(bounding_box(plate_mask))[None], np.asarray(plate_to_frame0))[0]
@@ -160,12 +167,12 @@ def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np
     pick = np.linspace(0, rows.size - 1, min(_POINTS, rows.size)).astype(int)
     points = np.stack([cols[pick] + box.x0, rows[pick] + box.y0], 1).astype(np.float32)
     alive = np.ones(len(points), bool)
-    yield Step(0, box, mask, map_x, map_y, 1.0, _grey(frames[0], box).astype(np.float32) / 255.0)
+    yield Step(0, box, mask, map_x, map_y, 1.0, _grey(previous, box).astype(np.float32) / 255.0, frame=previous)
 
-    for t in range(1, len(frames)):
+    for t, frame in enumerate(frames, 1):
         for attempt in range(_MAX_GROW + 1):
             new_box = _crop_box(mask, box, margin + search * 2**attempt, shape)
-            first, second = _grey(frames[t - 1], new_box), _grey(frames[t], new_box)
+            first, second = _grey(previous, new_box), _grey(frame, new_box)
             flow_bw, flow_fw = flow(second, first), flow(first, second)
             gx, gy = _grid(new_box)
             src_x, src_y = gx + flow_bw[..., 0], gy + flow_bw[..., 1]
@@ -176,12 +183,12 @@ def track_region(frames: np.ndarray, plate_mask: np.ndarray, plate_to_frame0: np
         points = points + _lookup(flow_fw, points, new_box)
         alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
         local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
-        previous = first.astype(np.float32) / 255.0
-        box, map_x, map_y, mask = new_box, new_x, new_y, new_mask
+        box, map_x, map_y, mask, previous = new_box, new_x, new_y, new_mask, frame
         if not mask.any():
             return
         yield Step(t, box, mask, map_x, map_y, float(alive.mean()), second.astype(np.float32) / 255.0,
-                   flow_bw, occlusion(flow_bw, flow_fw), _remap(previous, local_x, local_y))
+                   flow_bw, occlusion(flow_bw, flow_fw), _remap(first.astype(np.float32) / 255.0, local_x, local_y),
+                   frame)
 
 
 def _corners(box: Box) -> np.ndarray:

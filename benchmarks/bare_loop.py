@@ -1,0 +1,48 @@
+"""The floor the check is compared with, as a whole process: decode a clip, DIS flow + SSIM of each pair.
+
+Full frames, OpenCV DIS with the check's preset (``balanced``), scikit-image SSIM on grey float32,
+frames decoded one at a time through imageio-ffmpeg (so its memory is the floor too).
+
+    .venv/bin/python benchmarks/bare_loop.py CLIP [--preset balanced]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+from skimage.metrics import structural_similarity
+
+# keyframe's "balanced" DIS preset (keyframe/track/flow.py): FAST refined down to finest scale 1
+PRESETS = {"balanced": (cv2.DISOPTICAL_FLOW_PRESET_FAST, 1), "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, None),
+           "medium": (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip")
+    parser.add_argument("--preset", default="balanced", choices=sorted(PRESETS))
+    args = parser.parse_args()
+    start = time.perf_counter()
+    code, finest = PRESETS[args.preset]
+    dis = cv2.DISOpticalFlow.create(code)
+    if finest is not None:
+        dis.setFinestScale(finest)
+    reader = imageio_ffmpeg.read_frames(args.clip, pix_fmt="rgb24")
+    width, height = next(reader)["size"]
+    previous, pairs = None, 0
+    for raw in reader:
+        grey = cv2.cvtColor(np.frombuffer(raw, np.uint8).reshape(height, width, 3), cv2.COLOR_RGB2GRAY)
+        if previous is not None:
+            dis.calc(previous, grey, None)
+            structural_similarity(previous.astype(np.float32) / 255, grey.astype(np.float32) / 255, data_range=1.0)
+            pairs += 1
+        previous = grey
+    print(f"bare loop: {pairs} pairs of {width}x{height} in {time.perf_counter() - start:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
