@@ -30,8 +30,9 @@ from keyframe_flows.tasks import stage_tasks, task_runner
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
 from keyframe.nightly import (PREVIOUS, Ledger, MemoryBudget, Shot, batch_row, compare_with_previous, load_manifest,
-                              one_line, resolve_shot, shot_memory, steadier_text, write_batch_outputs)
+                              one_line, resolve_shot, shot_memory, write_batch_outputs)
 from keyframe.pipeline import check_revision, process_plate, read_inputs
+from keyframe.report.batch import batch_markdown, batch_table
 
 
 def record_failure(ledger: Ledger, shot_id: str, error: BaseException, key: str | None) -> dict[str, Any]:
@@ -68,21 +69,8 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
 
 def publish_artifacts(summary: dict[str, Any]) -> None:
     """A Prefect table of shots with verdicts and a markdown summary of the run."""
-    table = [
-        {"shot": row["id"], "status": row["status"], "reasons": ", ".join(r["code"] for r in row["reasons"]),
-         "vs previous": steadier_text(row.get("previous")), "error": row["error"] or "", "report": row.get("html", "")}
-        for row in summary["shots"]
-    ]
-    create_table_artifact(key="keyframe-nightly-shots", table=table, description="Shots and their verdicts")
-    counts = summary["counts"]
-    lines = [f"# keyframe nightly: {Path(summary['manifest']).name}", "",
-             f"**{counts['pass']} pass, {counts['flagged']} flagged, {counts['failed']} failed** "
-             f"of {len(summary['shots'])} shots.", ""]
-    lines += [f"- `{row['id']}`: **{row['status']}**"
-              + (f" ({', '.join(r['code'] for r in row['reasons'])})" if row["reasons"] else "")
-              + (f": {row['error']}" if row["error"] else "")
-              for row in summary["shots"] if row["status"] != "pass"]
-    create_markdown_artifact(key="keyframe-nightly-summary", markdown="\n".join(lines), description="Nightly summary")
+    create_table_artifact(key="keyframe-nightly-shots", table=batch_table(summary), description="Shots and their verdicts")
+    create_markdown_artifact(key="keyframe-nightly-summary", markdown=batch_markdown(summary), description="Nightly summary")
 
 
 def _progress() -> Progress:

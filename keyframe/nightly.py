@@ -43,6 +43,7 @@ from keyframe.io import clip_source, file_sha256, read_json_object, read_yaml_ma
 from keyframe.io import write_json_atomic
 from keyframe.io.ledger import FINISHED, SHOT_RECORD_SCHEMA, Ledger
 from keyframe.pipeline import OUTPUT_KEYS, PlateEntry, Revision, locate
+from keyframe.report.batch import steadier_text
 from keyframe.report.html import write_html_index
 from keyframe.report.otio import write_flags_otio
 
@@ -260,15 +261,6 @@ def _previous_row(folder: Path, previous: dict[str, Any] | None) -> dict[str, An
     if previous is None:
         return None
     return {**previous, **{k: str(folder / previous[k]) for k in ("report", "compare") if previous.get(k)}}
-
-
-def steadier_text(previous: dict[str, Any] | None) -> str:
-    """``steadier`` | ``less steady`` | ``as steady`` | ``not compared`` than the previous revision; empty when none is listed."""
-    if previous is None:
-        return ""
-    if previous.get("steadier") is None:
-        return "as steady" if previous.get("more_stable") is None and previous.get("compare") else "not compared"
-    return "steadier" if previous["steadier"] else "less steady"
 
 
 def compare_with_previous(previous: Revision, out_dir: Path, entry: PlateEntry, cfg: Config) -> dict[str, Any]:
