@@ -37,7 +37,8 @@ def check(
                      max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     sidecar, plate_to_frame0 = read_plate_to_frame0(clip)
     video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, max_bytes=cfg.io.max_clip_bytes)
-    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
+    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True,
+                  disable=not stderr.is_terminal) as bar:
         task = bar.add_task("check", total=len(video.frames))
         result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
                             progress=lambda done, total: bar.update(task, completed=done))

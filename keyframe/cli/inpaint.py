@@ -51,7 +51,8 @@ def inpaint(
     pipeline = load_model(cfg.inpaint)
 
     columns = (TextColumn("inpaint {task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
+    with Progress(*columns, console=stderr, transient=True,
+                  disable=not stderr.is_terminal) as bar:
         task = bar.add_task(cfg.inpaint.backend, total=1.0)
         result = run_inpaint(
             pixels, edit, cfg.inpaint, seed=cfg.seed, model=pipeline,

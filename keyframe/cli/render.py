@@ -50,7 +50,8 @@ def render(
         check_output_dir(frames_dir, create=False)
 
     columns = (TextColumn(f"render {cfg.render.backend}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
+    with Progress(*columns, console=stderr, transient=True,
+                  disable=not stderr.is_terminal) as bar:
         task = bar.add_task(cfg.render.backend, total=None)
         result = run_render(
             pixels, cfg.render, seed=cfg.seed,
