@@ -22,12 +22,11 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.prep import log_outcome
-from flows.tasks import stage_tasks
+from flows.tasks import stage_tasks, task_runner
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
 from keyframe.nightly import (
@@ -43,24 +42,6 @@ from keyframe.nightly import (
     write_batch_outputs,
 )
 from keyframe.pipeline import check_revision, process_plate, read_inputs
-
-
-def task_runner(cfg: NightlyConfig) -> Any:
-    """The task runner the shots run on: a bounded thread pool, or Dask (a cluster or a local one)."""
-    if cfg.task_runner == "threads":
-        return ThreadPoolTaskRunner(max_workers=cfg.concurrency)
-    from prefect_dask import DaskTaskRunner
-
-    if cfg.dask_address:
-        return DaskTaskRunner(address=cfg.dask_address)
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": cfg.concurrency,
-            "threads_per_worker": 1,
-            "processes": cfg.dask_processes,
-            "dashboard_address": None,
-        }
-    )
 
 
 def record_failure(ledger: Ledger, shot_id: str, error: BaseException, key: str | None) -> dict[str, Any]:

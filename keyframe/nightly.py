@@ -7,6 +7,7 @@ A manifest is a YAML file listing shots::
         plate: plates/sh010.png      # relative to the manifest's folder
         mask: masks/sh010.png
         prompt: "clean wall"         # optional
+        candidates: 3                # optional: best of 3 renders, the steadiest kept
         config:                      # optional, merged over the run's configuration
           render: {backend: camera}
         previous:                    # optional: the shot's last revision, to compare against
@@ -72,6 +73,7 @@ class ShotSpec(BaseModel):
     plate: str = Field(min_length=1)
     mask: str = Field(min_length=1)
     prompt: str | None = None
+    candidates: int | None = Field(None, ge=1, le=32)  # best of N for this shot (render.candidates)
     config: dict[str, Any] = Field(default_factory=dict)
     previous: PreviousSpec | None = None
 
@@ -200,7 +202,8 @@ def confined_path(folder: Path, relative: str, what: str) -> Path:
 def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     """Turn a manifest entry into a :class:`Shot`: confined paths, overrides merged over ``base``.
 
-    The shot's ``prompt``, when given, becomes its ``inpaint.prompt``.
+    The shot's ``prompt``, when given, becomes its ``inpaint.prompt``; its ``candidates``, its
+    ``render.candidates`` (best of N).
 
     Raises
     ------
@@ -219,6 +222,8 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     overrides = dict(spec.config)
     if spec.prompt is not None:  # the shot's prompt drives the diffusers inpaint backend
         overrides = merge(overrides, {"inpaint": {"prompt": spec.prompt}})
+    if spec.candidates is not None:
+        overrides = merge(overrides, {"render": {"candidates": spec.candidates}})
     config = validate(merge(base.model_dump(), overrides), f"shot {spec.id} config") if overrides else base
     return Shot(spec.id, plate, mask, spec.prompt, config, previous)
 

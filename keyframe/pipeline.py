@@ -1,4 +1,4 @@
-"""The per-plate chain, inpaint -> gate -> render -> check -> report, as plain functions on arrays.
+"""The per-plate chain, inpaint -> gate -> [upscale] -> render -> check -> report, as plain functions on arrays.
 
 :func:`run_plate` is the chain itself, readable top to bottom; :func:`write_plate` writes its
 outputs into a folder; :func:`process_plate` does both from files. None of it needs Prefect: a
@@ -25,21 +25,25 @@ from typing import Any
 
 import numpy as np
 
+from keyframe.candidates import BestOf, CandidateRun, best_of, plan_candidates
 from keyframe.config import Config
 from keyframe.gate import GateResult, run_gate, write_heatmaps
 from keyframe.inpaint import InpaintResult, inpaint, write_inpaint
 from keyframe.io import check_output_dir, clip_source, output_group, read_mask, read_plate, write_json_atomic
 from keyframe.render import RenderResult, render, write_render
 from keyframe.report import build_report, write_check_outputs
-from keyframe.report.html import ASSETS, write_html_report
+from keyframe.report.html import ASSETS, contact_sheet, edit_crops, write_html_report
 from keyframe.report.otio import write_flags_otio
 from keyframe.revisions import RevisionClip, open_revision_clip
 from keyframe.track import CheckResult, check_clip
+from keyframe.upscale import UpscaleResult, upscale, write_upscale
 
 CLEAN = "clean.png"
 CLIP = "clip.mp4"
+UPSCALED = "upscaled.png"
+CANDIDATES = "candidates"  # best of N: every candidate's clip, as candidates/<id>.mp4
 #: The outputs a :class:`PlateEntry` names, as paths relative to the plate's folder.
-OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail")
+OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail", "upscaled")
 
 
 def read_inputs(plate_path: Path, mask_path: Path, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -71,14 +75,26 @@ def check_stage(clip: RenderResult, plate: np.ndarray, edit: np.ndarray, cfg: Co
     return check_clip(clip.frames, plate, edit, cfg.check, fps=clip.fps, plate_to_frame0=clip.plate_to_frame0)
 
 
+def upscale_stage(image: np.ndarray, edit: np.ndarray, cfg: Config) -> UpscaleResult:
+    """Upscale the cleaned plate and measure the edit's uniformity before and after (``cfg.upscale``)."""
+    return upscale(image, cfg.upscale, mask=edit, seed=cfg.seed)
+
+
 @dataclass(frozen=True)
 class Stages:
-    """The four stage functions the chain calls; by default the library's own, called directly."""
+    """The stage functions the chain calls; by default the library's own, called directly.
+
+    ``render_many`` / ``check_many`` render and check the candidates of best of N all at once
+    (flows map them over Prefect tasks); None renders and checks them one after another.
+    """
 
     inpaint: Callable[[np.ndarray, np.ndarray, Config], InpaintResult] = inpaint_stage
     gate: Callable[[np.ndarray, np.ndarray, Config], GateResult] = gate_stage
     render: Callable[[np.ndarray, Config], RenderResult] = render_stage
     check: Callable[[RenderResult, np.ndarray, np.ndarray, Config], CheckResult] = check_stage
+    upscale: Callable[[np.ndarray, np.ndarray, Config], UpscaleResult] = upscale_stage
+    render_many: Callable[[np.ndarray, list[Config]], list[RenderResult]] | None = None
+    check_many: Callable[[list[RenderResult], np.ndarray, np.ndarray, list[Config]], list[CheckResult]] | None = None
 
 
 DIRECT = Stages()
@@ -93,6 +109,9 @@ class PlateResult:
     gate: GateResult
     clip: RenderResult | None = None
     check: CheckResult | None = None
+    upscaled: UpscaleResult | None = None
+    candidates: BestOf | None = None  # best of N: every candidate; clip and check are the selected one's
+    plate: np.ndarray | None = None  # the plate as given, for the report's before / after crops
 
     @property
     def stopped_at_gate(self) -> bool:
@@ -110,6 +129,16 @@ def render_and_check(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: S
     return clip, stages.check(clip, plate, edit, cfg)
 
 
+def render_best_of(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT) -> BestOf:
+    """Best of N: render and check ``cfg.render.candidates`` variants and keep the steadiest."""
+    planned = plan_candidates(cfg.render, cfg.render.candidates, cfg.seed)
+    configs = [candidate.config(cfg) for candidate in planned]
+    clips = stages.render_many(plate, configs) if stages.render_many else [stages.render(plate, c) for c in configs]
+    checks = (stages.check_many(clips, plate, edit, configs) if stages.check_many
+              else [stages.check(clip, plate, edit, c) for clip, c in zip(clips, configs)])
+    return best_of([CandidateRun(*run) for run in zip(planned, clips, checks)], cfg.check)
+
+
 def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool = False, stages: Stages = DIRECT) -> PlateResult:
     """Run the whole chain on one plate; a plate whose gate fails stops before the render unless ``force``."""
     # 1. Inpaint: clean the masked region; pixels outside the grown, feathered mask never change.
@@ -118,10 +147,16 @@ def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool =
     # 2. Gate: is the cleaned plate ready for a video model?
     gate = stages.gate(cleaned.image, edit, cfg)
     if not gate.passed and not force:
-        return PlateResult(cleaned, edit, gate)
-    # 3. Render and 4. check: does the edit stay glued to the scene through the clip?
-    clip, check = render_and_check(cleaned.image, edit, cfg, stages)
-    return PlateResult(cleaned, edit, gate, clip, check)
+        return PlateResult(cleaned, edit, gate, plate=plate)
+    # 3. Upscale (when asked): the master keyframe, without magnifying the edit.
+    upscaled = stages.upscale(cleaned.image, edit, cfg) if cfg.upscale.in_prep else None
+    # 4. Render and 5. check: does the edit stay glued to the scene through the clip? Best of N
+    # renders several candidates and keeps the steadiest.
+    if cfg.render.candidates == 1:
+        clip, check = render_and_check(cleaned.image, edit, cfg, stages)
+        return PlateResult(cleaned, edit, gate, clip, check, upscaled, plate=plate)
+    best = render_best_of(cleaned.image, edit, cfg, stages)
+    return PlateResult(cleaned, edit, gate, best.chosen.clip, best.chosen.check, upscaled, best, plate)
 
 
 @dataclass
@@ -134,12 +169,15 @@ class PlateEntry:
     frames: int | None = None
     fps: float | None = None
     paths: dict[str, str | None] = field(default_factory=dict)
+    selected: str | None = None  # best of N: the candidate kept, and why
+    selected_why: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``status`` and ``verdict``, ``reasons``, ``stopped_at_gate``, ``frames``, ``fps`` and the paths."""
+        """JSON-ready: ``status`` and ``verdict``, ``reasons``, ``stopped_at_gate``, ``frames``, ``fps``, the paths,
+        and ``selected`` / ``selected_why`` for best of N."""
         return {**{key: self.paths.get(key) for key in OUTPUT_KEYS}, "frames": self.frames, "fps": self.fps,
                 "stopped_at_gate": self.stopped_at_gate, "status": self.verdict, "verdict": self.verdict,
-                "reasons": self.reasons}
+                "reasons": self.reasons, "selected": self.selected, "selected_why": self.selected_why}
 
 
 def locate(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -175,16 +213,48 @@ def write_plate(result: PlateResult, out_dir: Path, cfg: Config, *, inputs: dict
     heatmaps = {name: c.heatmap for name, c in result.gate.criteria.items() if c.heatmap is not None}
     html = dict(title=title, plate=result.cleaned.image, heatmaps=heatmaps, extra=extra)
     paths: dict[str, str | None] = {"plate": CLEAN, "html": "report.html", "report": "report.json", "thumbnail": CLEAN}
-    report = build_report(check=result.check, gate=gate, inputs=inputs, params=params)
+    parts: dict[str, Any] = {}
+    if result.upscaled is not None:
+        parts["upscale"] = write_upscaled(result, out_dir, cfg, html)
+        paths["upscaled"] = UPSCALED
+    if result.candidates is not None:
+        best = result.candidates
+        parts.update(candidates=best.records, selected=(best.selected, best.why))
+        html["candidate_sheets"] = write_candidates(best, out_dir, cfg)
+    report = build_report(check=result.check, gate=gate, inputs=inputs, params=params, **parts)
     if result.clip is None or result.check is None:
         write_json_atomic(out_dir / "report.json", report)
         write_html_report(out_dir, report, media={"cleaned plate": out_dir / CLEAN}, cfg=cfg.report, **html)
         return PlateEntry(report["verdict"], report["reasons"], True, paths=paths)
     write_checked_clip(out_dir, result.clip, result.check, report, cfg, clip_inputs={"plate": out_dir / CLEAN},
-                       media={"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN}, **html)
+                       media={"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN,
+                              **({"upscaled plate": out_dir / UPSCALED} if result.upscaled is not None else {})}, **html)
     paths.update(clip=CLIP, thumbnail=f"{ASSETS}/contact_sheet.png")
     return PlateEntry(report["verdict"], report["reasons"], False, int(len(result.clip.frames)), float(result.clip.fps),
-                      paths)
+                      paths, report.get("selected"), report.get("selected_why"))
+
+
+def write_upscaled(result: PlateResult, out_dir: Path, cfg: Config, html: dict[str, Any]) -> dict[str, Any]:
+    """Write ``upscaled.png`` and its sidecar, add the plate / cleaned / upscaled crops of the edit
+    to the report's ``html`` arguments, and return the report's ``upscale`` part."""
+    upscaled = result.upscaled
+    write_upscale(upscaled, out_dir / UPSCALED, inputs={"plate": out_dir / CLEAN}, seed=cfg.seed)
+    images = {"plate": result.plate, "cleaned": result.cleaned.image, f"upscaled {upscaled.scale}x": upscaled.image}
+    html["crops"] = edit_crops({k: v for k, v in images.items() if v is not None}, result.edit, width=cfg.report.thumbnail_width)
+    return upscaled.to_dict(UPSCALED)
+
+
+def write_candidates(best: BestOf, out_dir: Path, cfg: Config) -> dict[str, np.ndarray]:
+    """Write every candidate's clip as ``candidates/<id>.mp4`` (with its sidecar); return a strip
+    of frames per candidate for the report."""
+    folder = check_output_dir(out_dir / CANDIDATES)
+    strips = {}
+    for run, record in zip(best.runs, best.records):
+        write_render(run.clip, folder / f"{record['id']}.mp4", inputs={"plate": out_dir / CLEAN},
+                     seed=run.candidate.seed, quality=cfg.io.video_quality)
+        strips[record["id"]] = contact_sheet(run.clip.frames, run.check.tracked_masks, record["reasons"],
+                                             n_frames=4, width=cfg.report.thumbnail_width // 2)
+    return strips
 
 
 def process_plate(plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, *, label: str, force: bool = False,

@@ -80,18 +80,23 @@ def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
     --------
     >>> pipe = load_pipeline("models/sd-inpainting")  # doctest: +SKIP
     """
-    found = inspect_inpaint_model(source, allow_pickle=allow_pickle)
     from diffusers import AutoPipelineForInpainting
 
+    return load_from_folder(AutoPipelineForInpainting, inspect_inpaint_model(source, allow_pickle=allow_pickle), LAYOUT)
+
+
+def load_from_folder(pipeline_class: Any, folder: ModelFolder, layout: str) -> Any:
+    """Load an inspected diffusers folder with ``pipeline_class`` (local files only), CUDA fp16 when
+    available, else CPU fp32, with its own progress bar off; one-line WeightsError if it fails."""
     device, dtype = device_and_dtype()
     try:
         with _quiet_loading():
-            pipe = AutoPipelineForInpainting.from_pretrained(
-                found.path, dtype=dtype, local_files_only=True, use_safetensors=found.use_safetensors
+            pipe = pipeline_class.from_pretrained(
+                folder.path, dtype=dtype, local_files_only=True, use_safetensors=folder.use_safetensors
             )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot load the model at {found.path} ({first}); expected {LAYOUT}") from None
+        raise WeightsError(f"cannot load the model at {folder.path} ({first}); expected {layout}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

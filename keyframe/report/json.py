@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 SCHEMA = "keyframe.report/1"
 GATE_CODES = tuple(CRITERIA.names())  # the gate's reason codes: its criteria
+#: Reasons about the plate itself (no frames): the gate's, and the upscale's.
+PLATE_CODES = (*GATE_CODES, "upscale")
 
 
 def _gate_dict(gate: GateResult | Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -44,7 +46,8 @@ def gate_reasons(gate: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping[str, Any] | None = None,
-                 inputs: dict[str, str | Path | None], params: dict[str, Any]) -> dict[str, Any]:
+                 inputs: dict[str, str | Path | None], params: dict[str, Any], upscale: dict[str, Any] | None = None,
+                 candidates: list[dict[str, Any]] | None = None, selected: tuple[str, str] | None = None) -> dict[str, Any]:
     """Assemble the report of a check and/or a gate.
 
     Parameters
@@ -58,13 +61,21 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         Role -> path of each input file (paths and content hashes are recorded; None = not given).
     params : dict
         The configuration that shaped the result (JSON-ready).
+    upscale : dict, optional
+        The upscale stage's part (``scale``, ``params``, ``uniformity``, ``verdict``,
+        ``reasons``, ``output``); its reasons (code ``upscale``) join the report's.
+    candidates : list of dict, optional
+        Best of N: ``{id, params, stability, verdict, reasons}`` per candidate.
+    selected : tuple of str, optional
+        The chosen candidate's id and why (:func:`keyframe.candidates.select_candidate`).
 
     Returns
     -------
     dict
         ``schema``, ``verdict`` (``pass`` | ``flagged``), ``reasons``, ``gate``, ``frames``,
         ``summary``, ``metrics`` (availability with the why), ``inputs``, ``params``,
-        ``versions``, ``created``.
+        ``versions``, ``created``; ``upscale`` when given; ``candidates``, ``selected`` and
+        ``selected_why`` for best of N.
     """
     if check is None and gate is None:
         raise ValueError("build_report needs a check result, a gate result, or both")
@@ -72,6 +83,12 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
     reasons = gate_reasons(gate_part) if gate_part is not None else []
     if check is not None:
         reasons += [reason.to_dict() for reason in check.reasons]
+    if upscale is not None:
+        reasons += upscale["reasons"]
+    extra: dict[str, Any] = {} if upscale is None else {"upscale": upscale}
+    if candidates is not None:
+        extra.update(candidates=candidates, selected=selected[0] if selected else None,
+                     selected_why=selected[1] if selected else None)
     return {
         "schema": SCHEMA,
         "verdict": verdict_of(reasons),
@@ -84,4 +101,5 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         "params": params,
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
     }
