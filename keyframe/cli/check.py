@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.io import check_output_dir, clip_source, read_clip, read_mask, read_plate, read_plate_to_frame0
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
@@ -37,8 +37,7 @@ def check(
                      max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     sidecar, plate_to_frame0 = read_plate_to_frame0(clip)
     video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, max_bytes=cfg.io.max_clip_bytes)
-    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True,
-                  disable=not stderr.is_terminal) as bar:
+    with progress_bar(TextColumn("checking"), BarColumn(), MofNCompleteColumn()) as bar:
         task = bar.add_task("check", total=len(video.frames))
         result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
                             progress=lambda done, total: bar.update(task, completed=done))
