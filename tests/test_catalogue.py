@@ -498,6 +498,9 @@ CASES: list[Case] = [
     Case("check", "sidecar with a text transform", lambda d: [clip_with_sidecar(d, '"abc"'), "--plate", PLATE, "--mask", MASK], says="3x3"),
     Case("check", "sidecar nested 20,000 deep",
          lambda d: [clip_with_sidecar(d, "[" * 20000 + "]" * 20000), "--plate", PLATE, "--mask", MASK], says="nested"),
+    # validate reads the sidecar the check will read, so it refuses what the check refuses
+    Case("validate", "sidecar with a text transform", lambda d: [PLATE, "--clip", clip_with_sidecar(d, '"abc"')], says="3x3"),
+    Case("validate", "sidecar that is not JSON", lambda d: [PLATE, "--clip", clip_with_sidecar(d, "{")], says="json"),
     Case("nightly", "shot id with a trailing newline", lambda d: [manifest(d, 'shots:\n  - {id: "s13\\n", plate: p.png, mask: m.png}\n'), "-o", d / "night"], says="id"),
     Case("nightly", "manifest with two shots: blocks", lambda d: [manifest(d, shots_yaml(["sh010"]) + shots_yaml(["sh020"])), "-o", d / "night"], says="twice"),
     Case("nightly", "manifest nested 20,000 deep", lambda d: [manifest(d, "shots: " + "[" * 20000 + "]" * 20000), "-o", d / "night"], says="nested"),

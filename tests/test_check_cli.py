@@ -93,3 +93,12 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(cli, clips, tmp_path, 
     result = cli(*args, "-o", out)
     assert_one_line_error(result, 2, contains)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, -o not created
+
+
+def test_input_error_after_the_progress_bar_starts_is_exactly_one_stderr_line(cli, clips):
+    # A clip of another plate is refused only once checking has begun: the progress bar must
+    # leave nothing behind on a non-terminal stderr (it used to add an empty line).
+    result = cli(*_args(clips / "fixed.mp4", "brick"))
+    assert result.code == 2, result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()], repr(result.stderr)
+    assert result.stderr.startswith("error: clip does not match its plate")

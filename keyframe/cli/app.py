@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.exceptions import TyperException
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn
 
 from keyframe import __version__
 from keyframe.config import Config, load_config
@@ -74,6 +75,12 @@ def print_json(data: Any) -> None:
 def info(message: str) -> None:
     """A status line for people, on stderr so stdout stays machine-readable."""
     stderr.print(message)
+
+
+def progress_bar(*columns: str | ProgressColumn) -> Progress:
+    """A transient progress bar on stderr, shown only on a terminal: piped or captured stderr gets
+    nothing from it, so an error raised while it runs is still the one line on stderr."""
+    return Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal)
 
 
 def _one_line(text: str) -> str:

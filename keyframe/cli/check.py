@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.io import ClipStream, FrameRange, check_output_dir, clip_source, read_mask, read_plate, read_plate_to_frame0
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
@@ -45,7 +45,7 @@ def check(
     sidecar, plate_to_frame0 = read_plate_to_frame0(clip, select.start)
     video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select,
                        keep_bytes=cfg.io.keep_clip_mb * 2**20 if out is not None and overlay else 0)
-    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
+    with progress_bar(TextColumn("checking"), BarColumn(), MofNCompleteColumn()) as bar:
         task = bar.add_task("check", total=video.count)
         result = check_clip(video, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
                             select=select, progress=lambda done, total: bar.update(task, completed=done, total=total))

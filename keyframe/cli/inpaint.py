@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
-from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.inpaint import check_inpaint_output, inpaint as run_inpaint, load_model, write_inpaint
 from keyframe.io import read_mask, read_plate
 
@@ -53,7 +53,7 @@ def inpaint(
     pipeline = load_model(cfg.inpaint)
 
     columns = (TextColumn("inpaint {task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
+    with progress_bar(*columns) as bar:
         task = bar.add_task(cfg.inpaint.backend, total=1.0)
         result = run_inpaint(
             pixels, edit, cfg.inpaint, seed=cfg.seed, model=pipeline,

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir, check_output_path, read_plate, sidecar_path
 from keyframe.render import render as run_render
@@ -50,7 +50,7 @@ def render(
         check_output_dir(frames_dir, create=False)
 
     columns = (TextColumn(f"render {cfg.render.backend}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
+    with progress_bar(*columns) as bar:
         task = bar.add_task(cfg.render.backend, total=None)
         result = run_render(
             pixels, cfg.render, seed=cfg.seed,

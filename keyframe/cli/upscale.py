@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.io import check_png_output, read_mask, read_plate
 from keyframe.upscale import load_model, upscale as run_upscale, write_upscale
 
@@ -45,7 +45,7 @@ def upscale(
     weights = load_model(cfg.upscale)
 
     columns = (TextColumn(f"upscale {cfg.upscale.backend}"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
+    with progress_bar(*columns) as bar:
         task = bar.add_task(cfg.upscale.backend, total=None)
         result = run_upscale(
             pixels, cfg.upscale, mask=edit, seed=cfg.seed, model=weights,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from keyframe.cli.app import ConfigOption, JsonOption, app, config_from, info, print_json
-from keyframe.io import read_clip, read_mask, read_plate
+from keyframe.io import read_clip, read_mask, read_plate, read_plate_to_frame0
 
 
 @app.command()
@@ -29,11 +29,12 @@ def validate(
                      max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
         found["mask"] = {"path": str(mask), "coverage": round(float(edit.mean()), 6)}
     if clip is not None:
+        sidecar, _ = read_plate_to_frame0(clip)
         frames = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels,
                            max_bytes=cfg.io.max_clip_bytes)
         width, height = frames.size
         found["clip"] = {"path": str(clip), "frames": len(frames.frames), "fps": frames.fps,
-                         "width": width, "height": height}
+                         "width": width, "height": height, "sidecar": None if sidecar is None else str(sidecar)}
     if as_json:
         print_json(found)
     else:
