@@ -96,14 +96,40 @@ class RenderSvdConfig(Section):
     offload: Literal["none", "model", "sequential"] = "none"
 
 
+class RenderDiffusersConfig(Section):
+    model: str | None = None
+    variant: str | None = None
+    allow_pickle: bool = False
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int | None = Field(None, ge=1, le=500)
+    guidance: float | None = Field(None, ge=0.0, le=50.0)
+    fps: int | None = Field(None, ge=1, le=120)
+    extras: dict[str, Any] = Field(default_factory=dict)
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    cache: Literal["none", "first_block", "mag", "faster", "pab"] = "none"
+    cache_threshold: float | None = Field(None, gt=0.0, le=1.0)
+    mag_ratios: list[float] | None = None
+    attention_backend: str | None = None
+    layerwise_casting: Literal["none", "fp8_e4m3", "fp8_e5m2"] = "none"
+    group_offload: Literal["none", "block_level", "leaf_level"] = "none"
+    group_offload_blocks: int = Field(1, ge=1)
+    compile: Literal["none", "full", "regional"] = "none"
+    compile_mode: Literal["default", "max-autotune-no-cudagraphs", "max-autotune"] = "default"
+    compile_cache_dir: str = "~/.cache/keyframe/inductor"
+    quantize: Literal["none", "fp8"] = "none"
+
+
 class RenderConfig(Section):
-    backend: Literal["camera", "svd"] = "camera"
+    backend: Literal["camera", "svd", "diffusers"] = "camera"
     frames: int | None = Field(None, ge=1, le=2000)
     fps: int = Field(7, ge=1, le=120)
     size: str | None = Field(None, pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")
     fit: Literal["crop", "pad"] = "crop"
     camera: RenderCameraConfig = RenderCameraConfig()
     svd: RenderSvdConfig = RenderSvdConfig()
+    diffusers: RenderDiffusersConfig = RenderDiffusersConfig()
 
 
 class CheckConfig(Section):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 from keyframe.errors import WeightsError
+from keyframe.io.documents import read_json_object
+from keyframe.io.sidecar import file_sha256
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # org/name, as the Hugging Face hub spells ids
 
@@ -53,3 +57,60 @@ def resolve_model_folder(source: str | Path, layout: str) -> Path:
         raise WeightsError(
             f"model {source} is neither a folder nor in the Hugging Face cache (nothing is downloaded); expected {layout}"
         ) from None
+
+
+def _is_variant(file: Path, variant: str | None) -> bool:
+    """``model.fp16.safetensors`` (sharded ``model.fp16-00001-of-00002.safetensors``) is variant fp16."""
+    tags = [part.split("-")[0] for part in file.name.split(".")[1:-1]]
+    return tags == [variant] if variant else not tags
+
+
+def inspect_pipeline_folder(
+    directory: Path, *, layout: str, allow_pickle: bool = False, variant: str | None = None
+) -> dict[str, Any]:
+    """Check a diffusers pipeline folder without loading weights; return its identity.
+
+    Every component named in ``model_index.json`` must be present; a component with a
+    ``config.json`` (a model, not a tokenizer, scheduler or processor) must have weights, in
+    safetensors unless ``allow_pickle``.
+
+    Returns
+    -------
+    dict
+        ``path``, ``class`` (``_class_name``), ``components`` (name -> class), ``config_sha256``
+        (of every JSON file), ``weights`` (relative path -> bytes), ``variant``, ``use_safetensors``.
+
+    Raises
+    ------
+    WeightsError
+        One line: no ``model_index.json``, a component or its weights missing, pickle refused.
+    """
+    index = read_json_object(directory / "model_index.json", f"model_index.json (expected {layout})", WeightsError)
+    components = {name: spec[1] for name, spec in index.items()
+                  if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[0] is not None}
+    weights: dict[str, int] = {}
+    use_safetensors = True
+    for name in components:
+        folder = directory / name
+        if not folder.is_dir():
+            raise WeightsError(f"component {name} named in model_index.json is missing: {folder}")
+        if not (folder / "config.json").is_file():
+            continue
+        files = sorted(p for p in folder.iterdir() if p.is_file() and _is_variant(p, variant))
+        safe = [p for p in files if p.suffix == ".safetensors"]
+        pickle = [p for p in files if p.suffix == ".bin"]
+        if not safe and not pickle:
+            raise WeightsError(f"weights for {name}{f' (variant {variant})' if variant else ''} are missing in {folder}")
+        if not safe:
+            use_safetensors = False
+            if not allow_pickle:
+                raise WeightsError(f"{folder} has only pickle (.bin) weights, which can run code when loaded; convert "
+                                   "them to safetensors or allow pickle in the config if you trust them")
+        for file in safe or pickle:
+            weights[str(file.relative_to(directory))] = file.stat().st_size
+    digest = hashlib.sha256()
+    for file in sorted(directory.rglob("*.json")):
+        digest.update(f"{file.relative_to(directory)}\0{file_sha256(file)}\n".encode())
+    return {"path": str(directory), "class": index.get("_class_name"), "components": components,
+            "config_sha256": digest.hexdigest(), "weights": weights, "variant": variant,
+            "use_safetensors": use_safetensors}

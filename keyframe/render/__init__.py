@@ -1,7 +1,8 @@
 """Render stage: a plate in, a clip out, with the plate -> frame transforms recorded.
 
 Backends (``render.backend``): ``camera`` (weight-free camera move with exact known motion, the
-default) and ``svd`` (Stable Video Diffusion from local weights).
+default), ``svd`` (Stable Video Diffusion from local weights) and ``diffusers`` (Wan 2.x and
+LTX-Video image-to-video pipelines from local weights, with an optional end plate).
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import numpy as np
 from keyframe.config import RenderConfig
 from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
 from keyframe.render.base import Progress, Renderer, RenderResult
+from keyframe.errors import KeyframeError
 from keyframe.render.camera import camera_map, plan_camera, render_camera
+from keyframe.render.diffusers_i2v import load_i2v, render_diffusers
 from keyframe.render.fit import fit_plate, plan_fit
 from keyframe.render.svd import load_svd, render_svd
 
-RENDERERS: dict[str, Renderer] = {"camera": render_camera, "svd": render_svd}
+RENDERERS: dict[str, Renderer] = {"camera": render_camera, "svd": render_svd, "diffusers": render_diffusers}
+# backends that condition the clip's last frame on an end plate
+TAKES_LAST = ("diffusers",)
 
 __all__ = [
     "RENDERERS",
@@ -26,6 +31,7 @@ __all__ = [
     "Renderer",
     "camera_map",
     "fit_plate",
+    "load_i2v",
     "load_svd",
     "plan_camera",
     "plan_fit",
@@ -41,6 +47,7 @@ def render(
     seed: int = 0,
     model: Any = None,
     progress: Progress | None = None,
+    last: np.ndarray | None = None,
 ) -> RenderResult:
     """Render a clip from ``plate`` with the backend named by ``cfg.backend``.
 
@@ -53,9 +60,11 @@ def render(
     seed : int
         Random seed (svd noise; recorded by the camera backend).
     model : object, optional
-        A preloaded model for model backends (:func:`load_svd`), reused across calls.
+        A preloaded model for model backends (:func:`load_svd`, :func:`load_i2v`), reused across calls.
     progress : callable, optional
-        ``progress(done, total)``: frames for camera, denoising steps for svd.
+        ``progress(done, total)``: frames for camera, denoising steps for svd and diffusers.
+    last : ndarray (H, W, 3), optional
+        End plate the last frame is conditioned on (diffusers backend with a first-last-frame model).
 
     Returns
     -------
@@ -68,7 +77,12 @@ def render(
     >>> result.frames.shape, result.backend
     ((3, 288, 512, 3), 'camera')
     """
-    return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress)
+    if last is None:
+        return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress)
+    if cfg.backend not in TAKES_LAST:
+        raise KeyframeError(f"--last: the {cfg.backend} backend takes no end plate; use --backend diffusers with a "
+                            "first-last-frame model")
+    return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress, last=last)
 
 
 @output_group()
@@ -84,8 +98,9 @@ def write_render(
     """Write the H.264 mp4, optionally PNG frames, and ``<out_path>.json``.
 
     The sidecar holds ``backend``, ``fps``, ``num_frames``, ``size``, ``plate_to_frame0``,
-    ``frame_transforms`` (null for svd), ``motion``, ``fit``, ``model`` (identity and config hash,
-    null for camera) and ``frames_dir``, besides the common fields (params, seed, input hashes,
+    ``frame_transforms`` (null for model backends), ``motion``, ``fit``, ``last_to_frame`` (end plate
+    -> last frame, null without one), ``model`` (identity and config hash, null for camera) and
+    ``frames_dir``, besides the common fields (params, seed, input hashes,
     versions).
 
     Parameters
@@ -118,6 +133,7 @@ def write_render(
         "frame_transforms": result.frame_transforms,
         "motion": result.motion,
         "fit": result.fit,
+        "last_to_frame": result.last_to_frame,
         "model": result.model_info,
         "frames_dir": None if frames_dir is None else str(frames_dir),
     }

@@ -282,12 +282,14 @@ def run_pipeline(
     seed: int,
     attention: str = "auto",
     progress: Progress | None = None,
+    memory_hint: str = MEMORY_HINT,
 ) -> np.ndarray:
     """Run the pipeline once on a fitted uint8 RGB ``image``; return ``(T, H, W, 3)`` uint8 frames.
 
     ``call`` holds the pipeline's keyword arguments (num_frames, num_inference_steps, ...).
     The noise comes from a CPU ``torch.Generator`` seeded with ``seed``, so a seed means the same
-    noise on every device. CUDA out-of-memory becomes a one-line :class:`KeyframeError`.
+    noise on every device. CUDA out-of-memory becomes a one-line :class:`KeyframeError` ending
+    with ``memory_hint``. Used by every diffusers backend (svd, diffusers).
     """
     import torch
     from PIL import Image
@@ -316,7 +318,7 @@ def run_pipeline(
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         raise KeyframeError(
-            f"CUDA out of memory rendering {call['num_frames']} frames at {width}x{height}; {MEMORY_HINT}"
+            f"CUDA out of memory rendering {call['num_frames']} frames at {width}x{height}; {memory_hint}"
         ) from None
     return from_float(np.asarray(output.frames[0]), np.uint8)
 
