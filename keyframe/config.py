@@ -151,6 +151,15 @@ class CheckConfig(Section):
     drift_delta_e: float = Field(2.0, gt=0)
     drift_lpips: float = Field(0.1, gt=0)
     lost_visible: float = Field(0.4, ge=0.0, le=1.0)
+    first_frame_delta_e: float = Field(4.0, gt=0)
+    first_frame_ssim: float = Field(0.5, ge=0.0, le=1.0)
+    drift_brightness: float = Field(6.0, gt=0)
+    drift_color: float = Field(5.0, gt=0)
+    drift_contrast: float = Field(0.8, gt=0.0, lt=1.0)
+    drift_saturation: float = Field(0.8, gt=0.0, lt=1.0)
+    frozen_levels: float = Field(0.1, ge=0)
+    black_levels: float = Field(16.0, ge=0, le=255)
+    sharpness_min: float = Field(0.6, gt=0.0, lt=1.0)
 
 
 class ReportConfig(Section):

@@ -132,6 +132,7 @@ def test_other_pipeline_folders_are_refused_in_one_line(cli, tmp_path):
 @pytest.mark.parametrize(("backend", "kind", "message"), [
     ("diffusers", "wan-i2v", "without first-last-frame conditioning"),
     ("diffusers", "ltx", "LTXImageToVideoPipeline takes no end frame"),
+    ("diffusers", "wan-ti2v", "ignores an end frame"),
     ("camera", None, "the camera backend takes no end plate"),
 ])
 def test_an_end_plate_the_model_cannot_take_is_refused(cli, folders, tmp_path, backend, kind, message):

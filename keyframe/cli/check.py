@@ -14,13 +14,12 @@ from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
 
-def read_render_sidecar(clip: Path) -> tuple[Path | None, Any]:
-    """``(sidecar path, plate_to_frame0)`` from ``CLIP.json`` beside the clip, or ``(None, None)``."""
+def read_render_sidecar(clip: Path) -> tuple[Path | None, dict[str, Any]]:
+    """``(sidecar path, its data)`` from ``CLIP.json`` beside the clip, or ``(None, {})``."""
     path = sidecar_path(clip)
     if not path.is_file():
-        return None, None
-    data = read_json_object(path, "clip sidecar")
-    return path, data.get("plate_to_frame0")
+        return None, {}
+    return path, read_json_object(path, "clip sidecar")
 
 
 @app.command()
@@ -30,26 +29,31 @@ def check(
     mask: Annotated[Path, typer.Option("--mask", "-m", help="Edit mask of the plate (PNG or JSON shapes).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.json, frames.csv, "
                                                 "overlay.mp4, drift.png (created if its parent exists).")] = None,
+    last: Annotated[Optional[Path], typer.Option(help="End plate of a keyframe pair: the last frame is measured against it.")] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
     """Check that the edited region stays glued to the scene; exit 0 pass, 1 flagged, 2 input error.
 
-    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching.
+    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 (and last_to_frame) transforms are used; otherwise the plate is aligned to frame 0 by feature matching. The whole clip is also checked: frame 0 against the plate (the last frame against --last), global colour drift, frozen and black frames, sharpness decay.
     """
     cfg = config_from(config)
     if out is not None:
         check_output_dir(out, create=False)
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
     edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
     video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
-    sidecar, plate_to_frame0 = read_render_sidecar(clip)
+    sidecar, rendered = read_render_sidecar(clip)
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
         task = bar.add_task("check", total=len(video.frames))
-        result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
+        result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps,
+                            plate_to_frame0=rendered.get("plate_to_frame0"), end_plate=end,
+                            end_to_last=rendered.get("last_to_frame"),
                             progress=lambda done, total: bar.update(task, completed=done))
     clip_input = clip if clip.exists() else clip.parent
-    report = build_report(check=result, inputs={"clip": clip_input, "plate": plate, "mask": mask, "sidecar": sidecar},
+    report = build_report(check=result, inputs={"clip": clip_input, "plate": plate, "mask": mask, "sidecar": sidecar,
+                                                       **({"last": last} if last is not None else {})},
                           params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump()})
     if out is not None:
         written = write_check_outputs(out, report, result, video.frames, video.fps, quality=cfg.io.video_quality)

@@ -179,11 +179,15 @@ def check_extras(pipeline: Any, extras: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_end_frame(pipeline: Any) -> None:
-    """Refuse an end plate the model cannot take: no ``last_image`` argument, or a CLIP-conditioned
-    Wan without room for a second image's tokens (Wan 2.1 I2V is not a first-last-frame model)."""
+    """Refuse an end plate the model cannot take: no ``last_image`` argument, a Wan TI2V-style model
+    (diffusers conditions only frame 0 there and drops ``last_image`` silently), or a
+    CLIP-conditioned Wan without room for a second image's tokens (Wan 2.1 I2V is not FLF2V)."""
     name = type(pipeline).__name__
     if "last_image" not in inspect.signature(pipeline.__call__).parameters:
         raise KeyframeError(f"--last: {name} takes no end frame; use a first-last-frame model (Wan FLF2V)")
+    if pipeline.config.get("expand_timesteps"):
+        raise KeyframeError(f"--last: this {name} is a Wan 2.2 TI2V-style model (expand_timesteps), which ignores "
+                            "an end frame; use a Wan FLF2V model")
     if getattr(pipeline, "image_encoder", None) is not None and not pipeline.transformer.config.get("pos_embed_seq_len"):
         raise KeyframeError(f"--last: this {name} is an image-to-video model without first-last-frame conditioning "
                             "(its transformer has no pos_embed_seq_len); use a Wan FLF2V model")

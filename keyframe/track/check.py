@@ -14,6 +14,7 @@ from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
 from keyframe.masks import bounding_box
+from keyframe.metrics.clip_qc import check_clip_qc
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
@@ -25,6 +26,7 @@ from keyframe.metrics import (
     vbench_flicker,
     warping_error,
 )
+from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.propagate import Step, track_region
@@ -190,8 +192,13 @@ def _validate(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> None:
 
 
 def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *, fps: float,
-               plate_to_frame0: Any = None, progress: Callable[[int, int], None] | None = None) -> CheckResult:
+               plate_to_frame0: Any = None, progress: Callable[[int, int], None] | None = None,
+               end_plate: np.ndarray | None = None, end_to_last: Any = None) -> CheckResult:
     """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
+
+    The clip as a whole is also checked (:mod:`keyframe.metrics.clip_qc`): frame 0 against the
+    plate (and the last frame against ``end_plate``), global colour drift, frozen and black frames,
+    sharpness decay; its columns join the per-frame rows and its reasons the verdict.
 
     Parameters
     ----------
@@ -209,6 +216,11 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
         Plate -> frame-0 homography from the render sidecar; estimated from features if omitted.
     progress : callable, optional
         Called as ``progress(done, total)`` after each frame.
+    end_plate : ndarray (h, w, 3), optional
+        The end plate of a keyframe pair: the last frame is measured against it.
+    end_to_last : array-like (3, 3), optional
+        End plate -> last-frame homography (the render sidecar's ``last_to_frame``); estimated
+        from features when omitted, or the plain crop fit when the last frame does not match.
 
     Returns
     -------
@@ -258,9 +270,29 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
         slips.append(None)
     per_frame = _finish(rows, slips, cfg)
     _mark_unmeasured(status, per_frame)
-    reasons = judge(per_frame, cfg)
+    end_alignment = None if end_plate is None else _align_end(end_plate, frames[-1], end_to_last, cfg)
+    qc = check_clip_qc(frames, plate, alignment.matrix, cfg, end_plate=end_plate,
+                       end_to_last=None if end_alignment is None else end_alignment.matrix)
+    per_frame = [{**row, **qc_row} for row, qc_row in zip(per_frame, qc.per_frame)]
+    status.update(qc.status)
+    reasons = judge(per_frame, cfg) + qc.reasons
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
+    summary["clip_qc"] = {**qc.summary, "end_alignment": None if end_alignment is None else end_alignment.as_dict()}
     return CheckResult("flagged" if reasons else "pass", reasons, per_frame, summary, tracked, status, alignment)
+
+
+def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: CheckConfig) -> Alignment:
+    """The end plate -> last frame transform: given, estimated, or (no match) the plain crop fit.
+
+    A last frame that does not match its end plate is a finding of the check, not an input error:
+    the crop fit lets the clip QC measure how far off it is.
+    """
+    try:
+        return align_plate(end_plate, last, end_to_last, min_ncc=0.0 if end_to_last is not None else cfg.align_min_ncc,
+                           min_inliers=cfg.align_min_inliers)
+    except KeyframeError:
+        fit = plan_fit((end_plate.shape[1], end_plate.shape[0]), (last.shape[1], last.shape[0]))
+        return Alignment(fit.matrix, "fit", 0.0, None)
 
 
 def _summary(rows: list[dict[str, Any]], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
