@@ -23,18 +23,17 @@ import tempfile
 import cv2
 import numpy as np
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry", "stereo_motorcycle",
-          "hubble_deep_field", "grass")
+PHOTOS = ("astronaut", "coffee", "rocket", "camera", "stereo_motorcycle", "hubble_deep_field")
 MOVES = ("pan", "zoom", "rotate", "dolly")
 FRAMES = 25
 DEFECTS = {
     "fade": (0.15, 0.25, 0.35),
-    "cast": (0.06, 0.1, 0.2),
+    "cast": (0.06, 0.1),
     "swap": (None,),
     "frozen": (None,),
-    "black": (0.0, 0.05),
-    "blur": (1.0, 1.5, 2.5),
-    "shift": (0.1, 0.2),
+    "black": (0.05,),
+    "blur": (1.0, 2.0),
+    "shift": (0.1,),
 }
 
 
@@ -90,7 +89,7 @@ def encoded(frames: np.ndarray) -> np.ndarray:
         return read_clip(write_clip(f"{tmp}/c.mp4", frames, 7.0)).frames
 
 
-def calibration_rows(photos=PHOTOS, moves=MOVES) -> list[dict]:
+def calibration_rows(photos=PHOTOS, moves=MOVES, log=None) -> list[dict]:
     """One row per (photo, move, variant): the QC summary and the reason codes."""
     from keyframe.config import CheckConfig
     from keyframe.metrics.clip_qc import check_clip_qc
@@ -107,6 +106,8 @@ def calibration_rows(photos=PHOTOS, moves=MOVES) -> list[dict]:
                 qc = check_clip_qc(clip, plate, matrix, cfg)
                 rows.append({"photo": name, "move": move, "variant": defect, "strength": strength,
                              "codes": [r.code for r in qc.reasons], **qc.summary})
+                if log is not None:
+                    log(rows[-1])
     return rows
 
 
@@ -151,4 +152,6 @@ def print_table(rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    print_table(calibration_rows())
+    import json
+
+    print_table(calibration_rows(log=lambda row: print(json.dumps(row), flush=True)))

@@ -214,3 +214,17 @@ def test_speed_options_the_machine_cannot_run_are_refused_before_loading(cli, fo
     result = cli("render", plate_path("coffee"), "-o", tmp_path / "x.mp4", "--backend", "diffusers", "--model",
                  folders["wan-ti2v"], *RENDER, "-c", config)
     assert_one_line_error(result, contains=message)
+
+
+def test_bench_counts_the_flops_of_an_exact_architecture(cli):
+    result = cli("bench", "render", "--arch", "ltx-2b", "--random-weights", "--frames", 9, "--size", "64x64",
+                 "--steps", 3, "--json")
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    flops = data["flops"]
+    assert data["timed"] is False and data["frames"] == 9 and flops["tokens"] == 2 * 2 * 2  # 9 frames, 64 px / 32
+    assert flops["total"] == 3 * flops["transformer_step"] + flops["vae_encode"] + flops["vae_decode"]
+    # 28 layers of 2048-wide attention and feed-forward over 8 tokens, conditional + unconditional: > 2 GFLOP
+    assert flops["transformer_step"] > 2e9
+    bad = cli("bench", "render", "--arch", "wan-ti2v-5b", "--random-weights", "--size", "80x64")
+    assert bad.code == 2 and "multiples of 32" in bad.stderr

@@ -9,7 +9,7 @@ frames) or drop black frames. These measurements are independent of the tracked 
   against an end plate): the colour difference of their means (a cast) and grey SSIM at 256 px
   (the picture itself, insensitive to a VAE's loss of fine detail);
 - *global drift*: the whole frame's mean lightness and colour, lightness contrast and saturation,
-  each against frame 0;
+  each against frame 0 as the plate says it should look (:func:`plate_in_frame0`);
 - *frozen*: mean absolute grey change from the previous frame;
 - *black*: the 99th percentile of grey;
 - *sharpness*: RMS Laplacian over grey standard deviation (contrast-free) at 256 px, against frame 0.
@@ -69,11 +69,32 @@ def _shrink(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def frame_fidelity(plate: np.ndarray, frame: np.ndarray, plate_to_frame: Any) -> Fidelity:
-    """Compare ``frame`` with ``plate`` warped into it by the 3x3 ``plate_to_frame``.
+def carry_plate(plate: np.ndarray, plate_to_frame: Any, frame_shape: tuple[int, int],
+                size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The plate as it should appear in a frame of ``frame_shape`` (H, W), shrunk to ``size`` (W, H).
 
-    Both are brought to :data:`FIDELITY_SIDE`; the plate is shrunk before warping when the
-    transform shrinks it, so a 4K plate does not alias.
+    The plate is pre-shrunk when the transform shrinks it a lot, so a 4K plate does not alias.
+
+    Returns
+    -------
+    warped : ndarray (h, w, 3) float32 in [0, 1]
+    cover : ndarray (h, w) bool
+        Where the plate covers the frame.
+    """
+    to_small = np.diag([size[0] / frame_shape[1], size[1] / frame_shape[0], 1.0]) @ np.asarray(plate_to_frame, np.float64)
+    reduce = min(1.0, float(np.sqrt(abs(np.linalg.det(to_small[:2, :2])))))
+    source = to_float(plate)
+    if reduce < 0.5:
+        source = cv2.resize(source, (max(1, round(source.shape[1] * reduce)), max(1, round(source.shape[0] * reduce))),
+                            interpolation=cv2.INTER_AREA)
+        to_small = to_small @ np.diag([plate.shape[1] / source.shape[1], plate.shape[0] / source.shape[0], 1.0])
+    warped = cv2.warpPerspective(source, to_small, size, flags=cv2.INTER_LINEAR)
+    cover = cv2.warpPerspective(np.ones(source.shape[:2], np.float32), to_small, size, flags=cv2.INTER_LINEAR) > 0.999
+    return warped, cover
+
+
+def frame_fidelity(plate: np.ndarray, frame: np.ndarray, plate_to_frame: Any) -> Fidelity:
+    """Compare ``frame`` with ``plate`` carried into it by the 3x3 ``plate_to_frame``, at :data:`FIDELITY_SIDE`.
 
     Examples
     --------
@@ -82,18 +103,9 @@ def frame_fidelity(plate: np.ndarray, frame: np.ndarray, plate_to_frame: Any) ->
     >>> round(same.delta_e, 3), round(same.ssim, 3), same.coverage
     (0.0, 1.0, 1.0)
     """
-    matrix = np.asarray(plate_to_frame, np.float64)
     small = _shrink(frame, FIDELITY_SIDE)
-    to_small = np.diag([small.shape[1] / frame.shape[1], small.shape[0] / frame.shape[0], 1.0]) @ matrix
-    reduce = min(1.0, float(np.sqrt(abs(np.linalg.det(to_small[:2, :2])))))
-    source = to_float(plate)
-    if reduce < 0.5:  # pre-shrink the plate to about the target scale
-        source = cv2.resize(source, (max(1, round(source.shape[1] * reduce)), max(1, round(source.shape[0] * reduce))),
-                            interpolation=cv2.INTER_AREA)
-        to_small = to_small @ np.diag([plate.shape[1] / source.shape[1], plate.shape[0] / source.shape[0], 1.0])
     size = (small.shape[1], small.shape[0])
-    warped = cv2.warpPerspective(source, to_small, size, flags=cv2.INTER_LINEAR)
-    cover = cv2.warpPerspective(np.ones(source.shape[:2], np.float32), to_small, size, flags=cv2.INTER_LINEAR) > 0.999
+    warped, cover = carry_plate(plate, plate_to_frame, frame.shape[:2], size)
     coverage = float(cover.mean())
     if cover.sum() < 64:
         return Fidelity(None, None, coverage)
@@ -105,6 +117,19 @@ def frame_fidelity(plate: np.ndarray, frame: np.ndarray, plate_to_frame: Any) ->
     ssim = float(ssim_map(grey, ref_grey)[cv2.erode(cover.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0].mean()) \
         if min(size) >= 7 else None
     return Fidelity(delta_e, ssim, coverage)
+
+
+def plate_in_frame0(plate: np.ndarray, frame0: np.ndarray, plate_to_frame0: Any) -> np.ndarray:
+    """Frame 0 as the plate says it should look: the carried plate where it covers, frame 0 elsewhere.
+
+    The colour statistics of the clip are measured against this, so a cast on frame 0 alone is a
+    ``first_frame`` finding, not a drift of every later frame.
+    """
+    small = _shrink(frame0, STATS_SIDE)
+    warped, cover = carry_plate(plate, plate_to_frame0, frame0.shape[:2], (small.shape[1], small.shape[0]))
+    reference = small.copy()
+    reference[cover] = np.clip(np.rint(warped[cover] * 255.0), 0, 255).astype(np.uint8)
+    return reference
 
 
 def frame_statistics(frame: np.ndarray) -> dict[str, float]:
@@ -152,18 +177,19 @@ def measure_clip(frames: np.ndarray, plate: np.ndarray, plate_to_frame0: Any, *,
         Required with ``end_plate``.
     """
     rows: list[dict[str, Any]] = []
-    first = previous = None
+    first = frame_statistics(frames[0])  # sharpness reference: resampling the plate would soften it
+    reference = frame_statistics(plate_in_frame0(plate, frames[0], plate_to_frame0))  # colour reference
+    previous = None
     for t, frame in enumerate(frames):
-        stats = frame_statistics(frame)
-        first = first or stats
+        stats = first if t == 0 else frame_statistics(frame)
         row: dict[str, Any] = dict.fromkeys(QC_FIELDS)
         if previous is not None:
             row["frame_change"] = float(np.abs(stats["grey"] - previous["grey"]).mean())
         row["luma_p99"] = stats["luma_p99"]
-        row["brightness_shift"] = stats["lightness"] - first["lightness"]
-        row["color_shift"] = float(np.hypot(stats["a"] - first["a"], stats["b"] - first["b"]))
-        row["contrast_ratio"] = _ratio(stats["contrast"], first["contrast"], 0.5)
-        row["saturation_ratio"] = _ratio(stats["chroma"], first["chroma"], MIN_CHROMA)
+        row["brightness_shift"] = stats["lightness"] - reference["lightness"]
+        row["color_shift"] = float(np.hypot(stats["a"] - reference["a"], stats["b"] - reference["b"]))
+        row["contrast_ratio"] = _ratio(stats["contrast"], reference["contrast"], 0.5)
+        row["saturation_ratio"] = _ratio(stats["chroma"], reference["chroma"], MIN_CHROMA)
         row["sharpness_ratio"] = _ratio(stats["sharpness"], first["sharpness"], 1e-3)
         rows.append(row)
         previous = stats
@@ -196,10 +222,10 @@ QC_RULES = (
     QcRule("first_frame", "plate_ssim", "first_frame_ssim", "below", "SSIM of frame 0 against the plate", run=False),
     QcRule("last_frame", "end_plate_delta_e", "first_frame_delta_e", "above", "dE colour cast of the last frame against the end plate", run=False),
     QcRule("last_frame", "end_plate_ssim", "first_frame_ssim", "below", "SSIM of the last frame against the end plate", run=False),
-    QcRule("global_drift", "brightness_shift", "drift_brightness", "abs", "L* change of the whole frame since frame 0"),
-    QcRule("global_drift", "color_shift", "drift_color", "above", "a*b* colour change of the whole frame since frame 0"),
-    QcRule("global_drift", "contrast_ratio", "drift_contrast", "outside", "x the contrast of frame 0"),
-    QcRule("global_drift", "saturation_ratio", "drift_saturation", "outside", "x the saturation of frame 0"),
+    QcRule("global_drift", "brightness_shift", "drift_brightness", "abs", "L* change of the whole frame against the plate"),
+    QcRule("global_drift", "color_shift", "drift_color", "above", "a*b* colour change of the whole frame against the plate"),
+    QcRule("global_drift", "contrast_ratio", "drift_contrast", "outside", "x the contrast of the plate"),
+    QcRule("global_drift", "saturation_ratio", "drift_saturation", "outside", "x the saturation of the plate"),
     QcRule("frozen", "frame_change", "frozen_levels", "below", "grey levels of change from the previous frame", run=False),
     QcRule("black", "luma_p99", "black_levels", "below", "grey levels at the 99th percentile", run=False),
     QcRule("sharpness", "sharpness_ratio", "sharpness_min", "below", "x the sharpness of frame 0"),
