@@ -10,7 +10,8 @@ before encoding, each at several strengths:
 - ``frozen``: frames 10-13 repeat frame 9;
 - ``black``: frames 12-13 are black (``level`` of the picture left);
 - ``blur``: progressive Gaussian blur to sigma ``s`` px at the last frame;
-- ``shift``: a progressive colour shift of the whole frame (red up, blue down by ``c``).
+- ``shift``: a progressive colour shift of the whole frame (red up, blue down by ``c``);
+- ``darken``: the clip darkens progressively (RGB x (1 - ``k``) at the last frame).
 
 ``python tests/clip_qc_calibration.py`` prints, per metric, the worst good value and each
 defect's mildest caught value (the table in benchmarks/RESULTS.md).
@@ -33,7 +34,8 @@ DEFECTS = {
     "frozen": (None,),
     "black": (0.05,),
     "blur": (1.0, 2.0),
-    "shift": (0.1,),
+    "shift": (0.1, 0.2),
+    "darken": (0.15, 0.3),
 }
 
 
@@ -78,6 +80,8 @@ def plant(frames: np.ndarray, defect: str, strength: float | None) -> np.ndarray
             out[t] = cv2.GaussianBlur(out[t], (0, 0), strength * t / (n - 1))
     elif defect == "shift":
         out = out * (1 + strength * ramp * np.array([1.0, 0.0, -1.0], np.float32))
+    elif defect == "darken":
+        out = out * (1 - strength * ramp)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
@@ -89,7 +93,7 @@ def encoded(frames: np.ndarray) -> np.ndarray:
         return read_clip(write_clip(f"{tmp}/c.mp4", frames, 7.0)).frames
 
 
-def calibration_rows(photos=PHOTOS, moves=MOVES, log=None) -> list[dict]:
+def calibration_rows(photos=PHOTOS, moves=MOVES, log=None, defects=None) -> list[dict]:
     """One row per (photo, move, variant): the QC summary and the reason codes."""
     from keyframe.config import CheckConfig
     from keyframe.metrics.clip_qc import check_clip_qc
@@ -100,7 +104,7 @@ def calibration_rows(photos=PHOTOS, moves=MOVES, log=None) -> list[dict]:
         plate = photo(name)
         for move in moves:
             frames, matrix = good_clip(plate, move)
-            variants = [("good", None)] + [(d, s) for d, strengths in DEFECTS.items() for s in strengths]
+            variants = [("good", None)] + [(d, s) for d, strengths in (defects or DEFECTS).items() for s in strengths]
             for defect, strength in variants:
                 clip = encoded(frames if defect == "good" else plant(frames, defect, strength))
                 qc = check_clip_qc(clip, plate, matrix, cfg)
@@ -115,7 +119,7 @@ def calibration_rows(photos=PHOTOS, moves=MOVES, log=None) -> list[dict]:
 TARGETS = {
     "plate_delta_e": ("plate_delta_e", max, ("cast",)),
     "plate_ssim": ("plate_ssim", min, ("swap",)),
-    "brightness": ("max_brightness_shift", lambda v: max(v, key=abs), ("fade", "shift")),
+    "brightness": ("max_brightness_shift", lambda v: max(v, key=abs), ("darken",)),
     "color_shift": ("max_color_shift", max, ("shift",)),
     "contrast_ratio": ("min_contrast_ratio", min, ("fade",)),
     "saturation_ratio": ("min_saturation_ratio", min, ("fade",)),
@@ -145,7 +149,7 @@ def print_table(rows: list[dict]) -> None:
     for defect, strengths in DEFECTS.items():
         for strength in strengths:
             group = [r for r in rows if r["variant"] == defect and r["strength"] == strength]
-            code = {"fade": "global_drift", "shift": "global_drift", "cast": "first_frame", "swap": "first_frame",
+            code = {"fade": "global_drift", "shift": "global_drift", "darken": "global_drift", "cast": "first_frame", "swap": "first_frame",
                     "blur": "sharpness"}.get(defect, defect)
             missed = [f"{r['photo']}/{r['move']}" for r in group if code not in r["codes"]]
             print(f"  {defect} {strength}: {len(missed)}/{len(group)} missed {' '.join(missed[:6])}")

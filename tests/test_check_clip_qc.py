@@ -90,7 +90,7 @@ def test_fidelity_pre_shrinks_a_large_plate():
     scale = 256 / 2048
     matrix = np.array([[scale, 0, 0.5 * scale - 0.5], [0, scale, 0.5 * scale - 0.5], [0, 0, 1]])
     found = frame_fidelity(plate, small, matrix)
-    assert found.ssim > 0.95 and found.delta_e < 0.5 and found.coverage > 0.98
+    assert found.ssim > 0.9 and found.delta_e < 0.5 and found.coverage > 0.98
 
 
 def test_check_reports_clip_qc_columns_and_reasons(cli, tmp_path):

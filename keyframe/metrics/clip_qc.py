@@ -206,15 +206,14 @@ class QcRule:
     code: str
     key: str  # per-frame field
     limit: str  # CheckConfig attribute
-    kind: str  # "above" | "below" | "outside" (below the limit or above its reciprocal) | "abs"
+    kind: str  # "above" | "below" | "abs" (its magnitude above)
     unit: str
     run: bool = True  # needs check.min_run consecutive frames (False: one frame is enough)
 
     def exceeds(self, value: float | None, limit: float) -> bool:
         if value is None:
             return False
-        return {"above": value > limit, "below": value < limit, "abs": abs(value) > limit,
-                "outside": value < limit or value > 1.0 / limit}[self.kind]
+        return {"above": value > limit, "below": value < limit, "abs": abs(value) > limit}[self.kind]
 
 
 QC_RULES = (
@@ -224,8 +223,8 @@ QC_RULES = (
     QcRule("last_frame", "end_plate_ssim", "first_frame_ssim", "below", "SSIM of the last frame against the end plate", run=False),
     QcRule("global_drift", "brightness_shift", "drift_brightness", "abs", "L* change of the whole frame against the plate"),
     QcRule("global_drift", "color_shift", "drift_color", "above", "a*b* colour change of the whole frame against the plate"),
-    QcRule("global_drift", "contrast_ratio", "drift_contrast", "outside", "x the contrast of the plate"),
-    QcRule("global_drift", "saturation_ratio", "drift_saturation", "outside", "x the saturation of the plate"),
+    QcRule("global_drift", "contrast_ratio", "drift_contrast", "below", "x the contrast of the plate"),
+    QcRule("global_drift", "saturation_ratio", "drift_saturation", "below", "x the saturation of the plate"),
     QcRule("frozen", "frame_change", "frozen_levels", "below", "grey levels of change from the previous frame", run=False),
     QcRule("black", "luma_p99", "black_levels", "below", "grey levels at the 99th percentile", run=False),
     QcRule("sharpness", "sharpness_ratio", "sharpness_min", "below", "x the sharpness of frame 0"),
@@ -260,8 +259,7 @@ def judge_clip(per_frame: list[dict[str, Any]], cfg: CheckConfig, *, plate_black
             if not found[rule]:
                 continue
             values = [per_frame[t][rule.key] for t in found[rule]]
-            worst = {"above": max, "below": min, "abs": lambda v: max(v, key=abs),
-                     "outside": lambda v: max(v, key=lambda x: abs(np.log(max(x, 1e-6))))}[rule.kind](values)
+            worst = {"above": max, "below": min, "abs": lambda v: max(v, key=abs)}[rule.kind](values)
             parts.append(f"{worst:.3g} {rule.unit} (threshold {getattr(cfg, rule.limit):g}, check.{rule.limit})")
         where = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
         reasons.append(Reason(code, f"{code}: " + "; ".join(parts) + f" in frames {where}", ranges))
