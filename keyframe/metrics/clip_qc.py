@@ -235,8 +235,11 @@ def judge_clip(per_frame: list[dict[str, Any]], cfg: CheckConfig, *, plate_black
     """The clip-level reasons, one per code of :data:`QC_CODES` that fails.
 
     ``plate_black``: the plate itself is darker than ``check.black_levels`` (a night sky), so dark
-    frames are not black frames.
+    frames are not black frames. Black frames count only towards ``black``: their colour and
+    sharpness say nothing more.
     """
+    black = [not plate_black and row.get("luma_p99") is not None and row["luma_p99"] < cfg.black_levels
+             for row in per_frame]
     reasons = []
     for code in QC_CODES:
         if code == "black" and plate_black:
@@ -246,7 +249,8 @@ def judge_clip(per_frame: list[dict[str, Any]], cfg: CheckConfig, *, plate_black
         flags = [False] * len(per_frame)
         for rule in rules:
             limit = getattr(cfg, rule.limit)
-            hits = [rule.exceeds(row.get(rule.key), limit) for row in per_frame]
+            hits = [rule.exceeds(row.get(rule.key), limit) and (code == "black" or not black[t])
+                    for t, row in enumerate(per_frame)]
             runs = frame_ranges(hits, cfg.min_run if rule.run else 1)
             found[rule] = [t for a, b in runs for t in range(a, b + 1)]
             for t in found[rule]:
