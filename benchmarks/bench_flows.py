@@ -44,8 +44,8 @@ from prefect.settings import PREFECT_API_URL  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from flows.nightly import nightly_flow  # noqa: E402
-from flows.prep import in_foreground, prep_flow, prep_plate  # noqa: E402
-from flows.tasks import Stages  # noqa: E402
+from flows.prep import in_foreground, prep_flow  # noqa: E402
+from keyframe.pipeline import prep_plate  # noqa: E402
 from keyframe.config import load_config  # noqa: E402
 from keyframe.io import read_mask, read_plate, write_image  # noqa: E402
 
@@ -66,10 +66,10 @@ def demo_overhead(work: Path, repeat: int) -> dict[str, list[float]]:
     cfg = load_config()
     plate, mask = DEMO
     prep_flow(plate, mask, work / "warm-up", cfg, force=True)
-    prep_plate(plate, mask, work / "warm-up-direct", cfg, stages=Stages.direct(), force=True)
+    prep_plate(plate, mask, work / "warm-up-direct", cfg, force=True)
     runs = {
         "flow": lambda out: prep_flow(plate, mask, out, cfg, force=True),
-        "direct": lambda out: prep_plate(plate, mask, out, cfg, stages=Stages.direct(), force=True),
+        "direct": lambda out: prep_plate(plate, mask, out, cfg, force=True),
     }
     times: dict[str, list[float]] = {"flow": [], "direct": []}
     for i in range(repeat):

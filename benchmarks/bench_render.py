@@ -24,7 +24,8 @@ OUT = ROOT / "out" / "bench_render"
 from keyframe.config import RenderConfig  # noqa: E402
 from keyframe.io import read_plate, write_clip, write_json_atomic  # noqa: E402
 from keyframe.render import render  # noqa: E402
-from keyframe.render.bench import ARCHS, bench_options, run_bench  # noqa: E402
+from benchmarks.render_harness import bench_options, run_bench  # noqa: E402
+from keyframe.render.flops import ARCHS  # noqa: E402
 
 
 def bench_camera(repeats: int = 5) -> list[dict]:

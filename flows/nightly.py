@@ -3,7 +3,7 @@
 One bad shot never stops the others: a shot whose paths escape the manifest's folder, whose
 files are unreadable, or whose stages fail is recorded as ``failed`` with its error, and the rest
 run on. Each shot is built in a staging folder and committed in one rename (see
-:class:`keyframe.nightly.Ledger`), so a run killed with SIGKILL and started again redoes only the
+:class:`keyframe.io.ledger.Ledger`), so a run killed with SIGKILL and started again redoes only the
 shots that had not been committed, and no output is lost or written twice.
 
 Outputs: ``shots/<id>/`` per shot, ``summary.json``, ``index.html``, ``flags.otio``, and two
@@ -12,11 +12,6 @@ Prefect artifacts (a table of shots with verdicts, a markdown summary).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import shutil
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +22,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.prep import locate, read_inputs, run_plate
-from flows.tasks import Stages
+from flows.prep import log_outcome
+from flows.tasks import stage_tasks
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
-from keyframe.io import write_json_atomic
-from keyframe.nightly import Ledger, Shot, load_manifest, resolve_shot
-from keyframe.report.html import write_html_index
-from keyframe.report.otio import write_flags_otio
-
-SUMMARY_SCHEMA = "keyframe.nightly/1"
-STATUSES = ("pass", "flagged", "failed")
-
-
-def one_line(error: BaseException) -> str:
-    """An error as one line: its message, or its type when it has none."""
-    text = " ".join(str(error).split())
-    if isinstance(error, KeyframeError):
-        return text
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-@contextlib.contextmanager
-def run_lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir`` for one nightly run; a second run on the same folder is refused."""
-    with open(out_dir / ".nightly.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise KeyframeError(f"another nightly run is using {out_dir}") from None
-        yield
+from keyframe.nightly import Ledger, Shot, batch_row, load_manifest, one_line, resolve_shot, write_batch_outputs
+from keyframe.pipeline import process_plate, read_inputs
 
 
 def task_runner(cfg: NightlyConfig) -> Any:
@@ -89,54 +60,18 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     """Run one shot in a staging folder and commit it; a failure is committed as ``failed`` and re-raised."""
     ledger = Ledger(out_dir)
     staging = ledger.staging(shot.id)
-    stages = Stages.for_output(out_dir, shot.config.nightly)
+    stages = stage_tasks(out_dir, shot.config.nightly, shot.id)
     try:
-        entry = run_plate(shot.plate, shot.mask, staging, shot.config, stages=stages, label=shot.id, force=force,
-                          extra={"shot": shot.id, "prompt": shot.prompt or ""})
+        entry = process_plate(shot.plate, shot.mask, staging, shot.config, label=shot.id, force=force, stages=stages,
+                              extra={"shot": shot.id, "prompt": shot.prompt or ""})
     except Exception as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        ledger.discard(staging)
         record_failure(ledger, shot.id, error, key)
         raise
-    record = {**entry, "error": None, "key": key}
+    log_outcome(shot.id, entry)
+    record = {**entry.to_dict(), "error": None, "key": key}
     ledger.commit(shot.id, staging, record)
     return record
-
-
-def _row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
-    folder = Path("shots") / shot_id
-    paths = {k: str(folder / record[k]) for k in ("report", "html", "clip", "plate", "thumbnail") if record.get(k)}
-    return {
-        "id": shot_id,
-        "status": record["status"],
-        "verdict": record.get("verdict"),
-        "reasons": record.get("reasons") or [],
-        "error": record.get("error"),
-        "frames": record.get("frames"),
-        "fps": record.get("fps"),
-        "stopped_at_gate": record.get("stopped_at_gate", False),
-        "reused": reused,
-        **paths,
-    }
-
-
-def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write ``summary.json``, ``index.html`` and ``flags.otio`` for the batch; returns the summary."""
-    counts = {status: sum(1 for row in rows if row["status"] == status) for status in STATUSES}
-    summary = {
-        "schema": SUMMARY_SCHEMA,
-        "manifest": str(manifest_path),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "counts": counts,
-        "exit_code": 1 if counts["flagged"] or counts["failed"] else 0,
-        "shots": rows,
-    }
-    write_json_atomic(out_dir / "summary.json", summary)
-    absolute = [locate(row, out_dir) for row in rows]
-    write_html_index(out_dir, [{**row, "report": row.get("html")} for row in absolute],
-                     title=f"nightly: {manifest_path.name}", extra={"manifest": str(manifest_path),
-                                                                    "created": summary["created"]})
-    write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")
-    return summary
 
 
 def publish_artifacts(summary: dict[str, Any]) -> None:
@@ -168,7 +103,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
     logger = get_run_logger()
     manifest = load_manifest(manifest_path, max_shots=cfg.nightly.max_shots)
     ledger = Ledger(out_dir)
-    with run_lock(ledger.out_dir):
+    with ledger.lock():
         for action in ledger.recover():
             logger.warning("recovering %s: %s", out_dir, action)
         records: dict[str, tuple[dict[str, Any], bool]] = {}
@@ -205,7 +140,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
                     logger.error("shot %s failed: %s", shot_id, one_line(error))
                     records[shot_id] = (ledger.record(shot_id) or {"status": "failed", "error": one_line(error)}, False)
                 bar.advance(progress)
-        rows = [_row(spec.id, *records[spec.id]) for spec in manifest.shots]
+        rows = [batch_row(spec.id, *records[spec.id]) for spec in manifest.shots]
         summary = write_batch_outputs(ledger.out_dir, Path(manifest_path), rows)
     publish_artifacts(summary)
     logger.info("nightly done: %s", ", ".join(f"{n} {s}" for s, n in summary["counts"].items()))

@@ -11,14 +11,11 @@ input or quality error (:class:`~keyframe.errors.KeyframeError`) fails at once.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import importlib
 import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +31,22 @@ from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfi
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
 from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
-from keyframe.io import array_sha256, file_sha256
+from keyframe.io import array_sha256
+from keyframe.io.models import weights_fingerprint
+from keyframe.io.results import decode_result, encode_result, forget_damaged_result
+from keyframe.pipeline import Stages
 from keyframe.render import RenderResult, load_svd, render
 from keyframe.track import CheckResult, check_clip
 
 CACHE_DIR = ".keyframe-cache"
-_MAGIC = b"keyframe-result 1\n"
 TRANSIENT = (OSError, TimeoutError)
 #: Parameters that name a task run in the UI but do not change its result.
 _LABELS = ("label",)
 
 
 def flow_logger() -> logging.Logger | logging.LoggerAdapter:
-    """The Prefect run logger inside a flow or task run (logs reach the server and the console);
-    a plain logger when the chain runs without Prefect (the benchmark's direct calls)."""
+    """The Prefect run logger inside a flow or task run (logs reach the server and the console),
+    else a plain logger."""
     try:
         return get_run_logger()
     except MissingContextError:
@@ -85,87 +84,9 @@ def content_key(context: Any, parameters: dict[str, Any]) -> str:
 
 def _forget_if_damaged(key: str, *, keys: Any, results: Any) -> None:
     if not isinstance(keys, Path) or not isinstance(results, Path):
-        return  # not the layout Stages.for_output sets up
-    record = keys / key
-    if record.exists() and not result_is_intact(results / key):
+        return  # not the layout stage_tasks sets up
+    if forget_damaged_result(keys / key, results / key):
         flow_logger().warning("stage cache entry %s is damaged or missing its result; recomputing the stage", key)
-        record.unlink(missing_ok=True)
-
-
-def weights_fingerprint(source: str | None) -> str | None:
-    """Identify model weights for cache keys without reading gigabytes on every task.
-
-    A local folder is fingerprinted by each file's relative path, size and modification time; a
-    single file by its content; anything else (a Hugging Face id in the local cache) by its name.
-    """
-    if not source:
-        return None
-    path = Path(source).expanduser()
-    if path.is_dir():
-        listing = sorted(
-            f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in path.rglob("*") if p.is_file()
-        )
-        return hashlib.sha256("\n".join(listing).encode()).hexdigest()
-    if path.is_file():
-        return file_sha256(path)
-    return source
-
-
-def _encode(value: Any, buffers: list[np.ndarray]) -> Any:
-    """``value`` as JSON-ready data; each array becomes a reference into ``buffers``."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.hasobject:
-            raise TypeError("cannot persist an array of Python objects in a stage result")
-        buffers.append(np.ascontiguousarray(value))
-        return {"__ndarray__": len(buffers) - 1, "dtype": value.dtype.str, "shape": value.shape}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        kind = type(value)
-        fields = {f.name: _encode(getattr(value, f.name), buffers) for f in dataclasses.fields(value)}
-        return {"__dataclass__": f"{kind.__module__}:{kind.__qualname__}", "fields": fields}
-    if isinstance(value, dict):
-        return {"__dict__": [[_encode(k, buffers), _encode(v, buffers)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple)):
-        return {"__tuple__" if isinstance(value, tuple) else "__list__": [_encode(v, buffers) for v in value]}
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"cannot persist a {type(value).__name__} in a stage result")
-
-
-def _decode(value: Any, buffers: list[memoryview]) -> Any:
-    if not isinstance(value, dict):
-        return value
-    if "__ndarray__" in value:
-        return np.frombuffer(buffers[value["__ndarray__"]], dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
-    if "__dataclass__" in value:
-        module, _, name = value["__dataclass__"].partition(":")
-        if not module.startswith("keyframe."):
-            raise ValueError(f"refusing to rebuild {value['__dataclass__']}: not a keyframe result type")
-        kind = getattr(importlib.import_module(module), name)
-        if not dataclasses.is_dataclass(kind):
-            raise ValueError(f"{value['__dataclass__']} is not a dataclass")
-        result = object.__new__(kind)
-        for field, encoded in value["fields"].items():
-            object.__setattr__(result, field, _decode(encoded, buffers))
-        return result
-    if "__dict__" in value:
-        return {_decode(k, buffers): _decode(v, buffers) for k, v in value["__dict__"]}
-    if "__tuple__" in value:
-        return tuple(_decode(v, buffers) for v in value["__tuple__"])
-    return [_decode(v, buffers) for v in value["__list__"]]
-
-
-def result_is_intact(path: Path) -> bool:
-    """Whether ``path`` holds a whole stage result as :class:`ResultSerializer` writes it."""
-    try:
-        with path.open("rb") as stream:
-            if stream.read(len(_MAGIC)) != _MAGIC:
-                return False
-            sizes = json.loads(stream.readline())["sizes"]
-            return path.stat().st_size == stream.tell() + sum(sizes)
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 class ResultSerializer(Serializer):
@@ -182,23 +103,10 @@ class ResultSerializer(Serializer):
     type: str = Field(default="keyframe-result", frozen=True)
 
     def dumps(self, obj: Any) -> bytes:
-        buffers: list[np.ndarray] = []
-        structure = _encode(obj, buffers)
-        header = json.dumps({"result": structure, "sizes": [b.nbytes for b in buffers]}, separators=(",", ":"))
-        return b"".join([_MAGIC, header.encode(), b"\n", *(b.reshape(-1).view(np.uint8) for b in buffers)])
+        return encode_result(obj)
 
     def loads(self, blob: bytes) -> Any:
-        if not blob.startswith(_MAGIC):
-            raise ValueError("not a keyframe stage result (unknown header)")
-        end = blob.index(b"\n", len(_MAGIC))
-        header = json.loads(blob[len(_MAGIC):end])
-        data, buffers, offset = memoryview(blob), [], end + 1
-        for size in header["sizes"]:
-            if offset + size > len(blob):
-                raise ValueError("truncated keyframe stage result")
-            buffers.append(data[offset:offset + size])
-            offset += size
-        return _decode(header["result"], buffers)
+        return decode_result(blob)
 
 
 _models: dict[str, Any] = {}
@@ -226,9 +134,9 @@ def _render_model(cfg: RenderConfig) -> Any:
     return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
 
 
-#: Cache keys from :func:`content_key`; Stages.for_output binds where keys and results are kept.
+#: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
 CONTENT_POLICY = CacheKeyFnPolicy(cache_key_fn=content_key)
-# Retries and result storage are bound per run by Stages.for_output (from the nightly config).
+# Retries and result storage are bound per run by stage_tasks (from the nightly config).
 _STAGE = dict(cache_policy=CONTENT_POLICY, persist_result=True, retry_condition_fn=is_transient)
 
 
@@ -269,34 +177,28 @@ def check_task(
 _TASKS = (inpaint_task, gate_task, render_task, check_task)
 
 
-@dataclass(frozen=True)
-class Stages:
-    """The four stage callables a chain uses: Prefect tasks bound to an output folder, or plain functions."""
+def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
+    """The chain's stages as tasks that persist their results in ``out_dir/.keyframe-cache``.
 
-    inpaint: Callable[..., InpaintResult]
-    gate: Callable[..., GateResult]
-    render: Callable[..., RenderResult]
-    check: Callable[..., CheckResult]
-
-    @classmethod
-    def for_output(cls, out_dir: Path, nightly: NightlyConfig) -> Stages:
-        """Stage tasks that persist their results in ``out_dir/.keyframe-cache``.
-
-        Each cache key's small metadata record (``keys/``) is kept apart from the result it names
-        (``results/``): Prefect then checks a key without loading the result, and writes the
-        serializer's bytes as they are instead of embedding them in a JSON record.
-        """
-        cache = Path(out_dir).resolve() / CACHE_DIR
-        options = dict(
-            cache_policy=CONTENT_POLICY.configure(key_storage=cache / "keys"),
-            result_storage=cache / "results",
-            result_serializer=ResultSerializer(),
-            retries=nightly.retries,
-            retry_delay_seconds=nightly.retry_delay_s,
-        )
-        return cls(*(t.with_options(**options) for t in _TASKS))
-
-    @classmethod
-    def direct(cls) -> Stages:
-        """The same stage functions without Prefect (no task runs, no cache), to measure its overhead."""
-        return cls(*(t.fn for t in _TASKS))
+    Each cache key's small metadata record (``keys/``) is kept apart from the result it names
+    (``results/``): Prefect then checks a key without loading the result, and writes the
+    serializer's bytes as they are instead of embedding them in a JSON record. ``label`` names
+    the task runs.
+    """
+    cache = Path(out_dir).resolve() / CACHE_DIR
+    options = dict(
+        cache_policy=CONTENT_POLICY.configure(key_storage=cache / "keys"),
+        result_storage=cache / "results",
+        result_serializer=ResultSerializer(),
+        retries=nightly.retries,
+        retry_delay_seconds=nightly.retry_delay_s,
+    )
+    inpaint_run, gate_run, render_run, check_run = (t.with_options(**options) for t in _TASKS)
+    return Stages(
+        inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,
+                                                     weights_fingerprint(cfg.inpaint.model), label),
+        gate=lambda image, edit, cfg: gate_run(image, edit, cfg.gate, label),
+        render=lambda image, cfg: render_run(image, cfg.render, cfg.seed, weights_fingerprint(cfg.render.svd.model), label),
+        check=lambda clip, plate, edit, cfg: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
+                                                       clip.plate_to_frame0, label),
+    )

@@ -9,20 +9,37 @@ fraction of its threshold (1.0 = at the threshold), averaged over frames and rul
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from keyframe.config import CheckConfig
-from keyframe.io import write_figure
+from keyframe.config import CheckConfig, Config
+from keyframe.errors import KeyframeError
+from keyframe.inpaint.stage import mask_output_path
+from keyframe.io import package_versions, write_clip, write_figure, write_json_atomic
+from keyframe.pipeline import CLEAN, Revision
 from keyframe.report.outputs import flagged_frames, overlay_frames
 from keyframe.verdict import RULES
 
 SCHEMA = "keyframe.compare/1"
 _LOAD_CAP = 100.0
 _TIE = 1e-9
+
+
+def revision_inputs(revision: Path, mask: Path | None) -> tuple[Path, Path]:
+    """``(plate, mask)`` of a revision given as a plate file or a prep output folder."""
+    revision = Path(revision)
+    if revision.is_dir():
+        plate = revision / CLEAN
+        if not plate.is_file():
+            raise KeyframeError(f"{revision} is a folder but not a prep output (no {CLEAN} in it)")
+        return plate, mask if mask is not None else mask_output_path(plate)
+    if mask is None:
+        raise KeyframeError(f"revision {revision} is a plate file: give its mask with --mask")
+    return revision, mask
 
 
 def rule_load(value: float | None, limit: float, above: bool) -> float | None:
@@ -59,7 +76,7 @@ def instability(report: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
     frames = list(report.get("frames") or [])
     loads = {}
     for rule in RULES:
-        limit = getattr(cfg, rule.limit)
+        limit = rule.threshold(cfg)
         values = [rule_load(row.get(rule.key), limit, rule.above) for row in frames]
         known = [v for v in values if v is not None]
         loads[rule.key] = round(float(np.mean(known)), 6) if known else None
@@ -176,9 +193,37 @@ def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], c
             rows = report.get("frames") or []
             ax.plot([r["frame"] for r in rows], [np.nan if r.get(rule.key) is None else r[rule.key] for r in rows],
                     marker=".", label=name)
-        ax.axhline(getattr(cfg, rule.limit), color="red", linestyle="--", linewidth=1, label="threshold")
+        ax.axhline(rule.threshold(cfg), color="red", linestyle="--", linewidth=1, label="threshold")
         ax.set_title(f"{rule.key} ({rule.code})", fontsize=9)
         ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("frame")
     return write_figure(path, figure)
+
+
+def write_comparison(out_dir: Path, a: Revision, b: Revision, cfg: Config) -> dict[str, Any]:
+    """Compare two checked revisions; write ``compare.json``, ``side_by_side.mp4`` and ``compare.png``.
+
+    Returns
+    -------
+    dict
+        The ``keyframe.compare/1`` document written to ``compare.json``.
+    """
+    comparison = compare_reports(a.report, b.report, cfg.check)
+    video = write_clip(out_dir / "side_by_side.mp4",
+                       side_by_side(a.clip.frames, b.clip.frames, a.check.tracked_masks, b.check.tracked_masks,
+                                    a.report["reasons"], b.report["reasons"]),
+                       a.clip.fps, quality=cfg.io.video_quality)
+    plot = compare_plot(out_dir / "compare.png", a.report, b.report, cfg.check)
+    result = {
+        **comparison,
+        "revisions": {rev.name: {"input": str(rev.plate), "verdict": rev.report["verdict"],
+                                 "reasons": rev.report["reasons"], "folder": rev.name} for rev in (a, b)},
+        "seed": cfg.seed,
+        "params": {"config": cfg.model_dump(mode="json")},
+        "outputs": {"video": video.name, "plot": plot.name},
+        "versions": package_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(out_dir / "compare.json", result)
+    return result

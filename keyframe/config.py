@@ -56,7 +56,7 @@ class GateConfig(Section):
     band: int = Field(6, ge=1, le=64)
     focal_sharpness_min: float = Field(0.87, ge=0)
     relative_sharpness_min: float = Field(0.62, ge=0)
-    halo_max: float = Field(2.9, gt=0)
+    halo_max: float = Field(3.1, gt=0)
     color_step_max: float = Field(4.0, gt=0)
     grain_mismatch_max: float = Field(2.03, ge=1)
     gradient_ridge_max: float = Field(1.65, gt=0)

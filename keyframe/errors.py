@@ -14,3 +14,11 @@ class ConfigError(KeyframeError):
 
 class WeightsError(KeyframeError):
     """Model weights that are missing, incomplete, of the wrong class or unsafe to load."""
+
+
+class InputError(KeyframeError, ValueError):
+    """Arrays a stage cannot work on: wrong shape or dtype, an empty mask, too few frames.
+
+    A ``ValueError`` for library callers and a :class:`KeyframeError` (exit 2) for the CLI; raised
+    by :mod:`keyframe.validation`, the same fault with the same class in every stage.
+    """

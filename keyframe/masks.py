@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 
 
-def _distance_to(region: np.ndarray) -> np.ndarray:
-    """Exact Euclidean distance from every pixel to the nearest pixel of ``region``.
+def distance_to(region: np.ndarray) -> np.ndarray:
+    """Exact Euclidean distance (px, float32) from every pixel to the nearest pixel of ``region``; 0 on it.
+
+    The one distance transform of keyframe: grow, shrink, feather, seam bands and rings all threshold it.
 
     One linear-time distance transform replaces a dilation by a disk, whose cost grows with the
     disk's area (64 px: 0.30 s vs 0.03 s on a 1024x576 mask).
@@ -41,7 +43,7 @@ def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
         raise ValueError(f"grow must be >= 0 pixels, got {pixels}")
     if pixels == 0 or not mask.any():
         return mask.copy()
-    return _distance_to(mask) <= pixels
+    return distance_to(mask) <= pixels
 
 
 def shrink(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -49,7 +51,7 @@ def shrink(mask: np.ndarray, pixels: int) -> np.ndarray:
     mask = _check_mask(mask) > 0
     if pixels <= 0 or mask.all():
         return mask.copy()
-    return _distance_to(~mask) > pixels
+    return distance_to(~mask) > pixels
 
 
 def feather(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -67,7 +69,7 @@ def feather(mask: np.ndarray, pixels: int) -> np.ndarray:
         raise ValueError(f"feather must be >= 0 pixels, got {pixels}")
     if pixels == 0:
         return mask.astype(np.float32)
-    distance = _distance_to(mask)
+    distance = distance_to(mask)
     ramp = np.clip(1.0 - distance / float(pixels + 1), 0.0, 1.0)
     # smoothstep keeps the blend free of a visible kink at either end
     return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)

@@ -14,20 +14,15 @@ The file as a whole is refused (one line) when it is not YAML, has unknown keys,
 shot id. Paths are checked per shot by :func:`resolve_shot`: one shot whose plate lies outside the
 manifest's folder fails on its own, and the other shots still run.
 
-The ledger keeps each finished shot as one folder ``shots/<id>/`` holding its outputs and a
-``shot.json`` record. A shot is built in a hidden staging folder and renamed into place in one
-step, so a run killed at any moment leaves either the complete previous folder or the complete
-new one, never half of either; :meth:`Ledger.recover` tidies what a killed run left behind.
+The ledger of finished shots (:class:`keyframe.io.ledger.Ledger`) is kept in ``keyframe.io``,
+which does every file operation.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import shutil
-import uuid
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +32,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from keyframe import __version__
 from keyframe.config import Config, merge, validate
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir, file_sha256, read_yaml_mapping, write_json_atomic
+from keyframe.io import file_sha256, read_yaml_mapping
+from keyframe.io import write_json_atomic
+from keyframe.io.ledger import FINISHED, SHOT_RECORD_SCHEMA, Ledger
+from keyframe.pipeline import OUTPUT_KEYS, locate
+from keyframe.report.html import write_html_index
+from keyframe.report.otio import write_flags_otio
 
-MANIFEST_SCHEMA = "keyframe.manifest/1"
-SHOT_RECORD_SCHEMA = "keyframe.shot/1"
+SUMMARY_SCHEMA = "keyframe.nightly/1"
+STATUSES = ("pass", "flagged", "failed")
 _SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-FINISHED = ("pass", "flagged")
+__all__ = ["FINISHED", "SHOT_RECORD_SCHEMA", "Ledger", "Manifest", "Shot", "ShotSpec", "batch_row", "load_manifest", "one_line", "resolve_shot",
+           "write_batch_outputs"]
 
 
 class ShotSpec(BaseModel):
@@ -178,78 +179,47 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     return Shot(spec.id, plate, mask, spec.prompt, config)
 
 
-class Ledger:
-    """The finished shots of one nightly output folder, one committed folder per shot.
+def one_line(error: BaseException) -> str:
+    """An error as one line: its message, or its type when it has none."""
+    text = " ".join(str(error).split())
+    if isinstance(error, KeyframeError):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
-    Parameters
-    ----------
-    out_dir : Path
-        The run's output folder; shots live in ``out_dir/shots/<id>/``.
-    """
 
-    RECORD = "shot.json"
+def batch_row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, Any]:
+    """One shot's row of ``summary.json``: its record's outcome and its outputs under ``shots/<id>/``."""
+    located = locate(record, Path("shots") / shot_id)
+    paths = {k: located[k] for k in OUTPUT_KEYS if record.get(k)}
+    return {
+        "id": shot_id,
+        "status": record["status"],
+        "verdict": record.get("verdict"),
+        "reasons": record.get("reasons") or [],
+        "error": record.get("error"),
+        "frames": record.get("frames"),
+        "fps": record.get("fps"),
+        "stopped_at_gate": record.get("stopped_at_gate", False),
+        "reused": reused,
+        **paths,
+    }
 
-    def __init__(self, out_dir: str | Path):
-        self.out_dir = check_output_dir(out_dir)
-        self.shots_dir = check_output_dir(self.out_dir / "shots")
 
-    def recover(self) -> list[str]:
-        """Clean up after a killed run; returns what was done, one line each.
-
-        A staging folder (``.<id>.partial-*``) is deleted: its shot was not finished. A replaced
-        folder (``.<id>.old-*``) whose shot has no committed folder is put back (the run died
-        between the two renames of :meth:`commit`); otherwise it is deleted.
-        """
-        actions = []
-        for entry in sorted(self.shots_dir.iterdir()):
-            name = entry.name
-            if not name.startswith(".") or not entry.is_dir():
-                continue
-            shot_id, _, kind = name[1:].rpartition(".")
-            final = self.shots_dir / shot_id
-            if kind.startswith("old-") and not final.exists():
-                os.rename(entry, final)
-                actions.append(f"restored {shot_id} from an interrupted replace")
-            elif kind.startswith(("partial-", "old-")):
-                shutil.rmtree(entry)
-                actions.append(f"removed unfinished {name}")
-        return actions
-
-    def record(self, shot_id: str) -> dict[str, Any] | None:
-        """The committed record of ``shot_id``, or None if it has none (or it is unreadable)."""
-        path = self.shots_dir / shot_id / self.RECORD
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-
-    def finished(self, shot_id: str, key: str) -> dict[str, Any] | None:
-        """The record of ``shot_id`` if it finished (pass or flagged) with these exact inputs."""
-        record = self.record(shot_id)
-        if record and record.get("key") == key and record.get("status") in FINISHED:
-            return record
-        return None
-
-    def staging(self, shot_id: str) -> Path:
-        """A fresh hidden folder to build ``shot_id``'s outputs in."""
-        path = self.shots_dir / f".{shot_id}.partial-{uuid.uuid4().hex[:12]}"
-        path.mkdir()
-        return path
-
-    def commit(self, shot_id: str, staging: Path, record: dict[str, Any]) -> Path:
-        """Write ``record`` into ``staging`` and rename it to ``shots/<id>/`` in one step.
-
-        A previous folder of the same shot is moved aside first and deleted after.
-        """
-        record = {"schema": SHOT_RECORD_SCHEMA, "id": shot_id, **record}
-        write_json_atomic(staging / self.RECORD, record)
-        final = self.shots_dir / shot_id
-        old = None
-        if final.exists():
-            old = self.shots_dir / f".{shot_id}.old-{uuid.uuid4().hex[:12]}"
-            os.rename(final, old)
-        os.rename(staging, final)
-        if old is not None:
-            shutil.rmtree(old)
-        return final
-
+def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``summary.json``, ``index.html`` and ``flags.otio`` for the batch; returns the summary."""
+    counts = {status: sum(1 for row in rows if row["status"] == status) for status in STATUSES}
+    summary = {
+        "schema": SUMMARY_SCHEMA,
+        "manifest": str(manifest_path),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": counts,
+        "exit_code": 1 if counts["flagged"] or counts["failed"] else 0,
+        "shots": rows,
+    }
+    write_json_atomic(out_dir / "summary.json", summary)
+    absolute = [locate(row, out_dir) for row in rows]
+    write_html_index(out_dir, [{**row, "report": row.get("html")} for row in absolute],
+                     title=f"nightly: {manifest_path.name}", extra={"manifest": str(manifest_path),
+                                                                    "created": summary["created"]})
+    write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")
+    return summary

@@ -1,4 +1,8 @@
-"""Thresholds -> reasons: turn per-frame metrics into a verdict with the frame ranges at fault."""
+"""The one reason/verdict model of gate and check, and the check's rules: thresholds -> reasons.
+
+A :class:`Reason` is why a plate or a clip is flagged (a gate criterion, or a check rule over a
+range of frames); the verdict is ``flagged`` when there is any reason, else ``pass``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,12 @@ from typing import Any
 from keyframe.config import CheckConfig
 
 CODES = ("float", "flicker", "drift", "warp", "lost")
+PASS, FLAGGED = "pass", "flagged"
+
+
+def verdict_of(reasons: Sequence[Any]) -> str:
+    """``flagged`` when there is any reason, else ``pass``."""
+    return FLAGGED if reasons else PASS
 
 
 @dataclass(frozen=True)
@@ -22,14 +32,35 @@ class Reason:
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "frames": [list(r) for r in self.frames]}
 
+    @classmethod
+    def of_plate(cls, code: str, why: str | None) -> Reason:
+        """A reason about the plate itself (a failed gate criterion): no frame ranges.
+
+        Examples
+        --------
+        >>> Reason.of_plate("seam", "colour step 7.1").to_dict()
+        {'code': 'seam', 'message': 'seam: colour step 7.1', 'frames': []}
+        """
+        return cls(code, f"{code}: {why or 'failed'}", [])
+
 
 @dataclass(frozen=True)
 class Rule:
+    """A check threshold: frames whose ``key`` is past ``cfg.<limit>`` count towards ``code``."""
+
     code: str
     key: str  # per-frame field
-    limit: str  # CheckConfig attribute
+    limit: str  # the CheckConfig field holding the threshold (checked when the rule is made)
     above: bool  # flagged when the value is above (True) or below (False) the limit
     unit: str
+
+    def __post_init__(self) -> None:
+        if self.limit not in CheckConfig.model_fields or self.code not in CODES:
+            raise ValueError(f"rule {self.code}/{self.key}: no CheckConfig field {self.limit!r} or unknown code")
+
+    def threshold(self, cfg: CheckConfig) -> float:
+        """This rule's threshold in ``cfg``."""
+        return getattr(cfg, self.limit)
 
 
 RULES = (
@@ -87,7 +118,7 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
         rules = [r for r in RULES if r.code == code]
         hits = {}
         for rule in rules:
-            limit = getattr(cfg, rule.limit)
+            limit = rule.threshold(cfg)
             values = [row.get(rule.key) for row in per_frame]
             hits[rule] = [(v if v is not None and (v > limit if rule.above else v < limit) else None) for v in values]
         flags = [any(hits[r][i] is not None for r in rules) and (code == "lost" or not lost[i]) for i in range(len(per_frame))]
@@ -100,6 +131,6 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
             if found:
                 worst = (max if rule.above else min)(found)
                 parts.append(f"{'up to' if rule.above else 'down to'} {worst:.3g} {rule.unit} "
-                             f"(threshold {getattr(cfg, rule.limit):g}, check.{rule.limit})")
+                             f"(threshold {rule.threshold(cfg):g}, check.{rule.limit})")
         reasons.append(Reason(code, f"{code}: " + "; ".join(parts) + f" in frames {_describe(ranges)}", ranges))
     return reasons

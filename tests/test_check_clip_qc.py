@@ -101,7 +101,8 @@ def test_check_reports_clip_qc_columns_and_reasons(cli, tmp_path):
     faded = plant(clip.frames, "fade", 0.35)
     result = check_clip(faded, plate, mask, CFG, fps=7.0, plate_to_frame0=clip.transforms[0])
     assert [r.code for r in result.reasons] == ["global_drift"]
-    assert set(QC_FIELDS) <= set(result.per_frame[0]) and result.summary["clip_qc"]["min_contrast_ratio"] < 0.7
+    assert set(QC_FIELDS) <= set(result.per_frame[0].to_dict()) and result.summary["clip_qc"]["min_contrast_ratio"] < 0.7
+    assert result.per_frame[0].plate_ssim > 0.9 and result.per_frame[-1].contrast_ratio < 0.7
     path = write_clip(tmp_path / "faded.mp4", faded, 7.0)
     run = cli("check", path, "--plate", plate_path("coffee"), "--mask", mask_path("coffee"), "--out", tmp_path / "r")
     assert run.code == 1, run.stderr

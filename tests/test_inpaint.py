@@ -135,7 +135,7 @@ def test_same_seed_same_output_and_seed_changes_grain():
 def test_progress_reaches_one():
     plate, mask = load_pair("coffee")
     seen = []
-    inpaint(plate, mask, InpaintConfig(), progress=seen.append)
+    inpaint(plate, mask, InpaintConfig(), progress=lambda done, total: seen.append(done / total))
     assert seen and seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
 
 

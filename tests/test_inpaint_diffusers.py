@@ -15,7 +15,7 @@ from tiny_sd import shared_tiny_sd_dir
 from keyframe.config import InpaintConfig
 from keyframe.errors import WeightsError
 from keyframe.inpaint import inpaint, load_pipeline
-from keyframe.inpaint.diffusion import device_and_dtype, inspect_model, model_size
+from keyframe.inpaint.diffusion import device_and_dtype, inspect_inpaint_model, model_size
 from keyframe.io import read_plate, read_png_text
 
 # small and few steps: random weights, so only plumbing is under test
@@ -42,7 +42,7 @@ def test_loader_reads_the_saved_folder_in_fp32_on_cpu(pipe, tiny_dir):
     assert type(pipe).__name__ == "StableDiffusionInpaintPipeline"
     assert str(pipe.device) == "cpu" and str(pipe.dtype) == "torch.float32"
     assert pipe.unet.config.in_channels == 9
-    assert inspect_model(tiny_dir)["use_safetensors"] is True
+    assert inspect_inpaint_model(tiny_dir).use_safetensors is True
 
 
 def test_preservation_with_the_vae_round_trip(pipe):
@@ -70,7 +70,7 @@ def test_same_seed_identical_other_seed_different_params_and_progress(pipe, tiny
     first, again = (inpaint(plate, mask, cfg, seed=4, model=pipe) for _ in range(2))
     assert np.array_equal(first.image, again.image)
     seen = []
-    other = inpaint(plate, mask, cfg, seed=5, model=pipe, progress=seen.append)
+    other = inpaint(plate, mask, cfg, seed=5, model=pipe, progress=lambda done, total: seen.append(done / total))
     assert not np.array_equal(first.image, other.image)
     assert len(seen) >= 2 and seen[-1] == pytest.approx(1.0)
     params = other.params
@@ -185,7 +185,7 @@ def test_pickle_loads_only_with_the_explicit_flag(tiny_dir, tmp_path):
     load_pipeline(tiny_dir).unet.save_pretrained(model / "unet", safe_serialization=False)
     with pytest.raises(WeightsError, match="pickle"):
         load_pipeline(model)
-    assert inspect_model(model, allow_pickle=True)["use_safetensors"] is None
+    assert inspect_inpaint_model(model, allow_pickle=True).use_safetensors is None
     loaded = load_pipeline(model, allow_pickle=True)
     assert loaded.unet.config.in_channels == 9
 
@@ -198,4 +198,4 @@ def test_hugging_face_cache_id_is_resolved_offline(tiny_dir, tmp_path, monkeypat
     (cache / "models--acme--tiny-inpaint" / "refs" / "main").write_text("0" * 40)
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
-    assert inspect_model("acme/tiny-inpaint")["path"] == snapshot
+    assert inspect_inpaint_model("acme/tiny-inpaint").path == snapshot

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from keyframe.render.bench import ARCHS
+from keyframe.render.flops import ARCHS
 from support import assert_one_line_error
 
 

@@ -1,6 +1,6 @@
-"""Tiny random-initialised SVD pipeline saved in diffusers format (../shared/REFERENCE.md recipe).
+"""Tiny random-initialised SVD pipeline saved in diffusers format (the CPU-sized recipe of keyframe.render.flops).
 
-The architecture lives in :data:`keyframe.render.bench.ARCHS` ("tiny"); here it is saved with
+The architecture lives in :data:`keyframe.render.flops.ARCHS` ("tiny"); here it is saved with
 ``save_pretrained`` so tests load it back through the real loader (local files only).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keyframe.render.bench import build_pipeline
+from keyframe.render.flops import build_pipeline
 
 
 def save_tiny_svd(directory: Path, seed: int = 0) -> Path:

@@ -4,6 +4,7 @@ counts the FLOPs of the Wan / LTX-Video architectures."""
 from __future__ import annotations
 
 import platform
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,10 +15,12 @@ from keyframe.cli.app import EXIT_OK, JsonOption, app, info, print_json
 from keyframe.config import RenderSvdConfig
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_path, package_versions, write_json_atomic
-from keyframe.render.bench import ARCHS, bench_options, run_bench
+from keyframe.render.flops import ARCHS
 from keyframe.render.fit import parse_size
 from keyframe.render.i2v_flops import I2V_ARCHS, count_i2v_flops
 from keyframe.render.svd import resolve_runtime
+
+HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "render_harness.py"
 
 bench_app = typer.Typer(help="Speed measurements with random weights (no downloads).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -63,6 +66,11 @@ def bench_render(
         raise KeyframeError(f"--size: {exc}") from None
     if width % 64 or height % 64:
         raise KeyframeError(f"--size {width}x{height}: SVD needs multiples of 64")
+    if not HARNESS.is_file():
+        raise KeyframeError(f"bench render runs its harness from a keyframe source checkout ({HARNESS} is missing)")
+    sys.path.insert(0, str(HARNESS.parents[1]))
+    from benchmarks.render_harness import bench_options, run_bench
+
     runtime = resolve_runtime(RenderSvdConfig(device=device))
     options = bench_options(runtime["device"], compile_=compile_, decode_chunk=decode_chunk or defaults["decode_chunk"])
     if only:

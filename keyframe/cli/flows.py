@@ -54,7 +54,7 @@ def _checked(cfg: Config, model: str | None) -> Config:
 
 
 def _report_prep(entry: dict[str, Any], out: Path, as_json: bool) -> None:
-    from flows.prep import locate
+    from keyframe.pipeline import locate
 
     located = locate(entry, out.resolve())
     if as_json:
@@ -79,7 +79,7 @@ def prep(
 ) -> int:
     """inpaint -> gate -> render -> check -> report for one plate, as a Prefect flow."""
     cfg = _checked(config_from(config, _render_overrides(render, model)), model)
-    from flows.prep import read_inputs
+    from keyframe.pipeline import read_inputs
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
@@ -234,8 +234,8 @@ def compare(
     Exit 1 if either revision is flagged.
     """
     cfg = _checked(config_from(config, _render_overrides(render, model)), model)
-    from flows.compare import revision_inputs
-    from flows.prep import read_inputs
+    from keyframe.compare import revision_inputs
+    from keyframe.pipeline import read_inputs
 
     for revision in (a, b):
         read_inputs(*revision_inputs(revision, mask), cfg)

@@ -54,7 +54,7 @@ def inpaint(
         task = bar.add_task(cfg.inpaint.backend, total=1.0)
         result = run_inpaint(
             pixels, edit, cfg.inpaint, seed=cfg.seed, model=pipeline,
-            progress=lambda fraction: bar.update(task, completed=fraction),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     paths = write_inpaint(result, output, inputs={"plate": plate, "mask": mask}, seed=cfg.seed)
     if as_json:

@@ -16,12 +16,14 @@ import numpy as np
 
 from keyframe.config import GateConfig
 from keyframe.gate import anatomy, edge, seam
-from keyframe.gate.criterion import Criterion, check_inputs
+from keyframe.gate.criterion import CRITERIA, Criterion, check_inputs
 from keyframe.io import check_output_dir, from_float, write_image
+from keyframe.verdict import Reason
 
-__all__ = ["Criterion", "GateResult", "run_gate", "write_heatmaps"]
+__all__ = ["CRITERIA", "Criterion", "GateResult", "run_gate", "write_heatmaps"]
 
-CRITERIA = {"edge": edge.score, "seam": seam.score, "anatomy": anatomy.score}
+for _module in (edge, seam, anatomy):
+    CRITERIA.register(_module.NAME)(_module.score)
 
 
 @dataclass
@@ -33,6 +35,11 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return all(criterion.passed is not False for criterion in self.criteria.values())
+
+    @property
+    def reasons(self) -> list[Reason]:
+        """One reason per failed criterion, coded by its name; a criterion not checked is no reason."""
+        return [Reason.of_plate(name, c.reason) for name, c in self.criteria.items() if c.passed is False]
 
     def to_dict(self, heatmap_paths: dict[str, str] | None = None, *, details: bool = True) -> dict[str, Any]:
         """JSON-ready ``{"pass", "criteria": {name: {"score", "threshold", "pass", "reason", "heatmap", "details"}}}``.

@@ -29,13 +29,12 @@ from keyframe.gate.criterion import (
     Check,
     Criterion,
     check_inputs,
-    distance_outside,
     has_boundary,
     judge,
     neighbourhood,
     paste,
 )
-from keyframe.masks import Box
+from keyframe.masks import Box, distance_to
 
 NAME = "anatomy"
 FACE_PX = 48  # faces are re-checked at this width (the cascade's 24 px window fits twice)
@@ -121,7 +120,7 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     scope, where = "whole plate", "in the plate"
     if has_boundary(mask):
         box = neighbourhood(mask, cfg.face_search_px)
-        near = paste(distance_outside(mask[box.slices]) <= cfg.face_search_px, box, mask.shape) > 0
+        near = paste(distance_to(mask[box.slices]) <= cfg.face_search_px, box, mask.shape) > 0
         faces = [face for face in faces if near[face.slices].any()]
         scope, where = "edit and its surroundings", "in or near the edit"
     heatmap = np.zeros(grey.shape, np.float32)

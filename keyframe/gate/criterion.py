@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from keyframe.io.images import to_float
+from keyframe.config import GateConfig
 from keyframe.masks import Box, bounding_box
+from keyframe.registry import Registry
+from keyframe.validation import check_mask, check_plate
 
 #: A criterion's score is its worst sub-check as a multiple of that sub-check's limit; above this it fails.
 SEVERITY_LIMIT = 1.0
@@ -32,6 +34,16 @@ class Criterion:
     reason: str
     heatmap: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class GateCriterion(Protocol):
+    """A gate criterion: scores a float32 RGB plate (and its edit mask, if any) against ``cfg``."""
+
+    def __call__(self, plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criterion: ...
+
+
+#: Gate criteria by name (the reason code of a failure), in report order.
+CRITERIA: Registry[GateCriterion] = Registry("gate criterion")
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ def judge(name: str, checks: dict[str, Check], reasons: dict[str, str], ok: str,
     details = dict(details)
     for key in [key for key, check in checks.items() if not np.isfinite(check.value)]:
         details[key] = {"value": None, "why": "could not be measured on this edit (too few pixels)"}
-        del checks[key]
+    checks = {key: check for key, check in checks.items() if np.isfinite(check.value)}
     if not checks:
         return not_checked(name, "none of its measures could be computed on this edit", details)
     worst = max(check.severity for check in checks.values())
@@ -93,16 +105,9 @@ def check_inputs(plate: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray
 
     uint8/uint16 plates are converted; a float32 plate is taken as already in [0, 1].
     """
-    plate = np.asarray(plate)
-    if plate.ndim != 3 or plate.shape[2] != 3:
-        raise ValueError(f"plate must be (H, W, 3), got {plate.shape}")
+    plate = check_plate(plate, allow_float=True)
     rgb = plate if plate.dtype == np.float32 else to_float(plate)  # float32 input must already be in [0, 1]
-    if mask is None:
-        return rgb, None
-    mask = np.asarray(mask)
-    if mask.shape != plate.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match plate {plate.shape[:2]}")
-    return rgb, (mask > 0.5 if mask.dtype != bool else mask)
+    return rgb, None if mask is None else check_mask(mask, plate.shape[:2], empty_ok=True)
 
 
 def has_boundary(mask: np.ndarray | None) -> bool:
@@ -113,11 +118,6 @@ def has_boundary(mask: np.ndarray | None) -> bool:
 def neighbourhood(mask: np.ndarray, padding: int) -> Box:
     """The box around the mask, padded; criteria crop to it so their cost follows the edit, not the plate."""
     return bounding_box(mask, padding)
-
-
-def distance_outside(mask: np.ndarray) -> np.ndarray:
-    """Distance (px) of each pixel to the mask; 0 on it. Thresholding it grows the mask without a big dilation."""
-    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
 
 
 def paste(values: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:

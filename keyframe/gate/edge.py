@@ -25,7 +25,6 @@ from keyframe.gate.criterion import (
     Check,
     Criterion,
     check_inputs,
-    distance_outside,
     has_boundary,
     judge,
     neighbourhood,
@@ -33,7 +32,7 @@ from keyframe.gate.criterion import (
     unit,
 )
 from keyframe.io.images import from_float
-from keyframe.masks import shrink
+from keyframe.masks import distance_to, shrink
 
 NAME = "edge"
 WORK_SIDE = 512  # focal sharpness is measured at this long side, so it does not depend on resolution
@@ -101,7 +100,7 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 8, 64))
     inside = shrink(mask, 2)
     inside = inside if inside.sum() >= 16 else mask
-    d_out = distance_outside(mask)
+    d_out = distance_to(mask)
     ring = (d_out > 2.5) & (d_out <= ring_px + 0.5)
     if ring.sum() < 16 or mask.sum() < 16:
         return None, np.zeros(mask.shape, np.float32)
@@ -124,8 +123,8 @@ def _band_mean(values: np.ndarray, band: np.ndarray, window: int) -> tuple[np.nd
 
 def _overshoot(lightness: np.ndarray, mask: np.ndarray, band: int) -> tuple[float | None, np.ndarray]:
     """Median overshoot (L*) of the thin rims along the outline beyond the bands on either side."""
-    d_in = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    d_out = distance_outside(mask)
+    d_in = distance_to(~mask)
+    d_out = distance_to(mask)
     window = 2 * band + 1
     bands = {
         "rim_in": (d_in >= 0.5) & (d_in <= 2.5),
@@ -170,7 +169,7 @@ def halo(rgb: np.ndarray, mask: np.ndarray, band: int) -> tuple[float | None, np
     at_edit, overshoot_map = _overshoot(lightness, mask, band)
     if at_edit is None:
         return None, overshoot_map
-    own, _ = _overshoot(lightness, distance_outside(mask) <= 3 * band, band)
+    own, _ = _overshoot(lightness, distance_to(mask) <= 3 * band, band)
     return at_edit - (own or 0.0), overshoot_map
 
 

@@ -5,18 +5,12 @@ Public API: :func:`inpaint` (arrays in, :class:`InpaintResult` out), :func:`writ
 :func:`load_pipeline` for loading a diffusers model once and reusing it.
 """
 
-from keyframe.inpaint.diffusion import load_pipeline
-from keyframe.inpaint.stage import (
-    InpaintResult,
-    Inpainter,
-    check_inpaint_output,
-    inpaint,
-    load_model,
-    make_inpainter,
-    write_inpaint,
-)
+from keyframe.inpaint.base import INPAINTERS, Inpainter
+from keyframe.inpaint.diffusion import load_model, load_pipeline
+from keyframe.inpaint.stage import InpaintResult, check_inpaint_output, inpaint, make_inpainter, write_inpaint
 
 __all__ = [
+    "INPAINTERS",
     "InpaintResult",
     "Inpainter",
     "check_inpaint_output",

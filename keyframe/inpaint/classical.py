@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
+from keyframe.config import InpaintConfig
+from keyframe.inpaint.base import INPAINTERS
 from keyframe.io import from_float, to_float
+from keyframe.registry import Progress
 
 _OPENCV_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -34,7 +36,7 @@ class OpenCVInpainter:
         self.radius = int(radius)
 
     def fill(
-        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Callable[[float], None] | None = None
+        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Progress | None = None
     ) -> np.ndarray:
         """Fill ``hole`` in float32 RGB ``image``; pixels outside ``hole`` come back unchanged."""
         hole8 = hole.astype(np.uint8)
@@ -42,7 +44,7 @@ class OpenCVInpainter:
         channels = [cv2.inpaint(np.ascontiguousarray(samples[:, :, c]), hole8, self.radius, _OPENCV_FLAGS[self.name])
                     for c in range(samples.shape[2])]
         if progress is not None:
-            progress(1.0)
+            progress(1, 1)
         filled = to_float(np.stack(channels, axis=2))
         return np.where(hole[:, :, None], filled, image)
 
@@ -56,13 +58,26 @@ class BiharmonicInpainter:
     name = "biharmonic"
 
     def fill(
-        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Callable[[float], None] | None = None
+        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Progress | None = None
     ) -> np.ndarray:
         """Fill ``hole`` in float32 RGB ``image``; pixels outside ``hole`` come back unchanged."""
         filled = inpaint_biharmonic(image, hole, channel_axis=-1).astype(np.float32)
         if progress is not None:
-            progress(1.0)
+            progress(1, 1)
         return filled
 
     def describe(self) -> dict[str, Any]:
         return {}
+
+
+@INPAINTERS.register("telea")
+@INPAINTERS.register("ns")
+def opencv_inpainter(cfg: InpaintConfig, model: Any = None) -> OpenCVInpainter:
+    """``inpaint.backend: telea | ns`` with ``inpaint.radius``."""
+    return OpenCVInpainter(cfg.backend, cfg.radius)
+
+
+@INPAINTERS.register("biharmonic")
+def biharmonic_inpainter(cfg: InpaintConfig, model: Any = None) -> BiharmonicInpainter:
+    """``inpaint.backend: biharmonic`` (no parameters)."""
+    return BiharmonicInpainter()

@@ -12,7 +12,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import splu
 
 from keyframe.io import from_float
-from keyframe.masks import Box, bounding_box, boundary_bands, effective_mask, regions
+from keyframe.masks import Box, bounding_box, boundary_bands, distance_to, effective_mask, regions
 from keyframe.seam import _local_mean, noise_sigma  # the seam measure's own window mean and noise estimate
 
 
@@ -46,7 +46,7 @@ def edit_zone(mask: np.ndarray, grow: int, feather: int) -> np.ndarray:
     mask = np.asarray(mask) > 0
     if grow < 0 or feather < 0:
         raise ValueError(f"grow and feather must be >= 0, got {grow} and {feather}")
-    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    distance = distance_to(mask)
     allowed = distance <= grow + feather
     return np.where(allowed, effective_mask(mask, grow, feather), 0.0).astype(np.float32)
 

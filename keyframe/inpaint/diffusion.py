@@ -8,88 +8,33 @@ Face cache (``org/name``, looked up with ``local_files_only=True``). Nothing is 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from keyframe.errors import WeightsError
-from keyframe.io import from_float, read_json_object, resolve_model_folder
+from keyframe.config import InpaintConfig
+from keyframe.errors import KeyframeError, WeightsError
+from keyframe.inpaint.base import INPAINTERS
+from keyframe.registry import Progress
+from keyframe.io import from_float
+from keyframe.io.models import ModelFolder, inspect_model_folder
 
 LAYOUT = (
     "a diffusers-format inpainting folder: model_index.json plus unet/ vae/ text_encoder/ tokenizer/ scheduler/ "
     "with .safetensors weights"
 )
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
-def _components(path: Path) -> tuple[str, dict[str, Any]]:
-    """The pipeline class named in ``model_index.json`` and its non-empty components."""
-    try:
-        data = read_json_object(path / "model_index.json", "model_index.json", WeightsError)
-    except WeightsError as exc:
-        raise WeightsError(f"{exc}; expected {LAYOUT}") from None
-    components = {
-        name: spec
-        for name, spec in data.items()
-        if not name.startswith("_") and isinstance(spec, list) and len(spec) == 2 and spec[0] is not None
-    }
-    return str(data.get("_class_name", "")), components
-
-
-def inspect_model(source: str | Path, *, allow_pickle: bool = False) -> dict[str, Any]:
-    """Check a model folder before loading anything heavy; return what the loader needs.
-
-    Parameters
-    ----------
-    source : str or Path
-        A diffusers-format folder or a Hugging Face id present in the local cache.
-    allow_pickle : bool
-        Accept components whose only weights are pickle files (``.bin``, ``.ckpt``, ...), which
-        can run arbitrary code when loaded. Refused by default.
-
-    Returns
-    -------
-    dict
-        ``path`` (the resolved folder), ``class_name``, ``use_safetensors`` (True, or None when
-        pickle weights were allowed and are needed).
-
-    Raises
-    ------
-    WeightsError
-        One line naming what is missing or wrong and the expected layout.
-    """
+def inspect_inpaint_model(source: str | Path, *, allow_pickle: bool = False) -> ModelFolder:
+    """Check an inpainting model folder (:func:`keyframe.io.models.inspect_model_folder`) before loading it."""
     from diffusers.pipelines.auto_pipeline import AUTO_INPAINT_PIPELINES_MAPPING
 
-    path = resolve_model_folder(source, LAYOUT)
-    class_name, components = _components(path)
-    inpainting = {cls.__name__ for cls in AUTO_INPAINT_PIPELINES_MAPPING.values()}
-    if class_name not in inpainting:
-        raise WeightsError(
-            f"model {path} is a {class_name or 'pipeline without _class_name'}, not an inpainting pipeline "
-            f"(e.g. StableDiffusionInpaintPipeline); expected {LAYOUT}"
-        )
-    needs_pickle = False
-    for name in components:
-        folder = path / name
-        if not folder.is_dir():
-            raise WeightsError(f"model {path} is incomplete: {name}/ is missing; expected {LAYOUT}")
-        if not (folder / "config.json").is_file():
-            continue  # tokenizers, schedulers and processors carry no weights
-        files = [p.name for p in folder.iterdir() if p.is_file()]
-        if any(f.endswith(".safetensors") for f in files):
-            continue
-        if not any(f.endswith(PICKLE_SUFFIXES) for f in files):
-            raise WeightsError(f"model {path} is incomplete: {name}/ has no weights; expected {LAYOUT}")
-        if not allow_pickle:
-            raise WeightsError(
-                f"model {path}: {name}/ has only pickle weights, which can run code when loaded; "
-                "convert them to .safetensors or pass --allow-pickle if you trust the source"
-            )
-        needs_pickle = True
-    return {"path": path, "class_name": class_name, "use_safetensors": None if needs_pickle else True}
+    classes = {cls.__name__ for cls in AUTO_INPAINT_PIPELINES_MAPPING.values()}
+    return inspect_model_folder(source, pipeline_classes=classes, allow_pickle=allow_pickle, layout=LAYOUT,
+                                kind="an inpainting pipeline (e.g. StableDiffusionInpaintPipeline)")
 
 
 def device_and_dtype() -> tuple[str, Any]:
@@ -124,7 +69,7 @@ def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
     source : str or Path
         A diffusers-format folder or a Hugging Face id present in the local cache.
     allow_pickle : bool
-        See :func:`inspect_model`.
+        See :func:`inspect_inpaint_model`.
 
     Returns
     -------
@@ -135,18 +80,18 @@ def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
     --------
     >>> pipe = load_pipeline("models/sd-inpainting")  # doctest: +SKIP
     """
-    found = inspect_model(source, allow_pickle=allow_pickle)
+    found = inspect_inpaint_model(source, allow_pickle=allow_pickle)
     from diffusers import AutoPipelineForInpainting
 
     device, dtype = device_and_dtype()
     try:
         with _quiet_loading():
             pipe = AutoPipelineForInpainting.from_pretrained(
-                found["path"], dtype=dtype, local_files_only=True, use_safetensors=found["use_safetensors"]
+                found.path, dtype=dtype, local_files_only=True, use_safetensors=found.use_safetensors
             )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot load the model at {found['path']} ({first}); expected {LAYOUT}") from None
+        raise WeightsError(f"cannot load the model at {found.path} ({first}); expected {LAYOUT}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
@@ -187,7 +132,7 @@ class DiffusersInpainter:
         self.resolution = resolution
 
     def fill(
-        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Callable[[float], None] | None = None
+        self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Progress | None = None
     ) -> np.ndarray:
         """Inpaint ``hole`` in float32 RGB ``image`` (a crop); returns float32 RGB of the same size."""
         import torch
@@ -201,7 +146,7 @@ class DiffusersInpainter:
 
         def on_step(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
             if progress is not None:
-                progress((step + 1) / max(pipe.num_timesteps, 1))
+                progress(step + 1, max(pipe.num_timesteps, 1))
             return {}
 
         with torch.inference_mode():
@@ -237,3 +182,33 @@ class DiffusersInpainter:
             "guidance": self.guidance,
             "resolution": self.resolution,
         }
+
+
+def load_model(cfg: InpaintConfig) -> Any:
+    """The diffusers pipeline ``cfg`` asks for, or None for the weight-free backends.
+
+    Raises
+    ------
+    KeyframeError
+        The diffusers backend without a model, or a model folder that is missing, incomplete,
+        of the wrong pipeline class or pickle-only (see :func:`load_pipeline`).
+    """
+    if cfg.backend != "diffusers":
+        return None
+    if not cfg.model:
+        raise KeyframeError("the diffusers backend needs a model: pass --model DIR (a local diffusers folder)")
+    return load_pipeline(cfg.model, allow_pickle=cfg.allow_pickle)
+
+
+@INPAINTERS.register("diffusers")
+def diffusers_inpainter(cfg: InpaintConfig, model: Any = None) -> DiffusersInpainter:
+    """``inpaint.backend: diffusers``: ``model`` is a loaded pipeline, else ``cfg.model`` is loaded."""
+    return DiffusersInpainter(
+        model if model is not None else load_model(cfg),
+        prompt=cfg.prompt,
+        negative_prompt=cfg.negative_prompt,
+        strength=cfg.strength,
+        steps=cfg.steps,
+        guidance=cfg.guidance,
+        resolution=cfg.resolution,
+    )

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from keyframe.config import InpaintConfig
-from keyframe.errors import KeyframeError
-from keyframe.inpaint.classical import BiharmonicInpainter, OpenCVInpainter
+from keyframe.errors import InputError, KeyframeError
+from keyframe.inpaint import classical, diffusion  # noqa: F401  (register the backends)
+from keyframe.inpaint.base import INPAINTERS, Inpainter
 from keyframe.inpaint.composite import edit_zone, match_color, match_grain, paste, poisson_blend, region_boxes
-from keyframe.inpaint.diffusion import DiffusersInpainter, load_pipeline
 from keyframe.io import check_output_path, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
-
-Progress = Callable[[float], None]
-
-
-class Inpainter(Protocol):
-    """A backend: fills a hole in one float32 RGB crop.
-
-    ``fill`` gets a crop in [0, 1] and a boolean hole of the same size and returns the filled
-    crop (float32, same shape); ``progress``, when given, is called with the fraction of this
-    crop's work done. ``describe`` returns the backend's own parameters (JSON-ready).
-    """
-
-    name: str
-
-    def fill(self, image: np.ndarray, hole: np.ndarray, *, seed: int = 0, progress: Progress | None = None) -> np.ndarray: ...
-
-    def describe(self) -> dict[str, Any]: ...
-
+from keyframe.registry import Progress
+from keyframe.validation import check_mask, check_plate
 
 @dataclass
 class InpaintResult:
@@ -57,37 +40,9 @@ class InpaintResult:
     regions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_model(cfg: InpaintConfig) -> Any:
-    """The diffusers pipeline ``cfg`` asks for, or None for the weight-free backends.
-
-    Raises
-    ------
-    KeyframeError
-        The diffusers backend without a model, or a model folder that is missing, incomplete,
-        of the wrong pipeline class or pickle-only (see ``load_pipeline``).
-    """
-    if cfg.backend != "diffusers":
-        return None
-    if not cfg.model:
-        raise KeyframeError("the diffusers backend needs a model: pass --model DIR (a local diffusers folder)")
-    return load_pipeline(cfg.model, allow_pickle=cfg.allow_pickle)
-
-
 def make_inpainter(cfg: InpaintConfig, model: Any = None) -> Inpainter:
     """The backend named by ``cfg.backend``; for diffusers, ``model`` is a loaded pipeline (else ``cfg.model`` is loaded)."""
-    if cfg.backend in ("telea", "ns"):
-        return OpenCVInpainter(cfg.backend, cfg.radius)
-    if cfg.backend == "biharmonic":
-        return BiharmonicInpainter()
-    return DiffusersInpainter(
-        model if model is not None else load_model(cfg),
-        prompt=cfg.prompt,
-        negative_prompt=cfg.negative_prompt,
-        strength=cfg.strength,
-        steps=cfg.steps,
-        guidance=cfg.guidance,
-        resolution=cfg.resolution,
-    )
+    return INPAINTERS.get(cfg.backend)(cfg, model)
 
 
 def inpaint(
@@ -117,7 +72,7 @@ def inpaint(
         An already loaded pipeline for the diffusers backend (see ``load_pipeline``), so a batch
         loads it once.
     progress : callable, optional
-        Called with the fraction of the whole job done, in [0, 1].
+        ``progress(done, total)``: regions x each backend's own steps.
 
     Returns
     -------
@@ -131,15 +86,10 @@ def inpaint(
     >>> bool((result.image[~mask] == plate[~mask]).all()), int(result.image[25, 25, 0])
     (True, 120)
     """
-    plate, mask = np.asarray(plate), np.asarray(mask)
-    if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"plate must be (H, W, 3) uint8 or uint16, got {plate.shape} {plate.dtype}")
-    if mask.shape != plate.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match the plate's {plate.shape[:2]}")
-    if not mask.any():
-        raise ValueError("the mask is empty: nothing to inpaint")
-    if np.asarray(mask, bool).all():
-        raise KeyframeError("the mask covers the whole plate: there is nothing outside it to fill from")
+    plate = check_plate(plate)
+    mask = check_mask(mask, plate.shape[:2])
+    if mask.all():
+        raise InputError("the mask covers the whole plate: there is nothing outside it to fill from")
     backend = make_inpainter(cfg, model)
     zone = edit_zone(mask, cfg.grow, cfg.feather)
     parts = region_boxes(zone, cfg.crop_padding)
@@ -150,9 +100,9 @@ def inpaint(
     for i, (part, box) in enumerate(parts):
         crop, hole, keep = original[box.slices], part[box.slices], outside[box.slices]
 
-        def crop_progress(fraction: float, i: int = i) -> None:
+        def crop_progress(done: int, total: int, i: int = i) -> None:
             if progress is not None:
-                progress((i + fraction) / len(parts))
+                progress(i * total + done, len(parts) * total)
 
         fill = backend.fill(crop, hole, seed=seed + i, progress=crop_progress)
         if cfg.blend == "poisson":

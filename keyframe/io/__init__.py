@@ -2,6 +2,7 @@
 
 from keyframe.io.atomic import (
     atomic_path,
+    cache_folder,
     check_output_dir,
     check_output_path,
     output_group,
@@ -12,7 +13,7 @@ from keyframe.io.atomic import (
 )
 from keyframe.io.documents import read_json_object, read_yaml_mapping
 from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
-from keyframe.io.models import inspect_pipeline_folder, resolve_model_folder
+from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import from_float, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
 from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, sidecar_path, write_sidecar
 
@@ -20,10 +21,10 @@ __all__ = [
     "Clip",
     "array_sha256",
     "atomic_path",
+    "cache_folder",
     "check_output_dir",
     "check_output_path",
     "file_sha256",
-    "inspect_pipeline_folder",
     "output_group",
     "pending_path",
     "from_float",

@@ -76,6 +76,16 @@ def check_output_dir(directory: str | Path, create: bool = True) -> Path:
     return directory
 
 
+def cache_folder(directory: str | Path, what: str) -> Path:
+    """A folder for a persistent cache, created with its parents if missing (KeyframeError naming ``what`` if it cannot be)."""
+    path = Path(directory).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KeyframeError(f"cannot create {what} {path}: {exc.strerror}") from None
+    return path
+
+
 def check_output_path(path: str | Path) -> Path:
     """Validate an output file path before any work: its folder exists and is writable."""
     path = Path(path)

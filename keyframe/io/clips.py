@@ -13,7 +13,6 @@ from keyframe.errors import KeyframeError
 from keyframe.io.atomic import atomic_path, check_output_dir
 from keyframe.io.images import read_plate, write_image
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _PRINTF = re.compile(r"%0?\d*d")
 

@@ -14,14 +14,14 @@ import numpy as np
 
 from keyframe.config import RenderConfig
 from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
-from keyframe.render.base import Progress, Renderer, RenderResult
 from keyframe.errors import KeyframeError
-from keyframe.render.camera import camera_map, plan_camera, render_camera
-from keyframe.render.diffusers_i2v import load_i2v, render_diffusers
+from keyframe.registry import Progress
+from keyframe.render.base import RENDERERS, Renderer, RenderResult
+from keyframe.render.camera import camera_map, plan_camera
+from keyframe.render.diffusers_i2v import load_i2v
 from keyframe.render.fit import fit_plate, plan_fit
-from keyframe.render.svd import load_svd, render_svd
+from keyframe.render.svd import load_svd
 
-RENDERERS: dict[str, Renderer] = {"camera": render_camera, "svd": render_svd, "diffusers": render_diffusers}
 # backends that condition the clip's last frame on an end plate
 TAKES_LAST = ("diffusers",)
 
@@ -77,12 +77,13 @@ def render(
     >>> result.frames.shape, result.backend
     ((3, 288, 512, 3), 'camera')
     """
+    backend = RENDERERS.get(cfg.backend)
     if last is None:
-        return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress)
+        return backend(plate, cfg, seed=seed, model=model, progress=progress)
     if cfg.backend not in TAKES_LAST:
         raise KeyframeError(f"--last: the {cfg.backend} backend takes no end plate; use --backend diffusers with a "
                             "first-last-frame model")
-    return RENDERERS[cfg.backend](plate, cfg, seed=seed, model=model, progress=progress, last=last)
+    return backend(plate, cfg, seed=seed, model=model, progress=progress, last=last)
 
 
 @output_group()

@@ -5,7 +5,6 @@ A backend that takes an end plate (``diffusers``) also accepts ``last=`` (an RGB
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,9 +12,8 @@ import numpy as np
 
 from keyframe.config import RenderConfig
 from keyframe.io import from_float, to_float
-
-#: ``progress(done, total)``: called after each unit of work (a frame, a denoising step).
-Progress = Callable[[int, int], None]
+from keyframe.registry import Progress, Registry
+from keyframe.validation import check_plate
 
 
 @dataclass
@@ -61,7 +59,7 @@ class RenderResult:
 
 
 class Renderer(Protocol):
-    """A render backend: a plate in, a :class:`RenderResult` out."""
+    """A render backend: a plate in, a :class:`RenderResult` out (registered in :data:`RENDERERS`)."""
 
     def __call__(
         self,
@@ -76,7 +74,9 @@ class Renderer(Protocol):
 
 def to_uint8(plate: np.ndarray) -> np.ndarray:
     """RGB plate of uint8 or uint16 -> uint8 (video is 8-bit), rounding 16-bit values."""
-    plate = np.asarray(plate)
-    if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"plate must be (H, W, 3) uint8 or uint16, got {plate.shape} {plate.dtype}")
+    plate = check_plate(plate)
     return plate if plate.dtype == np.uint8 else from_float(to_float(plate), np.uint8)
+
+
+#: Render backends by ``render.backend`` name.
+RENDERERS: Registry[Renderer] = Registry("render backend")

@@ -32,7 +32,7 @@ import numpy as np
 
 from keyframe.config import RenderCameraConfig, RenderConfig
 from keyframe.errors import KeyframeError
-from keyframe.render.base import Progress, RenderResult, to_uint8
+from keyframe.render.base import RENDERERS, Progress, RenderResult, to_uint8
 from keyframe.render.fit import Fit, apply_fit, parse_size, plan_fit
 
 DEFAULT_FRAMES = 25
@@ -279,6 +279,7 @@ def _max_parallax(plan: CameraPlan) -> float:
     return worst
 
 
+@RENDERERS.register("camera")
 def render_camera(
     plate: np.ndarray,
     cfg: RenderConfig,

@@ -20,14 +20,17 @@ import numpy as np
 
 from keyframe.config import RenderConfig, RenderDiffusersConfig
 from keyframe.errors import KeyframeError, WeightsError
-from keyframe.io import inspect_pipeline_folder, resolve_model_folder
-from keyframe.render.base import Progress, RenderResult, to_uint8
+from keyframe.io.models import ModelFolder, inspect_model_folder
+from keyframe.registry import Progress
+from keyframe.render.base import RENDERERS, RenderResult, to_uint8
 from keyframe.render.fit import Fit, apply_fit, parse_size, plan_fit, size_for_area
 from keyframe.render.speed import apply_speed_options, check_speed_options
 from keyframe.render.svd import run_pipeline, torch_dtype
 
 SECTION = "render.diffusers"
 LAYOUT = "a diffusers image-to-video pipeline folder (model_index.json plus its components, .safetensors weights)"
+KIND = ("a supported image-to-video pipeline (WanImageToVideoPipeline, LTXImageToVideoPipeline; an SVD folder "
+        "renders with --backend svd)")
 MEMORY_HINT = (f"try {SECTION}.layerwise_casting: fp8_e4m3, group_offload: leaf_level, dtype: bf16, fewer --frames "
                "or a smaller --size")
 
@@ -88,18 +91,12 @@ class I2vModel:
     runtime: dict[str, Any]
 
 
-def inspect_i2v_folder(cfg: RenderDiffusersConfig) -> dict[str, Any]:
+def inspect_i2v_folder(cfg: RenderDiffusersConfig) -> ModelFolder:
     """Find and check the model folder without loading weights; refuse a non-video pipeline in one line."""
     if not cfg.model:
         raise WeightsError(f"the diffusers backend needs a model: --model DIR (or {SECTION}.model) naming local weights")
-    info = inspect_pipeline_folder(resolve_model_folder(cfg.model, LAYOUT), layout=LAYOUT,
-                                   allow_pickle=cfg.allow_pickle, variant=cfg.variant)
-    if info["class"] not in FAMILIES:
-        hint = "; use --backend svd" if info["class"] == "StableVideoDiffusionPipeline" else ""
-        raise WeightsError(f"{info['path']} holds a {info['class'] or 'pipeline of unknown class'}, not a supported "
-                           f"image-to-video pipeline ({', '.join(FAMILIES)}){hint}")
-    info["source"] = cfg.model
-    return info
+    return inspect_model_folder(cfg.model, pipeline_classes=FAMILIES, allow_pickle=cfg.allow_pickle,
+                                variant=cfg.variant, layout=LAYOUT, kind=KIND)
 
 
 def resolve_runtime(cfg: RenderDiffusersConfig) -> dict[str, str]:
@@ -117,7 +114,7 @@ def resolve_runtime(cfg: RenderDiffusersConfig) -> dict[str, str]:
     return {"device": device, "dtype": dtype}
 
 
-def load_i2v(cfg: RenderDiffusersConfig, info: dict[str, Any] | None = None) -> I2vModel:
+def load_i2v(cfg: RenderDiffusersConfig, folder: ModelFolder | None = None) -> I2vModel:
     """Load the pipeline named by ``cfg.model`` (local files only) and apply the speed options.
 
     Raises
@@ -135,25 +132,26 @@ def load_i2v(cfg: RenderDiffusersConfig, info: dict[str, Any] | None = None) -> 
     runtime = resolve_runtime(cfg)
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    if info is None:
-        info = inspect_i2v_folder(cfg)
+    if folder is None:
+        folder = inspect_i2v_folder(cfg)
+    name = folder.pipeline_class
     try:
-        pipeline = DiffusionPipeline.from_pretrained(info["path"], dtype=torch_dtype(runtime["dtype"]),
+        pipeline = DiffusionPipeline.from_pretrained(folder.path, dtype=torch_dtype(runtime["dtype"]),
                                                      variant=cfg.variant,
-                                                     # mixed folders: safetensors where present, else .bin
-                                                     use_safetensors=info["use_safetensors"] or None,
-                                                     local_files_only=True)
+                                                     # mixed folders: safetensors where present, else pickle
+                                                     use_safetensors=folder.use_safetensors, local_files_only=True)
     except torch.OutOfMemoryError:
-        raise KeyframeError(f"out of memory loading {info['class']}; {MEMORY_HINT}") from None
+        raise KeyframeError(f"out of memory loading {name}; {MEMORY_HINT}") from None
     except Exception as exc:  # noqa: BLE001 - diffusers raises many kinds for broken weights
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise WeightsError(f"cannot load {info['class']} from {info['path']}: {type(exc).__name__}: {first}") from None
+        raise WeightsError(f"cannot load {name} from {folder.path}: {type(exc).__name__}: {first}") from None
     pipeline.set_progress_bar_config(disable=True)
+    family = FAMILIES[name]
     try:
-        family = FAMILIES[info["class"]]
         runtime["speed"] = apply_speed_options(pipeline, cfg, runtime, batched_guidance=family.batched_guidance)
     except torch.OutOfMemoryError:
-        raise KeyframeError(f"CUDA out of memory moving {info['class']} to the GPU; {MEMORY_HINT}") from None
+        raise KeyframeError(f"CUDA out of memory moving {name} to the GPU; {MEMORY_HINT}") from None
+    info = {**folder.identity(), "source": cfg.model, "family": family.name}
     return I2vModel(pipeline, family, info, runtime)
 
 
@@ -193,6 +191,7 @@ def check_end_frame(pipeline: Any) -> None:
                             "(its transformer has no pos_embed_seq_len); use a Wan FLF2V model")
 
 
+@RENDERERS.register("diffusers")
 def render_diffusers(
     plate: np.ndarray,
     cfg: RenderConfig,
@@ -228,12 +227,13 @@ def render_diffusers(
     section = cfg.diffusers
     image = to_uint8(plate)
     end = None if last is None else to_uint8(last)
+    folder = None
     if model is None:
         resolve_runtime(section)  # option errors before touching the model
-        info = inspect_i2v_folder(section)
-        family = FAMILIES[info["class"]]
+        folder = inspect_i2v_folder(section)
+        family = FAMILIES[folder.pipeline_class]
     else:
-        info, family = model.info, model.family
+        family = model.family
     # 1. fit the plate (and the end plate) and the frame count to the family's constraints
     fit = plan_i2v_fit((image.shape[1], image.shape[0]), cfg, family)
     end_fit = None if end is None else plan_fit((end.shape[1], end.shape[0]), fit.size, cfg.fit, family.multiple)
@@ -242,7 +242,7 @@ def render_diffusers(
     fps = section.fps or family.fps
     # 2. load the pipeline and check what it is asked to do
     if model is None:
-        model = load_i2v(section, info)
+        model = load_i2v(section, folder)
     extras = check_extras(model.pipeline, section.extras)
     if end is not None:
         check_end_frame(model.pipeline)
@@ -283,7 +283,7 @@ def render_diffusers(
         plate_to_frame0=fit.matrix.tolist(),
         frame_transforms=None,
         params=params,
-        model_info={**{k: v for k, v in model.info.items()}, "family": family.name},
+        model_info=model.info,
         backend="diffusers",
         fit=fit.to_dict(),
         motion={"frame_transforms_exact": None, "why": "a generative model's motion is not known in advance"},

@@ -122,7 +122,7 @@ def apply_speed_options(pipeline: Any, cfg: RenderDiffusersConfig, runtime: dict
         transformer.enable_cache(hook)
         applied["cache"] = {"kind": cfg.cache, "config": type(hook).__name__, "threshold": cfg.cache_threshold}
     if cfg.compile != "none":
-        cache_dir = enable_compile_cache(cfg.compile_cache_dir)
+        cache_dir = enable_compile_cache(cfg.compile_cache_dir, "render.diffusers.compile_cache_dir")
         if cfg.compile == "full":
             pipeline.transformer = torch.compile(transformer, mode=cfg.compile_mode, fullgraph=False, dynamic=False)
         else:

@@ -9,7 +9,7 @@ Speed options (``render.svd``): ``dtype`` fp16/bf16 on CUDA; ``compile`` the UNe
 ``torch.compile`` (``full``: one graph; ``regional``: only its repeated blocks, a much shorter
 first compile) with inductor's FX-graph and AOT-autograd caches in ``compile_cache_dir`` so a
 second process reuses the first one's kernels; ``attention`` picks the SDPA backend (cuDNN was the
-fastest on an H100 for SVD's shapes, see REFERENCE.md; with ``compile`` the backend active at the
+fastest on an H100 for SVD's shapes, see benchmarks/RESULTS.md; with ``compile`` the backend active at the
 first, compiling call is baked into the graph); ``decode_chunk_size`` trades VAE memory
 for temporal consistency; ``offload`` moves idle sub-models (or every layer) to the CPU.
 """
@@ -17,7 +17,6 @@ for temporal consistency; ``offload`` moves idle sub-models (or every layer) to 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,9 @@ import numpy as np
 
 from keyframe.config import RenderConfig, RenderSvdConfig
 from keyframe.errors import KeyframeError, WeightsError
-from keyframe.io import file_sha256, from_float, read_json_object, resolve_model_folder
-from keyframe.render.base import Progress, RenderResult, to_uint8
+from keyframe.io import cache_folder, from_float
+from keyframe.io.models import ModelFolder, inspect_model_folder
+from keyframe.render.base import RENDERERS, Progress, RenderResult, to_uint8
 from keyframe.render.fit import MODEL_MULTIPLE, Fit, apply_fit, parse_size, plan_fit, size_for_area
 
 PIPELINE_CLASS = "StableVideoDiffusionPipeline"
@@ -36,8 +36,6 @@ LAYOUT = (
     "a diffusers StableVideoDiffusionPipeline folder: model_index.json plus unet/ vae/ image_encoder/ scheduler/ "
     "feature_extractor/, with .safetensors weights"
 )
-WEIGHT_COMPONENTS = ("unet", "vae", "image_encoder")
-CONFIG_COMPONENTS = ("unet", "vae", "image_encoder", "scheduler", "feature_extractor")
 # Blocks the SVD UNet repeats: compiled one by one for ``compile: regional``.
 REPEATED_BLOCKS = ("SpatioTemporalResBlock", "BasicTransformerBlock", "TemporalBasicTransformerBlock")
 MEMORY_HINT = (
@@ -55,81 +53,19 @@ class SvdModel:
     runtime: dict[str, Any]
 
 
-def resolve_model_dir(model: str | None) -> Path:
-    """A local directory for ``model``: the path itself, or a cached Hugging Face snapshot.
+def inspect_svd_model(cfg: RenderSvdConfig) -> ModelFolder:
+    """Check the SVD folder ``cfg.model`` names (:func:`keyframe.io.models.inspect_model_folder`).
 
     Raises
     ------
     WeightsError
-        When no model is named, or it is not on this machine (nothing is downloaded).
+        No model named, not on this machine (nothing is downloaded), another pipeline class,
+        weights missing, or pickle-only weights without ``allow_pickle``.
     """
-    if not model:
+    if not cfg.model:
         raise WeightsError("the svd backend needs a model: --model DIR (or render.svd.model) naming local weights")
-    return resolve_model_folder(model, LAYOUT)
-
-
-def inspect_model_dir(directory: Path, cfg: RenderSvdConfig) -> dict[str, Any]:
-    """Check a pipeline directory without loading weights; return its identity.
-
-    Refuses (one line): no ``model_index.json``, another pipeline class, a component's config or
-    weights missing, pickle-only weights without ``allow_pickle``.
-
-    Returns
-    -------
-    dict
-        ``path``, ``class``, ``config_sha256`` (of every JSON config), ``weights``
-        (relative path -> bytes), ``use_safetensors``, ``unet_config``, ``vae_config``.
-    """
-    index = read_json_object(directory / "model_index.json", f"model_index.json (expected {LAYOUT})", WeightsError)
-    found_class = index.get("_class_name")
-    if found_class != PIPELINE_CLASS:
-        raise WeightsError(f"{directory} holds a {found_class or 'unknown pipeline'}, not a {PIPELINE_CLASS}")
-    configs = {
-        name: read_json_object(
-            directory / name / ("scheduler_config.json" if name == "scheduler" else
-                                "preprocessor_config.json" if name == "feature_extractor" else "config.json"),
-            f"{name} config",
-            WeightsError,
-        )
-        for name in CONFIG_COMPONENTS
-    }
-    weights: dict[str, int] = {}
-    use_safetensors = True
-
-    def is_variant(file: Path) -> bool:
-        # "model.fp16.safetensors" (sharded: "model.fp16-00001-of-00002.safetensors") is the fp16 variant
-        tags = [part.split("-")[0] for part in file.name.split(".")[1:-1]]
-        return tags == [cfg.variant] if cfg.variant else not tags
-
-    for name in WEIGHT_COMPONENTS:
-        files = sorted(p for p in (directory / name).iterdir() if p.is_file() and is_variant(p))
-        safe = [p for p in files if p.suffix == ".safetensors"]
-        pickle = [p for p in files if p.suffix == ".bin"]
-        if not safe and not pickle:
-            variant = f" (variant {cfg.variant})" if cfg.variant else ""
-            raise WeightsError(f"weights for {name}{variant} are missing in {directory / name}")
-        if not safe:
-            use_safetensors = False
-            if not cfg.allow_pickle:
-                raise WeightsError(
-                    f"{directory / name} has only pickle (.bin) weights, which can run code when loaded; convert them to "
-                    "safetensors or set render.svd.allow_pickle: true if you trust them"
-                )
-        for file in safe or pickle:
-            weights[str(file.relative_to(directory))] = file.stat().st_size
-    digest = hashlib.sha256()
-    for file in sorted(directory.rglob("*.json")):
-        digest.update(f"{file.relative_to(directory)}\0{file_sha256(file)}\n".encode())
-    return {
-        "path": str(directory),
-        "class": PIPELINE_CLASS,
-        "config_sha256": digest.hexdigest(),
-        "weights": weights,
-        "variant": cfg.variant,
-        "use_safetensors": use_safetensors,
-        "unet_config": configs["unet"],
-        "vae_config": configs["vae"],
-    }
+    return inspect_model_folder(cfg.model, pipeline_classes=[PIPELINE_CLASS], allow_pickle=cfg.allow_pickle,
+                                variant=cfg.variant, kind=f"a {PIPELINE_CLASS}", layout=LAYOUT)
 
 
 def resolve_runtime(cfg: RenderSvdConfig) -> dict[str, str]:
@@ -161,16 +97,12 @@ def torch_dtype(name: str):  # noqa: ANN201 - torch is imported lazily
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
-def enable_compile_cache(directory: str) -> Path:
+def enable_compile_cache(directory: str, what: str = "render.svd.compile_cache_dir") -> Path:
     """Point inductor's persistent caches (FX graphs, AOT autograd, Triton) at ``directory``."""
     import torch._functorch.config
     import torch._inductor.config
 
-    path = Path(directory).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise KeyframeError(f"cannot create render.svd.compile_cache_dir {path}: {exc.strerror}") from None
+    path = cache_folder(directory, what)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)  # read by inductor when it first needs the cache
     torch._inductor.config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
@@ -210,15 +142,15 @@ def configure_pipeline(pipeline: Any, cfg: RenderSvdConfig, runtime: dict[str, s
     return pipeline
 
 
-def load_svd(cfg: RenderSvdConfig, info: dict[str, Any] | None = None) -> SvdModel:
+def load_svd(cfg: RenderSvdConfig, folder: ModelFolder | None = None) -> SvdModel:
     """Load and configure the SVD pipeline named by ``cfg.model`` (local files only).
 
     Parameters
     ----------
     cfg : RenderSvdConfig
         ``model``, ``variant``, ``allow_pickle`` and the speed options.
-    info : dict, optional
-        :func:`inspect_model_dir`'s result, when the caller already has it.
+    folder : ModelFolder, optional
+        :func:`inspect_svd_model`'s result, when the caller already has it.
 
     Returns
     -------
@@ -240,27 +172,26 @@ def load_svd(cfg: RenderSvdConfig, info: dict[str, Any] | None = None) -> SvdMod
     # our own progress bar reports the steps; the libraries' loading bars would clutter stderr
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    if info is None:
-        info = inspect_model_dir(resolve_model_dir(cfg.model), cfg)
+    if folder is None:
+        folder = inspect_svd_model(cfg)
     try:
         pipeline = StableVideoDiffusionPipeline.from_pretrained(
-            info["path"],
+            folder.path,
             dtype=torch_dtype(runtime["dtype"]),
             variant=cfg.variant,
-            use_safetensors=info["use_safetensors"],
+            use_safetensors=folder.use_safetensors,
             local_files_only=True,
         )
     except torch.OutOfMemoryError:
         raise KeyframeError(f"out of memory loading the SVD weights; {MEMORY_HINT}") from None
     except Exception as exc:  # noqa: BLE001 - diffusers raises many kinds for broken weights
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise WeightsError(f"cannot load {PIPELINE_CLASS} from {info['path']}: {type(exc).__name__}: {first}") from None
+        raise WeightsError(f"cannot load {PIPELINE_CLASS} from {folder.path}: {type(exc).__name__}: {first}") from None
     try:
         pipeline = configure_pipeline(pipeline, cfg, runtime)
     except torch.OutOfMemoryError:
         raise KeyframeError(f"CUDA out of memory moving the SVD weights to the GPU; {MEMORY_HINT}") from None
-    identity = {k: v for k, v in info.items() if k not in ("unet_config", "vae_config")}
-    identity["source"] = cfg.model
+    identity = {**folder.identity(), "source": cfg.model}
     return SvdModel(pipeline, identity, runtime)
 
 
@@ -357,6 +288,7 @@ def plan_svd_fit(plate_size: tuple[int, int], cfg: RenderConfig, unet_config: di
     return plan_fit(plate_size, size, cfg.fit, multiple=MODEL_MULTIPLE)
 
 
+@RENDERERS.register("svd")
 def render_svd(
     plate: np.ndarray,
     cfg: RenderConfig,
@@ -389,16 +321,16 @@ def render_svd(
     image = to_uint8(plate)
     if model is None:
         resolve_runtime(cfg.svd)  # option errors before touching the model
-        info = inspect_model_dir(resolve_model_dir(cfg.svd.model), cfg.svd)
-        unet_config, vae_config = info["unet_config"], info["vae_config"]
+        folder = inspect_svd_model(cfg.svd)
+        unet_config, vae_config = folder.config("unet"), folder.config("vae")
     else:
-        info = None
+        folder = None
         unet_config, vae_config = dict(model.pipeline.unet.config), dict(model.pipeline.vae.config)
     fit = plan_svd_fit((image.shape[1], image.shape[0]), cfg, unet_config, vae_config)
     num_frames = cfg.frames or int(unet_config.get("num_frames") or 14)
     call = pipeline_call(cfg, num_frames)
     if model is None:
-        model = load_svd(cfg.svd, info)
+        model = load_svd(cfg.svd, folder)
     frames = run_pipeline(
         model.pipeline, apply_fit(image, fit), call, seed=seed, attention=model.runtime["attention"], progress=progress
     )

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from keyframe.gate.criterion import CRITERIA
 from keyframe.io.sidecar import describe_inputs, package_versions
+from keyframe.verdict import Reason, verdict_of
+
+if TYPE_CHECKING:
+    from keyframe.gate import GateResult
+    from keyframe.track import CheckResult
 
 SCHEMA = "keyframe.report/1"
-GATE_CODES = ("edge", "seam", "anatomy")
+GATE_CODES = tuple(CRITERIA.names())  # the gate's reason codes: its criteria
 
 
-def _gate_dict(gate: Any) -> dict[str, Any] | None:
-    if gate is None or isinstance(gate, dict):
-        return gate
+def _gate_dict(gate: GateResult | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if gate is None or isinstance(gate, Mapping):
+        return gate  # type: ignore[return-value]
     if not hasattr(gate, "to_dict"):
         raise ValueError("gate must be a GateResult-like object with .to_dict(), a dict, or None")
     return gate.to_dict()
@@ -32,15 +39,12 @@ def gate_reasons(gate: dict[str, Any]) -> list[dict[str, Any]]:
     ...                                           "edge": {"pass": True, "reason": "ok"}}})
     [{'code': 'seam', 'message': 'seam: colour step 7.1', 'frames': []}]
     """
-    out = []
-    for name, criterion in (gate.get("criteria") or {}).items():
-        if criterion.get("pass") is False:
-            out.append({"code": name, "message": f"{name}: {criterion.get('reason') or 'failed'}", "frames": []})
-    return out
+    return [Reason.of_plate(name, criterion.get("reason")).to_dict()
+            for name, criterion in (gate.get("criteria") or {}).items() if criterion.get("pass") is False]
 
 
-def build_report(*, check: Any = None, gate: Any = None, inputs: dict[str, str | Path | None],
-                 params: dict[str, Any]) -> dict[str, Any]:
+def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping[str, Any] | None = None,
+                 inputs: dict[str, str | Path | None], params: dict[str, Any]) -> dict[str, Any]:
     """Assemble the report of a check and/or a gate.
 
     Parameters
@@ -70,10 +74,10 @@ def build_report(*, check: Any = None, gate: Any = None, inputs: dict[str, str |
         reasons += [reason.to_dict() for reason in check.reasons]
     return {
         "schema": SCHEMA,
-        "verdict": "flagged" if reasons else "pass",
+        "verdict": verdict_of(reasons),
         "reasons": reasons,
         "gate": gate_part,
-        "frames": list(check.per_frame) if check is not None else [],
+        "frames": [row.to_dict() for row in check.per_frame] if check is not None else [],
         "summary": dict(check.summary) if check is not None else {},
         "metrics": dict(check.metric_status) if check is not None else {},
         "inputs": describe_inputs(inputs),

@@ -3,6 +3,7 @@
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.check import CheckResult, check_clip
 from keyframe.track.flow import FlowBackend, make_flow
+from keyframe.track.frames import FrameMetrics
 from keyframe.track.propagate import occlusion, track_region
 from keyframe.verdict import Reason
 
@@ -10,6 +11,7 @@ __all__ = [
     "Alignment",
     "CheckResult",
     "FlowBackend",
+    "FrameMetrics",
     "Reason",
     "align_plate",
     "check_clip",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,8 +14,9 @@ import numpy as np
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
-from keyframe.masks import bounding_box
+from keyframe.masks import bounding_box, distance_to
 from keyframe.metrics.clip_qc import check_clip_qc
+from keyframe.registry import Progress
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
@@ -29,17 +31,12 @@ from keyframe.metrics import (
 from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
+from keyframe.track.frames import FRAME_FIELDS, FrameMetrics
 from keyframe.track.propagate import Step, track_region
-from keyframe.verdict import Reason, judge
+from keyframe.validation import check_frames, check_mask, check_plate
+from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
-FRAME_FIELDS = (
-    "frame", "time_s", "area_px", "centroid_x", "centroid_y", "visible", "in_frame", "occluded",
-    "region_dx", "region_dy", "ring_dx", "ring_dy", "float_px", "slip_px",
-    "warp_region", "warp_ring", "warp_ratio", "flicker_region", "flicker_ring", "flicker_excess",
-    "ssim_region", "ssim_ring", "drift_ssim", "delta_e_region", "delta_e_ring", "drift_delta_e",
-    "lpips_region", "lpips_ring", "drift_lpips", "note",
-)  # fmt: skip
 
 
 @dataclass
@@ -48,7 +45,7 @@ class CheckResult:
 
     verdict: str  # "pass" | "flagged"
     reasons: list[Reason]
-    per_frame: list[dict[str, Any]]
+    per_frame: list[FrameMetrics]
     summary: dict[str, Any]
     tracked_masks: np.ndarray  # (T, H, W) bool
     metric_status: dict[str, dict[str, Any]]
@@ -82,7 +79,7 @@ class _Measure:
         One distance transform instead of two large dilations (:func:`keyframe.masks.grow`):
         the same disk-shaped ring at a fraction of the cost.
         """
-        distance = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        distance = distance_to(region)
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
 
@@ -141,7 +138,7 @@ class _Measure:
         return row, (fit.float_vector if fit is not None else None)
 
 
-def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[dict[str, Any]]:
+def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[FrameMetrics]:
     """Derived columns (float slip, region-vs-ring excesses, drift since frame 0), rounded."""
     first = rows[0]
     slip = np.zeros(2)
@@ -160,8 +157,8 @@ def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: Che
             change = _delta(drop_region, drop_ring)
             row[f"drift_{key}"] = None if change is None else sign * change
         digits = {"time_s": 4, "warp_region": 7, "warp_ring": 7}
-        out.append({k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
-                    for k in FRAME_FIELDS})
+        out.append(FrameMetrics(**{k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
+                                   for k in FRAME_FIELDS}))
     return out
 
 
@@ -170,7 +167,7 @@ _VERDICT_COLUMNS = {"float": "float_px", "warp": "warp_ratio", "flicker": "flick
                     "delta_e": "drift_delta_e", "lpips": "drift_lpips"}
 
 
-def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str, Any]]) -> None:
+def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[FrameMetrics]) -> None:
     """A metric available in principle but null in every frame is reported unavailable, and why."""
     for metric, column in _VERDICT_COLUMNS.items():
         if status[metric]["available"] and all(row.get(column) is None for row in per_frame):
@@ -178,21 +175,8 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[dict[str
                               "the region or in its ring of background (mask too small, too large or lost)"}
 
 
-def _validate(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> None:
-    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    if plate.ndim != 3 or plate.shape[2] != 3:
-        raise ValueError(f"plate must be (H, W, 3), got {plate.shape}")
-    if mask.shape != plate.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match the plate {plate.shape[:2]}")
-    if len(frames) < 2:
-        raise KeyframeError(f"clip has {len(frames)} frame; the check needs at least 2")
-    if not mask.any():
-        raise KeyframeError("mask is empty: there is no edited region to track")
-
-
 def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *, fps: float,
-               plate_to_frame0: Any = None, progress: Callable[[int, int], None] | None = None,
+               plate_to_frame0: Any = None, progress: Progress | None = None,
                end_plate: np.ndarray | None = None, end_to_last: Any = None) -> CheckResult:
     """Track the plate's edited region through ``frames`` and judge whether it stayed glued to the scene.
 
@@ -237,8 +221,9 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     >>> result.verdict, [r.code for r in result.reasons]  # doctest: +SKIP
     ('flagged', ['float'])
     """
-    frames, plate, mask = np.asarray(frames), np.asarray(plate), np.asarray(mask, bool)
-    _validate(frames, plate, mask)
+    frames = check_frames(frames, min_frames=2)
+    plate = check_plate(plate, allow_float=True)
+    mask = check_mask(mask, plate.shape[:2])
     started = time.perf_counter()
     alignment = align_plate(plate, frames[0], plate_to_frame0, min_ncc=cfg.align_min_ncc,
                             min_inliers=cfg.align_min_inliers)
@@ -273,12 +258,12 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     end_alignment = None if end_plate is None else _align_end(end_plate, frames[-1], end_to_last, cfg)
     qc = check_clip_qc(frames, plate, alignment.matrix, cfg, end_plate=end_plate,
                        end_to_last=None if end_alignment is None else end_alignment.matrix)
-    per_frame = [{**row, **qc_row} for row, qc_row in zip(per_frame, qc.per_frame)]
+    per_frame = [dataclasses.replace(row, **qc_row) for row, qc_row in zip(per_frame, qc.per_frame)]
     status.update(qc.status)
     reasons = judge(per_frame, cfg) + qc.reasons
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
     summary["clip_qc"] = {**qc.summary, "end_alignment": None if end_alignment is None else end_alignment.as_dict()}
-    return CheckResult("flagged" if reasons else "pass", reasons, per_frame, summary, tracked, status, alignment)
+    return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment)
 
 
 def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: CheckConfig) -> Alignment:
@@ -295,7 +280,7 @@ def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: C
         return Alignment(fit.matrix, "fit", 0.0, None)
 
 
-def _summary(rows: list[dict[str, Any]], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
+def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,
              seconds: float) -> dict[str, Any]:
     def column(key: str) -> list[float]:
         return [row[key] for row in rows if row.get(key) is not None]

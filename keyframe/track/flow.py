@@ -15,6 +15,7 @@ import numpy as np
 
 from keyframe.errors import WeightsError
 from keyframe.metrics.weights import hub_checkpoint
+from keyframe.registry import Registry
 
 # name -> (OpenCV preset, finest scale or None for the preset's own). "balanced" is FAST refined
 # down to half resolution (finest scale 1): on the calibration clips it tracks as accurately as
@@ -37,6 +38,12 @@ class FlowBackend(Protocol):
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray: ...
 
 
+#: Flow backends by ``check.flow`` name; each is built as ``backend(preset)`` (the DIS preset, which
+#: the other backends ignore).
+FLOWS: Registry[type] = Registry("flow backend")
+
+
+@FLOWS.register("dis")
 class DISFlow:
     """OpenCV's Dense Inverse Search flow (Kroeger et al. 2016); fast and accurate for camera motion."""
 
@@ -55,10 +62,14 @@ class DISFlow:
         return self._dis.calc(first, second, None)
 
 
+@FLOWS.register("farneback")
 class FarnebackFlow:
     """OpenCV's Farneback polynomial-expansion flow; slower than DIS, no learned parts."""
 
     name = "farneback"
+
+    def __init__(self, preset: str | None = None) -> None:
+        pass  # no presets
 
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         return cv2.calcOpticalFlowFarneback(first, second, None, 0.5, 4, 15, 3, 5, 1.2, 0)
@@ -69,12 +80,13 @@ def raft_weights_path() -> Path:
     return hub_checkpoint(RAFT_WEIGHTS)
 
 
+@FLOWS.register("raft")
 class RAFTFlow:
     """torchvision's RAFT-small, only from weights already in the local torch hub cache."""
 
     name = "raft"
 
-    def __init__(self) -> None:
+    def __init__(self, preset: str | None = None) -> None:
         path = raft_weights_path()
         if not path.is_file():
             raise WeightsError(f"flow backend raft needs local weights, not found: {path} (use check.flow: dis)")
@@ -113,11 +125,4 @@ def make_flow(name: str, preset: str = "balanced") -> FlowBackend:
     >>> flow.shape
     (64, 64, 2)
     """
-    if name == "dis":
-        return DISFlow(preset)
-    if name == "farneback":
-        return FarnebackFlow()
-    if name == "raft":
-        return RAFTFlow()
-    raise ValueError(f"unknown flow backend {name!r}")
-
+    return FLOWS.get(name)(preset)

@@ -46,7 +46,7 @@ def test_compare_names_the_planted_defect_less_stable(cli, tmp_path):
 
 
 def test_a_prep_folder_is_a_revision(tmp_path):
-    from flows.compare import revision_inputs
+    from keyframe.compare import revision_inputs
 
     from keyframe.errors import KeyframeError
 
@@ -59,9 +59,9 @@ def test_a_prep_folder_is_a_revision(tmp_path):
 
 
 def test_a_compare_failing_part_way_leaves_no_outputs(cli, tmp_path, monkeypatch):
-    import flows.compare
+    import keyframe.compare
 
-    monkeypatch.setattr(flows.compare, "compare_plot", crash("the plot crashed"))
+    monkeypatch.setattr(keyframe.compare, "compare_plot", crash("the plot crashed"))
     plate_path, mask_path = fixture_pair("coffee")
     out = tmp_path / "cmp"
     result = cli("compare", plate_path, plate_path, "--mask", mask_path, "-o", out,

@@ -11,6 +11,7 @@ from flowkit import GATE_PASSING, SHORT_CLIP, crash, fixture_pair, write_config
 
 from keyframe.config import Config
 from keyframe.io import file_sha256, read_clip
+from keyframe.io.results import result_is_intact
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -205,7 +206,7 @@ def test_a_damaged_stage_cache_entry_is_recomputed_not_fatal(cli, tmp_path, monk
     render_result.write_bytes(render_result.read_bytes()[:5000])  # cut short, as by a full disk
     (check_result,) = results.glob("check-*")
     check_result.unlink()  # removed by hand
-    assert flows.tasks.result_is_intact(next(results.glob("gate-*")))
+    assert result_is_intact(next(results.glob("gate-*")))
 
     ran = []
 
@@ -224,4 +225,4 @@ def test_a_damaged_stage_cache_entry_is_recomputed_not_fatal(cli, tmp_path, monk
 
     assert second.code == first.code, second.stderr
     assert ran == ["render", "check_clip"] and "damaged or missing its result" in second.stderr
-    assert flows.tasks.result_is_intact(next(results.glob("render-*")))
+    assert result_is_intact(next(results.glob("render-*")))
