@@ -22,8 +22,10 @@ from keyframe.pipeline import check_revision
 
 
 @flow(name="keyframe-compare", persist_result=False)
-def compare_flow(a: Path, b: Path, mask: Path | None, out_dir: Path, config: Config) -> dict[str, Any]:
-    """Render and check both revisions with the same seed and settings, then compare them.
+def compare_flow(a: Path, b: Path, mask: Path | None, out_dir: Path, config: Config,
+                 last: Path | None = None) -> dict[str, Any]:
+    """Render and check both revisions with the same seed and settings (towards the same end plate
+    ``last``, when given), then compare them.
 
     Every output is committed together at the end (``output_group``), as in prep: a compare that
     fails part way leaves the folder as it was, apart from the stage cache.
@@ -31,7 +33,7 @@ def compare_flow(a: Path, b: Path, mask: Path | None, out_dir: Path, config: Con
     with output_group():
         out_dir = check_output_dir(out_dir)
         revisions = [check_revision(name, *revision_inputs(Path(revision), mask), out_dir / name, config,
-                                    stage_tasks(out_dir, config.nightly, name))
+                                    stage_tasks(out_dir, config.nightly, name), last=last)
                      for name, revision in (("a", a), ("b", b))]
         result = write_comparison(out_dir, *revisions, config)
     winner = {rev.name: rev for rev in revisions}.get(result["more_stable"])

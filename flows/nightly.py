@@ -63,7 +63,7 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     stages = stage_tasks(out_dir, shot.config.nightly, shot.id)
     try:
         entry = process_plate(shot.plate, shot.mask, staging, shot.config, label=shot.id, force=force, stages=stages,
-                              extra={"shot": shot.id, "prompt": shot.prompt or ""})
+                              extra={"shot": shot.id, "prompt": shot.prompt or ""}, last=shot.last)
     except Exception as error:
         ledger.discard(staging)
         record_failure(ledger, shot.id, error, key)
@@ -113,6 +113,8 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
             try:
                 shot = resolve_shot(manifest, spec, cfg)
                 read_inputs(shot.plate, shot.mask, shot.config)
+                if shot.last is not None:
+                    read_inputs(*shot.last, shot.config)
                 key = shot.key()
             except KeyframeError as error:
                 logger.error("shot %s refused: %s", spec.id, one_line(error))

@@ -35,7 +35,7 @@ from keyframe.io import array_sha256
 from keyframe.io.models import weights_fingerprint
 from keyframe.io.results import decode_result, encode_result, forget_damaged_result
 from keyframe.pipeline import Stages
-from keyframe.render import RenderResult, load_svd, render
+from keyframe.render import RenderResult, load_i2v, load_svd, render
 from keyframe.track import CheckResult, check_clip
 
 CACHE_DIR = ".keyframe-cache"
@@ -128,10 +128,17 @@ def _inpaint_model(cfg: InpaintConfig) -> Any:
 
 
 def _render_model(cfg: RenderConfig) -> Any:
-    if cfg.backend != "svd" or not cfg.svd.model:
-        return None
-    svd: RenderSvdConfig = cfg.svd
-    return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
+    if cfg.backend == "svd" and cfg.svd.model:
+        svd: RenderSvdConfig = cfg.svd
+        return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
+    if cfg.backend == "diffusers" and cfg.diffusers.model:
+        return shared_model(load_i2v, f"diffusers:{cfg.diffusers.model_dump_json()}", cfg.diffusers)
+    return None  # camera, or the stage itself reports a missing model
+
+
+def _render_weights(cfg: RenderConfig) -> str | None:
+    """Fingerprint of the weights the configured render backend loads (keys the cache)."""
+    return weights_fingerprint({"svd": cfg.svd.model, "diffusers": cfg.diffusers.model}.get(cfg.backend))
 
 
 #: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
@@ -155,9 +162,11 @@ def gate_task(plate: np.ndarray, mask: np.ndarray, cfg: GateConfig, label: str) 
 
 
 @task(name="render", task_run_name="render [{label}]", **_STAGE)
-def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str) -> RenderResult:
-    """Render a clip from the cleaned plate (``weights`` only keys the cache)."""
-    return render(plate, cfg, seed=seed, model=_render_model(cfg))
+def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str,
+                last: np.ndarray | None = None) -> RenderResult:
+    """Render a clip from the cleaned plate, towards the cleaned end plate ``last`` when given
+    (``weights`` only keys the cache)."""
+    return render(plate, cfg, seed=seed, model=_render_model(cfg), last=last)
 
 
 @task(name="check", task_run_name="check [{label}]", **_STAGE)
@@ -169,9 +178,12 @@ def check_task(
     fps: float,
     plate_to_frame0: list[list[float]] | None,
     label: str,
+    end_plate: np.ndarray | None = None,
+    end_to_last: list[list[float]] | None = None,
 ) -> CheckResult:
-    """Track the edited region through the clip and judge it."""
-    return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0)
+    """Track the edited region through the clip and judge it (the last frame against ``end_plate``)."""
+    return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0, end_plate=end_plate,
+                      end_to_last=end_to_last)
 
 
 _TASKS = (inpaint_task, gate_task, render_task, check_task)
@@ -198,7 +210,8 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
         inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,
                                                      weights_fingerprint(cfg.inpaint.model), label),
         gate=lambda image, edit, cfg: gate_run(image, edit, cfg.gate, label),
-        render=lambda image, cfg: render_run(image, cfg.render, cfg.seed, weights_fingerprint(cfg.render.svd.model), label),
-        check=lambda clip, plate, edit, cfg: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
-                                                       clip.plate_to_frame0, label),
+        render=lambda image, cfg, last=None: render_run(image, cfg.render, cfg.seed, _render_weights(cfg.render), label,
+                                                        last),
+        check=lambda clip, plate, edit, cfg, last=None: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
+                                                                  clip.plate_to_frame0, label, last, clip.last_to_frame),
     )

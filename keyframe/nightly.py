@@ -7,6 +7,8 @@ A manifest is a YAML file listing shots::
         plate: plates/sh010.png      # relative to the manifest's folder
         mask: masks/sh010.png
         prompt: "clean wall"         # optional
+        last: plates/sh010_end.png   # optional end plate of a keyframe pair (render: diffusers,
+        last_mask: masks/sh010_end.png  # a first-last-frame model), with its own mask
         config:                      # optional, merged over the run's configuration
           render: {backend: camera}
 
@@ -55,7 +57,15 @@ class ShotSpec(BaseModel):
     plate: str = Field(min_length=1)
     mask: str = Field(min_length=1)
     prompt: str | None = None
+    last: str | None = Field(None, min_length=1)
+    last_mask: str | None = Field(None, min_length=1)
     config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _end_pair(self) -> ShotSpec:
+        if (self.last is None) != (self.last_mask is None):
+            raise ValueError("last and last_mask go together: the end plate is cleaned and gated with its own mask")
+        return self
 
     @field_validator("id")
     @classmethod
@@ -132,6 +142,7 @@ class Shot:
     mask: Path
     prompt: str | None
     config: Config
+    last: tuple[Path, Path] | None = None  # end plate and its mask
 
     def key(self) -> str:
         """Content key: the inputs' hashes, the prompt, the configuration and keyframe's version.
@@ -140,7 +151,8 @@ class Shot:
         runs: concurrency, task runner, retries) does not change a shot's outputs and is left out.
         """
         digest = hashlib.sha256()
-        for part in (file_sha256(self.plate), file_sha256(self.mask), self.prompt or "",
+        ends = [file_sha256(path) for path in self.last] if self.last is not None else []
+        for part in (file_sha256(self.plate), file_sha256(self.mask), *ends, self.prompt or "",
                      self.config.model_dump_json(exclude={"nightly"}), __version__):
             digest.update(part.encode() + b"\0")
         return digest.hexdigest()
@@ -176,7 +188,10 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     if spec.prompt is not None:  # the shot's prompt drives the diffusers inpaint backend
         overrides = merge(overrides, {"inpaint": {"prompt": spec.prompt}})
     config = validate(merge(base.model_dump(), overrides), f"shot {spec.id} config") if overrides else base
-    return Shot(spec.id, plate, mask, spec.prompt, config)
+    last = None
+    if spec.last is not None and spec.last_mask is not None:
+        last = (confined_path(manifest.folder, spec.last, "last"), confined_path(manifest.folder, spec.last_mask, "last_mask"))
+    return Shot(spec.id, plate, mask, spec.prompt, config, last)
 
 
 def one_line(error: BaseException) -> str:

@@ -36,6 +36,7 @@ from keyframe.report.otio import write_flags_otio
 from keyframe.track import CheckResult, check_clip
 
 CLEAN = "clean.png"
+END_CLEAN = "clean_last.png"  # the cleaned end plate of a keyframe pair
 CLIP = "clip.mp4"
 #: The outputs a :class:`PlateEntry` names, as paths relative to the plate's folder.
 OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail")
@@ -59,14 +60,17 @@ def gate_stage(image: np.ndarray, edit: np.ndarray, cfg: Config) -> GateResult:
     return run_gate(image, edit, cfg.gate)
 
 
-def render_stage(image: np.ndarray, cfg: Config) -> RenderResult:
-    """Render a clip from the cleaned plate (``cfg.render``, seeded by ``cfg.seed``)."""
-    return render(image, cfg.render, seed=cfg.seed)
+def render_stage(image: np.ndarray, cfg: Config, last: np.ndarray | None = None) -> RenderResult:
+    """Render a clip from the cleaned plate (towards the cleaned end plate ``last``, when given)."""
+    return render(image, cfg.render, seed=cfg.seed, last=last)
 
 
-def check_stage(clip: RenderResult, plate: np.ndarray, edit: np.ndarray, cfg: Config) -> CheckResult:
-    """Track the edited region through the clip and judge it (``cfg.check``)."""
-    return check_clip(clip.frames, plate, edit, cfg.check, fps=clip.fps, plate_to_frame0=clip.plate_to_frame0)
+def check_stage(clip: RenderResult, plate: np.ndarray, edit: np.ndarray, cfg: Config,
+                last: np.ndarray | None = None) -> CheckResult:
+    """Track the edited region through the clip and judge it (``cfg.check``); the last frame is
+    measured against the end plate ``last``, when given."""
+    return check_clip(clip.frames, plate, edit, cfg.check, fps=clip.fps, plate_to_frame0=clip.plate_to_frame0,
+                      end_plate=last, end_to_last=clip.last_to_frame)
 
 
 @dataclass(frozen=True)
@@ -75,22 +79,33 @@ class Stages:
 
     inpaint: Callable[[np.ndarray, np.ndarray, Config], InpaintResult] = inpaint_stage
     gate: Callable[[np.ndarray, np.ndarray, Config], GateResult] = gate_stage
-    render: Callable[[np.ndarray, Config], RenderResult] = render_stage
-    check: Callable[[RenderResult, np.ndarray, np.ndarray, Config], CheckResult] = check_stage
+    render: Callable[..., RenderResult] = render_stage  # (image, cfg, last=None)
+    check: Callable[..., CheckResult] = check_stage  # (clip, plate, edit, cfg, last=None)
 
 
 DIRECT = Stages()
 
 
 @dataclass
+class EndPlate:
+    """The end keyframe of a pair, cleaned and gated with its own mask."""
+
+    cleaned: InpaintResult
+    edit: np.ndarray
+    gate: GateResult
+
+
+@dataclass
 class PlateResult:
-    """What the chain made of one plate; ``clip`` and ``check`` are None when the gate stopped it."""
+    """What the chain made of one plate (and its end plate); ``clip`` and ``check`` are None when a
+    gate stopped it."""
 
     cleaned: InpaintResult
     edit: np.ndarray  # (H, W) bool: the region every later stage judges
     gate: GateResult
     clip: RenderResult | None = None
     check: CheckResult | None = None
+    end: EndPlate | None = None
 
     @property
     def stopped_at_gate(self) -> bool:
@@ -102,24 +117,36 @@ def edit_region(cleaned: InpaintResult) -> np.ndarray:
     return cleaned.effective_mask > 0
 
 
-def render_and_check(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT) -> tuple[RenderResult, CheckResult]:
-    """Render a clip from ``plate`` and check the ``edit`` region through it."""
-    clip = stages.render(plate, cfg)
-    return clip, stages.check(clip, plate, edit, cfg)
+def render_and_check(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT, *,
+                     last: np.ndarray | None = None) -> tuple[RenderResult, CheckResult]:
+    """Render a clip from ``plate`` (towards the end plate ``last``) and check the ``edit`` region through it."""
+    if last is None:
+        clip = stages.render(plate, cfg)
+        return clip, stages.check(clip, plate, edit, cfg)
+    clip = stages.render(plate, cfg, last)
+    return clip, stages.check(clip, plate, edit, cfg, last)
 
 
-def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool = False, stages: Stages = DIRECT) -> PlateResult:
-    """Run the whole chain on one plate; a plate whose gate fails stops before the render unless ``force``."""
+def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool = False, stages: Stages = DIRECT,
+              last: tuple[np.ndarray, np.ndarray] | None = None) -> PlateResult:
+    """Run the whole chain on one plate, or on a keyframe pair when ``last`` (end plate, its mask) is
+    given; a plate whose gate (either gate of a pair) fails stops before the render unless ``force``."""
     # 1. Inpaint: clean the masked region; pixels outside the grown, feathered mask never change.
     cleaned = stages.inpaint(plate, mask, cfg)
     edit = edit_region(cleaned)
     # 2. Gate: is the cleaned plate ready for a video model?
     gate = stages.gate(cleaned.image, edit, cfg)
-    if not gate.passed and not force:
-        return PlateResult(cleaned, edit, gate)
+    # 1-2 again for the end plate of a pair, with its own mask
+    end = None
+    if last is not None:
+        end_cleaned = stages.inpaint(*last, cfg)
+        end_edit = edit_region(end_cleaned)
+        end = EndPlate(end_cleaned, end_edit, stages.gate(end_cleaned.image, end_edit, cfg))
+    if not (gate.passed and (end is None or end.gate.passed)) and not force:
+        return PlateResult(cleaned, edit, gate, end=end)
     # 3. Render and 4. check: does the edit stay glued to the scene through the clip?
-    clip, check = render_and_check(cleaned.image, edit, cfg, stages)
-    return PlateResult(cleaned, edit, gate, clip, check)
+    clip, check = render_and_check(cleaned.image, edit, cfg, stages, last=None if end is None else end.cleaned.image)
+    return PlateResult(cleaned, edit, gate, clip, check, end)
 
 
 @dataclass
@@ -158,43 +185,63 @@ def write_checked_clip(out_dir: Path, clip: RenderResult, check: CheckResult, re
                       cfg=cfg.report, **html)
 
 
+def _write_gate(gate: GateResult, out_dir: Path, folder: str) -> dict[str, Any]:
+    """Write a gate's heatmaps into ``out_dir/folder``; its report part, with their relative paths."""
+    files = write_heatmaps(gate, out_dir / folder)
+    return gate.to_dict({name: str(path.relative_to(out_dir)) for name, path in files.items()})
+
+
 def write_plate(result: PlateResult, out_dir: Path, cfg: Config, *, inputs: dict[str, Path], params: dict[str, Any],
                 title: str, extra: dict[str, Any] | None = None) -> PlateEntry:
     """Write every output of one plate into ``out_dir``: the cleaned plate, the gate's heatmaps,
     the clip and the check's files when it was rendered, report.json and report.html."""
-    write_inpaint(result.cleaned, out_dir / CLEAN, inputs=inputs, seed=cfg.seed)
-    heatmap_files = write_heatmaps(result.gate, out_dir / "gate")
-    gate = result.gate.to_dict({name: str(path.relative_to(out_dir)) for name, path in heatmap_files.items()})
+    write_inpaint(result.cleaned, out_dir / CLEAN, inputs={k: v for k, v in inputs.items() if not k.startswith("last")},
+                  seed=cfg.seed)
+    gate = _write_gate(result.gate, out_dir, "gate")
+    end_gate = None
+    if result.end is not None:
+        write_inpaint(result.end.cleaned, out_dir / END_CLEAN,
+                      inputs={"plate": inputs.get("last"), "mask": inputs.get("last_mask")}, seed=cfg.seed)
+        end_gate = _write_gate(result.end.gate, out_dir, "gate_last")
     heatmaps = {name: c.heatmap for name, c in result.gate.criteria.items() if c.heatmap is not None}
     html = dict(title=title, plate=result.cleaned.image, heatmaps=heatmaps, extra=extra)
     paths: dict[str, str | None] = {"plate": CLEAN, "html": "report.html", "report": "report.json", "thumbnail": CLEAN}
-    report = build_report(check=result.check, gate=gate, inputs=inputs, params=params)
+    report = build_report(check=result.check, gate=gate, end_gate=end_gate, inputs=inputs, params=params)
     if result.clip is None or result.check is None:
         write_json_atomic(out_dir / "report.json", report)
         write_html_report(out_dir, report, media={"cleaned plate": out_dir / CLEAN}, cfg=cfg.report, **html)
         return PlateEntry(report["verdict"], report["reasons"], True, paths=paths)
-    write_checked_clip(out_dir, result.clip, result.check, report, cfg, clip_inputs={"plate": out_dir / CLEAN},
-                       media={"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN}, **html)
+    clip_inputs = {"plate": out_dir / CLEAN, **({"last": out_dir / END_CLEAN} if result.end is not None else {})}
+    media = {"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN,
+             **({"cleaned end plate": out_dir / END_CLEAN} if result.end is not None else {})}
+    write_checked_clip(out_dir, result.clip, result.check, report, cfg, clip_inputs=clip_inputs, media=media, **html)
     paths.update(clip=CLIP, thumbnail=f"{ASSETS}/contact_sheet.png")
     return PlateEntry(report["verdict"], report["reasons"], False, int(len(result.clip.frames)), float(result.clip.fps),
                       paths)
 
 
 def process_plate(plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, *, label: str, force: bool = False,
-                  stages: Stages = DIRECT, extra: dict[str, Any] | None = None) -> PlateEntry:
-    """Read a plate and its mask, run the chain, and write its outputs into ``out_dir``."""
+                  stages: Stages = DIRECT, extra: dict[str, Any] | None = None,
+                  last: tuple[Path, Path] | None = None) -> PlateEntry:
+    """Read a plate and its mask (and an end plate and its mask, ``last``), run the chain, and write
+    its outputs into ``out_dir``."""
     out_dir = check_output_dir(out_dir)
     plate, mask = read_inputs(plate_path, mask_path, cfg)
-    result = run_plate(plate, mask, cfg, force=force, stages=stages)
-    return write_plate(result, out_dir, cfg, inputs={"plate": plate_path, "mask": mask_path},
-                       params={"config": cfg.model_dump(mode="json"), "force": force}, title=label, extra=extra)
+    end = None if last is None else read_inputs(*last, cfg)
+    result = run_plate(plate, mask, cfg, force=force, stages=stages, last=end)
+    inputs = {"plate": plate_path, "mask": mask_path}
+    if last is not None:
+        inputs.update(last=last[0], last_mask=last[1])
+    return write_plate(result, out_dir, cfg, inputs=inputs, params={"config": cfg.model_dump(mode="json"), "force": force},
+                       title=label, extra=extra)
 
 
 def prep_plate(plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, *, force: bool = False,
-               stages: Stages = DIRECT) -> PlateEntry:
-    """``keyframe prep`` for one plate: :func:`process_plate` plus ``flags.otio``, committed together."""
+               stages: Stages = DIRECT, last: tuple[Path, Path] | None = None) -> PlateEntry:
+    """``keyframe prep`` for one plate (or keyframe pair): :func:`process_plate` plus ``flags.otio``, committed together."""
     with output_group():
-        entry = process_plate(plate_path, mask_path, out_dir, cfg, label=plate_path.stem, force=force, stages=stages)
+        entry = process_plate(plate_path, mask_path, out_dir, cfg, label=plate_path.stem, force=force, stages=stages,
+                              last=last)
         write_flags_otio(Path(out_dir) / "flags.otio", [{**locate(entry.to_dict(), Path(out_dir)), "id": plate_path.stem}])
     return entry
 
@@ -211,12 +258,16 @@ class Revision:
 
 
 def check_revision(name: str, plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config,
-                   stages: Stages = DIRECT) -> Revision:
-    """Render and check one revision of a plate into ``out_dir`` (clip, the check's files, report.html)."""
+                   stages: Stages = DIRECT, last: Path | None = None) -> Revision:
+    """Render and check one revision of a plate into ``out_dir`` (clip, the check's files, report.html),
+    towards the end plate ``last`` when given (both revisions of a pair share it)."""
     plate, mask = read_inputs(plate_path, mask_path, cfg)
-    clip, check = render_and_check(plate, mask, cfg, stages)
-    report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path},
+    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    clip, check = render_and_check(plate, mask, cfg, stages, last=end)
+    ends = {} if last is None else {"last": last}
+    report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path, **ends},
                           params={"config": cfg.model_dump(mode="json"), "revision": name})
-    write_checked_clip(check_output_dir(out_dir), clip, check, report, cfg, clip_inputs={"plate": plate_path}, media={},
+    write_checked_clip(check_output_dir(out_dir), clip, check, report, cfg, clip_inputs={"plate": plate_path, **ends},
+                       media={},
                        title=f"revision {name.upper()}: {plate_path}")
     return Revision(name, plate_path, report, clip, check)

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir
+from keyframe.io import check_output_dir, read_plate
 
 DEMO_FIXTURE = "coffee_defect"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -27,10 +27,12 @@ _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
-RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd.")]
+RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd | diffusers.")]
 ModelOption = Annotated[
-    Optional[str], typer.Option("--model", help="SVD weights (diffusers folder or a cached Hugging Face id); needs --render svd.")
+    Optional[str], typer.Option("--model", help="SVD or image-to-video weights (diffusers folder or a cached Hugging Face id); needs --render svd or diffusers.")
 ]
+LastOption = Annotated[Optional[Path], typer.Option("--last", help="End plate of a keyframe pair (needs --render diffusers with a first-last-frame model).")]
+LastMaskOption = Annotated[Optional[Path], typer.Option("--last-mask", help="Edit mask of the end plate (required with --last).")]
 OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if its parent exists).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 
@@ -42,15 +44,25 @@ def prefect_environment() -> None:
 
 
 def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
-    if render is not None and render not in ("camera", "svd"):
-        raise KeyframeError(f"--render must be camera or svd, got {render}")
-    return {"render": {"backend": render, "svd": {"model": model}}}
+    if render is not None and render not in ("camera", "svd", "diffusers"):
+        raise KeyframeError(f"--render must be camera, svd or diffusers, got {render}")
+    return {"render": {"backend": render, "svd": {"model": model}, "diffusers": {"model": model}}}
 
 
-def _checked(cfg: Config, model: str | None) -> Config:
-    if model is not None and cfg.render.backend != "svd":
-        raise KeyframeError("--model names SVD weights; it needs --render svd (or render.backend: svd)")
+def _checked(cfg: Config, model: str | None, last: Path | None = None) -> Config:
+    if model is not None and cfg.render.backend == "camera":
+        raise KeyframeError("--model names model weights; it needs --render svd or diffusers (or render.backend)")
+    if last is not None and cfg.render.backend != "diffusers":
+        raise KeyframeError("--last needs --render diffusers (a first-last-frame model); the "
+                            f"{cfg.render.backend} backend takes no end plate")
     return cfg
+
+
+def _pair(last: Path | None, last_mask: Path | None) -> tuple[Path, Path] | None:
+    """The end plate and its mask, both or neither."""
+    if (last is None) != (last_mask is None):
+        raise KeyframeError("--last and --last-mask go together: the end plate is cleaned and gated with its own mask")
+    return None if last is None else (last.resolve(), last_mask.resolve())
 
 
 def _report_prep(entry: dict[str, Any], out: Path, as_json: bool) -> None:
@@ -73,21 +85,26 @@ def prep(
     out: OutDirOption,
     render: RenderOption = None,
     model: ModelOption = None,
+    last: LastOption = None,
+    last_mask: LastMaskOption = None,
     config: ConfigOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
-    """inpaint -> gate -> render -> check -> report for one plate, as a Prefect flow."""
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    """inpaint -> gate -> render -> check -> report for one plate (or a keyframe pair with --last), as a Prefect flow."""
+    cfg = _checked(config_from(config, _render_overrides(render, model)), model, last)
+    pair = _pair(last, last_mask)
     from keyframe.pipeline import read_inputs
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
+    if pair is not None:
+        read_inputs(*pair, cfg)
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
     prefect_environment()
     from flows.prep import in_foreground, prep_flow
 
     with in_foreground():
-        entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
+        entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force, last=pair)
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -226,6 +243,7 @@ def compare(
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
+    last: Annotated[Optional[Path], typer.Option("--last", help="End plate both revisions render towards (a cleaned keyframe; needs --render diffusers).")] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
@@ -233,7 +251,9 @@ def compare(
 
     Exit 1 if either revision is flagged.
     """
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model)
+    cfg = _checked(config_from(config, _render_overrides(render, model)), model, last)
+    if last is not None:
+        read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
 
@@ -245,7 +265,8 @@ def compare(
     from flows.prep import in_foreground
 
     with in_foreground():
-        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg)
+        result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg,
+                              last=None if last is None else last.resolve())
     if as_json:
         print_json(result)
     else:

@@ -44,7 +44,8 @@ def gate_reasons(gate: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping[str, Any] | None = None,
-                 inputs: dict[str, str | Path | None], params: dict[str, Any]) -> dict[str, Any]:
+                 inputs: dict[str, str | Path | None], params: dict[str, Any],
+                 end_gate: GateResult | Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the report of a check and/or a gate.
 
     Parameters
@@ -58,6 +59,9 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         Role -> path of each input file (paths and content hashes are recorded; None = not given).
     params : dict
         The configuration that shaped the result (JSON-ready).
+    end_gate : GateResult or dict, optional
+        The end plate's gate, for a keyframe pair: its failed criteria become reasons too (same
+        codes, messages starting ``end plate:``), and the report gains an ``end_gate`` field.
 
     Returns
     -------
@@ -70,8 +74,12 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         raise ValueError("build_report needs a check result, a gate result, or both")
     gate_part = _gate_dict(gate)
     reasons = gate_reasons(gate_part) if gate_part is not None else []
+    end_part = _gate_dict(end_gate)
+    if end_part is not None:
+        reasons += [{**reason, "message": f"end plate: {reason['message']}"} for reason in gate_reasons(end_part)]
     if check is not None:
         reasons += [reason.to_dict() for reason in check.reasons]
+    extra = {} if end_part is None else {"end_gate": end_part}
     return {
         "schema": SCHEMA,
         "verdict": verdict_of(reasons),
@@ -84,4 +92,5 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         "params": params,
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
     }
