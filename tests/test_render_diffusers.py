@@ -22,13 +22,7 @@ from tiny_svd import save_tiny_svd
 RENDER = ("--frames", 9, "--steps", 2, "--size", "32x32")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The test machine's cores are shared: one OpenMP thread runs the tiny transformers fastest."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

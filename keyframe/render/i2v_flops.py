@@ -82,8 +82,8 @@ def count_i2v_flops(arch: str, num_frames: int, width: int, height: int, steps: 
     """
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
+
+    from keyframe.render.flops import flops_of
 
     if arch not in I2V_ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(I2V_ARCHS)}")
@@ -95,10 +95,7 @@ def count_i2v_flops(arch: str, num_frames: int, width: int, height: int, steps: 
     counted: dict[str, float] = {}
 
     def measure(name: str, fn: Callable[[], Any]) -> None:
-        counter = FlopCounterMode(display=False)
-        with counter, sdpa_kernel([SDPBackend.MATH]), torch.no_grad():
-            fn()
-        counted[name] = float(counter.get_total_flops())
+        counted[name] = flops_of(fn)
 
     text = TEXT_TOKENS[spec["family"]]
     with fake:
