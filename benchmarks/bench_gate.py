@@ -1,4 +1,4 @@
-"""Time the whole gate (edge + seam + anatomy) on a 1024x576 plate; the budget is 150 ms.
+"""Time the whole gate (edge + seam + texture + anatomy) on a 1024x576 plate; the budget is 150 ms.
 
 Run: ``.venv/bin/python benchmarks/bench_gate.py [--repeat N]``. The plate is the astronaut photo
 (which has a face) scaled to 1024x576 with an elliptical mask beside the face, so the anatomy
@@ -19,7 +19,7 @@ import numpy as np
 from skimage import data
 
 from keyframe.config import GateConfig
-from keyframe.gate import anatomy, edge, run_gate, seam
+from keyframe.gate import anatomy, edge, run_gate, seam, texture
 
 BUDGET_MS = 150.0
 
@@ -57,6 +57,7 @@ def main() -> None:
         "gate, no mask (whole plate)": lambda: run_gate(plate, None, cfg),
         "  edge": lambda: edge.score(plate, mask, cfg),
         "  seam": lambda: seam.score(plate, mask, cfg),
+        "  texture": lambda: texture.score(plate, mask, cfg),
         "  anatomy": lambda: anatomy.score(plate, mask, cfg),
     }
     faces = anatomy.score(plate, None, cfg).details["faces_found"]

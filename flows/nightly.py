@@ -116,7 +116,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
                 if shot.last is not None:
                     read_inputs(*shot.last, shot.config)
                 key = shot.key()
-            except KeyframeError as error:
+            except Exception as error:  # noqa: BLE001 - one bad shot never stops the others
                 logger.error("shot %s refused: %s", spec.id, one_line(error))
                 records[spec.id] = (record_failure(ledger, spec.id, error, key), False)
                 continue

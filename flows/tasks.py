@@ -23,6 +23,7 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.exceptions import MissingContextError
+from prefect.filesystems import LocalFileSystem
 from prefect.serializers import Serializer
 from pydantic import BaseModel, Field
 
@@ -31,9 +32,9 @@ from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfi
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
 from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
-from keyframe.io import array_sha256
+from keyframe.io import array_sha256, make_dirs, write_bytes_now
 from keyframe.io.models import weights_fingerprint
-from keyframe.io.results import decode_result, encode_result, forget_damaged_result
+from keyframe.io.results import decode_result, encode_result, forget_damaged_result, tidy_cache
 from keyframe.pipeline import Stages
 from keyframe.render import RenderResult, load_i2v, load_svd, render
 from keyframe.track import CheckResult, check_clip
@@ -83,9 +84,9 @@ def content_key(context: Any, parameters: dict[str, Any]) -> str:
 
 
 def _forget_if_damaged(key: str, *, keys: Any, results: Any) -> None:
-    if not isinstance(keys, Path) or not isinstance(results, Path):
+    if not isinstance(keys, CacheStorage) or not isinstance(results, CacheStorage):
         return  # not the layout stage_tasks sets up
-    if forget_damaged_result(keys / key, results / key):
+    if forget_damaged_result(keys.folder / key, results.folder / key):
         flow_logger().warning("stage cache entry %s is damaged or missing its result; recomputing the stage", key)
 
 
@@ -107,6 +108,28 @@ class ResultSerializer(Serializer):
 
     def loads(self, blob: bytes) -> Any:
         return decode_result(blob)
+
+
+class CacheStorage(LocalFileSystem):
+    """A stage-cache folder whose entries are written atomically (Prefect's own writes in place).
+
+    A full disk or a kill during a write leaves no partial entry: the bytes go to a temporary
+    file beside the entry, renamed over it once complete (:func:`keyframe.io.write_bytes_now`).
+    """
+
+    _block_type_name = "keyframe stage cache"
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.basepath)
+
+    def write_path(self, path: str, content: bytes, _sync: bool | None = None) -> str:
+        target = self._resolve_path(path)
+        make_dirs(target.parent)
+        return str(write_bytes_now(target, content))
+
+    async def awrite_path(self, path: str, content: bytes) -> str:
+        return self.write_path(path, content)
 
 
 _models: dict[str, Any] = {}
@@ -198,9 +221,14 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     the task runs.
     """
     cache = Path(out_dir).resolve() / CACHE_DIR
+    keys, results = CacheStorage(basepath=str(cache / "keys")), CacheStorage(basepath=str(cache / "results"))
+    # Prefect takes a block as result storage only once saved on its server (one document per folder).
+    results.save(f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}", overwrite=True)
+    for path in tidy_cache(keys.folder, results.folder):
+        flow_logger().warning("stage cache entry %s is damaged or missing its result; removed, the stage is recomputed", path)
     options = dict(
-        cache_policy=CONTENT_POLICY.configure(key_storage=cache / "keys"),
-        result_storage=cache / "results",
+        cache_policy=CONTENT_POLICY.configure(key_storage=keys),
+        result_storage=results,
         result_serializer=ResultSerializer(),
         retries=nightly.retries,
         retry_delay_seconds=nightly.retry_delay_s,

@@ -22,14 +22,18 @@ DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "defa
 class Section(BaseModel):
     """Base for every config section: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class IOConfig(Section):
     max_pixels: int = Field(64_000_000, gt=0)
     min_side: int = Field(16, gt=0)
+    max_aspect: float = Field(16.0, ge=1.0)
     mask_threshold: int = Field(0, ge=0, le=65534)
+    max_mask_points: int = Field(100_000, gt=0)
+    max_polygon_crossings: int = Field(1_000, ge=2)
     max_clip_frames: int = Field(2000, gt=0)
+    max_clip_bytes: int = Field(1 << 30, gt=0)
     video_quality: int = Field(8, ge=0, le=10)
 
 
@@ -55,11 +59,14 @@ class InpaintConfig(Section):
 class GateConfig(Section):
     band: int = Field(6, ge=1, le=64)
     focal_sharpness_min: float = Field(0.87, ge=0)
-    relative_sharpness_min: float = Field(0.62, ge=0)
+    relative_sharpness_min: float = Field(0.67, ge=0)
     halo_max: float = Field(3.1, gt=0)
-    color_step_max: float = Field(4.0, gt=0)
-    grain_mismatch_max: float = Field(2.03, ge=1)
-    gradient_ridge_max: float = Field(1.65, gt=0)
+    color_step_max: float = Field(3.7, gt=0)
+    grain_mismatch_max: float = Field(2.16, ge=1)
+    gradient_ridge_max: float = Field(1.67, gt=0)
+    colour_cast_max: float = Field(0.76, gt=0)
+    texture_detail_min: float = Field(0.66, ge=0)
+    texture_grain_max: float = Field(2.42, ge=1)
     face_support_min: int = Field(9, ge=0)
     face_search_px: int = Field(64, ge=0)
     face_detect_side: int = Field(256, ge=48, le=4096)

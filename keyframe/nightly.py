@@ -43,7 +43,7 @@ from keyframe.report.otio import write_flags_otio
 
 SUMMARY_SCHEMA = "keyframe.nightly/1"
 STATUSES = ("pass", "flagged", "failed")
-_SHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole id: fullmatch (no newline after it)
 __all__ = ["FINISHED", "SHOT_RECORD_SCHEMA", "Ledger", "Manifest", "Shot", "ShotSpec", "batch_row", "load_manifest", "one_line", "resolve_shot",
            "write_batch_outputs"]
 
@@ -70,7 +70,7 @@ class ShotSpec(BaseModel):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
-        if not _SHOT_ID.match(value):
+        if not isinstance(value, str) or not _SHOT_ID.fullmatch(value):
             raise ValueError(
                 "a shot id is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )

@@ -42,10 +42,16 @@ CLIP = "clip.mp4"
 OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail")
 
 
+def read_plate_file(plate_path: Path, cfg: Config) -> np.ndarray:
+    """Read and validate a plate with the ``io`` limits (raises KeyframeError)."""
+    return read_plate(plate_path, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+
+
 def read_inputs(plate_path: Path, mask_path: Path, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate a plate and its mask with the ``io`` limits (raises KeyframeError)."""
-    plate = read_plate(plate_path, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
-    mask = read_mask(mask_path, plate.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+    plate = read_plate_file(plate_path, cfg)
+    mask = read_mask(mask_path, plate.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     return plate, mask
 
 
@@ -262,7 +268,7 @@ def check_revision(name: str, plate_path: Path, mask_path: Path, out_dir: Path, 
     """Render and check one revision of a plate into ``out_dir`` (clip, the check's files, report.html),
     towards the end plate ``last`` when given (both revisions of a pair share it)."""
     plate, mask = read_inputs(plate_path, mask_path, cfg)
-    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    end = None if last is None else read_plate_file(last, cfg)
     clip, check = render_and_check(plate, mask, cfg, stages, last=end)
     ends = {} if last is None else {"last": last}
     report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path, **ends},

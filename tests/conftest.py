@@ -22,12 +22,16 @@ def fixtures_dir() -> Path:
 
 
 @pytest.fixture
-def cli(capsys):
-    """Run ``keyframe ARGS`` in-process; returns exit code, stdout and stderr."""
+def cli(capfd):
+    """Run ``keyframe ARGS`` in-process; returns exit code, stdout and stderr.
+
+    Output is captured at the file descriptors, so what C libraries (libpng, OpenCV, ffmpeg)
+    print there counts against the one-line-error promise too.
+    """
 
     def run(*args: str | Path) -> CliResult:
         code = main([str(a) for a in args])
-        captured = capsys.readouterr()
+        captured = capfd.readouterr()
         return CliResult(code, captured.out, captured.err)
 
     return run

@@ -209,6 +209,89 @@ def model_pickle_only(d: Path) -> Path:
     return model
 
 
+# --- hostile inputs found by fuzzing and fault injection (issue 19) --------------------------------
+
+def mask_json(d: Path, text: str, name: str = "mask.json") -> Path:
+    (d / name).write_text(text)
+    return d / name
+
+
+def box_json(box: str = "[100, 80, 60, 40]", **header: str) -> str:
+    fields = "".join(f'"{k}": {v}, ' for k, v in header.items())
+    return '{%s"shapes": [{"type": "box", "xywh": %s}]}' % (fields, box)
+
+
+def polygon_json(points: np.ndarray) -> str:
+    return json.dumps({"shapes": [{"type": "polygon", "points": points.tolist()}]})
+
+
+def random_polygon(d: Path, count: int) -> Path:
+    points = np.random.default_rng(19).uniform(0, [512, 288], size=(count, 2)).round(1)
+    return mask_json(d, polygon_json(points), f"random{count}.json")
+
+
+def nested_json(d: Path, depth: int = 20_000) -> Path:
+    return mask_json(d, '{"shapes": ' + "[" * depth + "]" * depth + "}", "deep.json")
+
+
+def config_text(d: Path, text: str, name: str = "cfg.yaml") -> Path:
+    (d / name).write_text(text)
+    return d / name
+
+
+def strip_plate(d: Path, width: int, height: int) -> Path:
+    return png(d / f"strip_{width}x{height}.png", np.full((height, width, 3), 128, np.uint8))
+
+
+def png_chunk_bomb(d: Path) -> Path:
+    """A valid PNG with a chunk declaring 0x7ffffff0 bytes before IEND (libpng would allocate 2 GB)."""
+    data = PLATE.read_bytes()
+    iend = data.rindex(b"IEND") - 4
+    (d / "bomb.png").write_bytes(data[:iend] + (0x7FFFFFF0).to_bytes(4, "big") + b"zTXt" + b"\0" * 4096 + data[iend:])
+    return d / "bomb.png"
+
+
+def png_bad_crc(d: Path) -> Path:
+    """IDAT bytes flipped: libpng prints "libpng error: IDAT: CRC error" on its own stderr."""
+    data = bytearray(PLATE.read_bytes())
+    data[data.index(b"IDAT") + 64] ^= 0xFF
+    (d / "crc.png").write_bytes(bytes(data))
+    return d / "crc.png"
+
+
+def _ffmpeg(*args: str) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *args], check=True, capture_output=True)
+
+
+def clip_bomb(d: Path) -> Path:
+    """A ~30 KB mp4 of 400 black 1080p frames: 2.3 GiB once decoded."""
+    _ffmpeg("-f", "lavfi", "-i", "color=black:s=1920x1080:r=25", "-frames:v", "400", "-c:v", "libx264",
+            "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(d / "bomb.mp4"))
+    return d / "bomb.mp4"
+
+
+def clip_size_change(d: Path) -> Path:
+    """An mp4 whose H.264 stream switches from 256x144 to 512x288 after 4 frames."""
+    for name, size in (("a", "256x144"), ("b", "512x288")):
+        _ffmpeg("-f", "lavfi", "-i", f"testsrc=s={size}:r=7", "-frames:v", "4", "-c:v", "libx264", "-preset", "ultrafast",
+                "-pix_fmt", "yuv420p", "-bsf:v", "h264_mp4toannexb", "-f", "h264", str(d / f"{name}.h264"))
+    (d / "ab.h264").write_bytes((d / "a.h264").read_bytes() + (d / "b.h264").read_bytes())
+    _ffmpeg("-r", "7", "-f", "h264", "-i", str(d / "ab.h264"), "-c", "copy", str(d / "changes.mp4"))
+    for name in ("a.h264", "b.h264", "ab.h264"):
+        (d / name).unlink()
+    return d / "changes.mp4"
+
+
+def clip_with_sidecar(d: Path, transform: str) -> Path:
+    clip = clip_of_another_photo(d)
+    (d / "other.json").write_text('{"plate_to_frame0": %s}' % transform)
+    return clip
+
+
 def manifest(d: Path, text: str) -> Path:
     (d / "night.yaml").write_text(text)
     return d / "night.yaml"
@@ -342,6 +425,48 @@ CASES: list[Case] = [
     Case("nightly", "shot id that is a path", lambda d: [manifest(d, shots_yaml(["../escape"])), "-o", d / "night"], says="id"),
     Case("nightly", "unknown manifest key", lambda d: [manifest(d, shots_yaml(["sh010"]) + "owner: me\n"), "-o", d / "night"], says="owner"),
     Case("nightly", "10 000 shots", lambda d: [manifest(d, shots_yaml([f"s{i:05d}" for i in range(10_000)])), "-o", d / "night"], says="max_shots"),
+    # hostile inputs (issue 19): each refused in one line, before any work, in well under a second
+    *[Case(command, name, lambda d, m=mask, a=args: [*a(d), "--mask", m(d)], says=says) for command, args in [
+        ("validate", lambda d: [PLATE]), ("gate", lambda d: [PLATE]), ("inpaint", lambda d: [PLATE, "-o", out_png(d)]),
+        ("check", lambda d: [clip_of_another_photo(d), "--plate", PLATE]), ("prep", lambda d: [PLATE, "-o", d / "prep"]),
+    ] for name, mask, says in [
+        ("json mask with 1e999", lambda d: mask_json(d, box_json("[1e999, 0, 10, 10]")), "not finite"),
+        ("json mask with a 400-digit number", lambda d: mask_json(d, box_json("[1%s, 0, 10, 10]" % ("0" * 400))), "digits"),
+        ("json mask with NaN", lambda d: mask_json(d, box_json("[NaN, 0, 10, 10]")), "nan"),
+        ("json mask nested 20,000 deep", nested_json, "nested"),
+        ("json mask with a duplicate key", lambda d: mask_json(d, '{"shapes": [], "shapes": []}'), "twice"),
+        ("json mask width as a string", lambda d: mask_json(d, box_json(width='"512"', height="288")), "whole number"),
+        ("json polygon far outside the plate", lambda d: mask_json(d, polygon_json(np.array([[0, 0], [1e300, 0], [0, 10]]))), "outside"),
+        ("json polygon of 30,000 random points", lambda d: random_polygon(d, 30_000), "max_polygon_crossings"),
+        ("mask covering the whole plate", mask_full, "whole plate"),
+    ]],
+    Case("validate", "json polygon of 300,000 points", lambda d: [PLATE, "--mask", random_polygon(d, 300_000)], says="max_mask_points"),
+    *[Case(command, "config with a 5,000-digit number", lambda d, a=args: [*a(d), "--config", config_text(d, "seed: " + "9" * 5000)],
+           says="characters") for command, args in [("validate", lambda d: [PLATE]), ("prep", lambda d: [PLATE, "--mask", MASK, "-o", d / "p"])]],
+    Case("validate", "config nested 20,000 deep", lambda d: [PLATE, "--config", config_text(d, "io: " + "[" * 20000 + "]" * 20000)], says="nested"),
+    Case("validate", "config with .inf", lambda d: [PLATE, "--config", config_text(d, "gate:\n  halo_max: .inf\n")], says="not finite"),
+    Case("validate", "config with a duplicate section", lambda d: [PLATE, "--config", config_text(d, "io: {}\nio: {}\n")], says="twice"),
+    Case("render", "20000x20 plate", lambda d: [strip_plate(d, 20000, 20), "-o", out_mp4(d)], says="max_aspect"),
+    Case("gate", "20000x20 plate without a mask", lambda d: [strip_plate(d, 20000, 20)], says="max_aspect"),
+    Case("gate", "16x9000 plate without a mask", lambda d: [strip_plate(d, 16, 9000)], says="max_aspect"),
+    Case("render", "a size H.264 cannot encode", lambda d: [PLATE, "-o", out_mp4(d), "--size", "20000x2000"], says="16384"),
+    *[Case(command, "PNG chunk declaring 0x7ffffff0 bytes", lambda d, a=args: [png_chunk_bomb(d), *a(d)], says="declares")
+      for command, args in [("validate", lambda d: []), ("gate", lambda d: []), ("render", lambda d: ["-o", out_mp4(d)])]],
+    *[Case(command, "PNG with a CRC error (libpng speaks)", lambda d, a=args: [png_bad_crc(d), *a(d)], says="crc")
+      for command, args in [("validate", lambda d: []), ("inpaint", inpaint_out)]],
+    Case("validate", "mask PNG with a CRC error", lambda d: [PLATE, "--mask", png_bad_crc(d)], says="crc"),
+    Case("validate", "clip with one frame", lambda d: [PLATE, "--clip", clip_one_frame(d)], says="at least 2"),
+    *[Case(command, "20 KB mp4 of 400 black 1080p frames", lambda d, a=args: a(d), says="max_clip_bytes") for command, args in [
+        ("validate", lambda d: [PLATE, "--clip", clip_bomb(d)]), ("check", lambda d: [clip_bomb(d), "--plate", PLATE, "--mask", MASK])]],
+    *[Case(command, "mp4 whose frame size changes mid-stream", lambda d, a=args: a(d), says="mid-stream") for command, args in [
+        ("validate", lambda d: [PLATE, "--clip", clip_size_change(d)]),
+        ("check", lambda d: [clip_size_change(d), "--plate", PLATE, "--mask", MASK])]],
+    Case("check", "sidecar with a text transform", lambda d: [clip_with_sidecar(d, '"abc"'), "--plate", PLATE, "--mask", MASK], says="3x3"),
+    Case("check", "sidecar nested 20,000 deep",
+         lambda d: [clip_with_sidecar(d, "[" * 20000 + "]" * 20000), "--plate", PLATE, "--mask", MASK], says="nested"),
+    Case("nightly", "shot id with a trailing newline", lambda d: [manifest(d, 'shots:\n  - {id: "s13\\n", plate: p.png, mask: m.png}\n'), "-o", d / "night"], says="id"),
+    Case("nightly", "manifest with two shots: blocks", lambda d: [manifest(d, shots_yaml(["sh010"]) + shots_yaml(["sh020"])), "-o", d / "night"], says="twice"),
+    Case("nightly", "manifest nested 20,000 deep", lambda d: [manifest(d, "shots: " + "[" * 20000 + "]" * 20000), "-o", d / "night"], says="nested"),
     # bench
     Case("bench render", "unknown architecture", lambda d: ["--arch", "svd-xxl", "--random-weights"], says="svd-xxl"),
     Case("bench render", "without --random-weights", lambda d: ["--arch", "tiny"], says="random"),

@@ -22,8 +22,8 @@ def coffee_result():
     return run_gate(plate, mask, GateConfig())
 
 
-def test_result_has_three_criteria_with_heatmaps(coffee_result):
-    assert set(coffee_result.criteria) == {"edge", "seam", "anatomy"}
+def test_result_has_four_criteria_with_heatmaps(coffee_result):
+    assert set(coffee_result.criteria) == {"edge", "seam", "texture", "anatomy"}
     for name, criterion in coffee_result.criteria.items():
         assert isinstance(criterion, Criterion) and criterion.name == name
         assert criterion.passed is True and criterion.score is not None and criterion.score <= criterion.threshold
@@ -63,7 +63,7 @@ def test_a_failing_criterion_fails_the_gate_and_says_why():
 
 def test_to_dict_is_json_with_the_issue_shape(coffee_result, tmp_path):
     paths = write_heatmaps(coffee_result, tmp_path)
-    assert set(paths) == {"edge", "seam", "anatomy"} and all(p.is_file() for p in paths.values())
+    assert set(paths) == {"edge", "seam", "texture", "anatomy"} and all(p.is_file() for p in paths.values())
     data = coffee_result.to_dict({k: str(v) for k, v in paths.items()})
     json.dumps(data, allow_nan=False)
     assert data["pass"] is True
@@ -84,7 +84,7 @@ def test_cli_json_pass(cli, tmp_path):
     assert result.code == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"gate"} and set(data["gate"]) == {"pass", "criteria"}
-    assert set(data["gate"]["criteria"]) == {"edge", "seam", "anatomy"}
+    assert set(data["gate"]["criteria"]) == {"edge", "seam", "texture", "anatomy"}
     for entry in data["gate"]["criteria"].values():
         assert set(entry) == CRITERION_KEYS
         assert entry["heatmap"] and (out / entry["heatmap"].split("/")[-1]).is_file()

@@ -1,10 +1,14 @@
-"""The gate against its labelled calibration set: defects fail their criterion, good edits pass."""
+"""The gate against its labelled calibration set: defects fail their criterion, good edits pass.
+
+The set is 14 real photos x ~20 edits (about 300 gate runs, ~20 s on an idle 2-core machine,
+built once for the module): smaller would no longer pin every threshold to the table.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from gate_calibration import DEFECTS, KNOWN_WRONG, build, row, separation
+from gate_calibration import DEFECTS, HELD_OUT, KNOWN_WRONG, build, photos, row, separation, wrong
 from keyframe.config import GateConfig
 from keyframe.gate import run_gate
 
@@ -16,6 +20,9 @@ LIMITS = {
     "color_step": "color_step_max",
     "grain_mismatch": "grain_mismatch_max",
     "gradient_ridge": "gradient_ridge_max",
+    "colour_cast": "colour_cast_max",
+    "fine_detail": "texture_detail_min",
+    "grain_level": "texture_grain_max",
     "face_1_support": "face_support_min",
 }
 
@@ -26,23 +33,30 @@ def outcomes():
     return {case.name: (case, run_gate(case.plate, case.mask, cfg)) for case in build()}
 
 
+def test_held_out_photos_are_not_calibrated_on():
+    assert set(HELD_OUT).isdisjoint(photos())
+
+
 def test_only_the_known_cases_are_wrong(outcomes):
-    wrong = set()
-    for name, (case, result) in outcomes.items():
-        if case.expect_fail is None:
-            if not result.passed:
-                wrong.add(name)
-        elif result.criteria[case.expect_fail].passed is not False:
-            wrong.add(name)
-    assert wrong == set(KNOWN_WRONG)
+    assert {name for name, (case, result) in outcomes.items() if wrong(case, result)} == set(KNOWN_WRONG)
 
 
 @pytest.mark.parametrize("kind", sorted(DEFECTS))
 def test_each_defect_kind_fails_its_criterion(outcomes, kind):
     cases = [(case, result) for case, result in outcomes.values() if case.kind == kind]
-    caught = [case.name for case, result in cases if result.criteria[case.expect_fail].passed is False]
+    caught = [case.name for case, result in cases if not wrong(case, result)]
     assert {case.name for case, _ in cases} - set(caught) <= set(KNOWN_WRONG)
-    assert len(caught) >= max(1, (len(cases) * 3) // 4 if len(cases) > 2 else 1)
+    assert len(caught) >= max(1, len(cases) // 2 if len(cases) > 2 else 1), (kind, caught)
+
+
+def test_soft_fills_are_caught_by_texture_with_a_plain_reason(outcomes):
+    soft = [(case, result) for case, result in outcomes.values()
+            if case.kind in {"soft_grain", "telea_grain", "soft_coarse_grain", "stage_fill"}]
+    flagged = [result.criteria["texture"] for case, result in soft if result.criteria["texture"].passed is False]
+    assert len(flagged) >= 0.85 * len(soft)
+    assert all("of the fine detail its surroundings predict" in c.reason or "grain" in c.reason for c in flagged)
+    missed = {case.name for case, result in soft if result.criteria["texture"].passed is not False}
+    assert missed <= set(KNOWN_WRONG) | {case.name for case, result in soft if result.criteria["edge"].passed is False}
 
 
 def test_thresholds_are_the_tables_suggestions(outcomes):
@@ -56,7 +70,7 @@ def test_thresholds_are_the_tables_suggestions(outcomes):
 
 def test_good_edits_pass_every_criterion(outcomes):
     good = [(case, result) for case, result in outcomes.values() if case.expect_fail is None]
-    assert len(good) >= 25
+    assert len(good) >= 60
     for case, result in good:
         if case.name not in KNOWN_WRONG:
             assert result.passed, (case.name, {k: c.reason for k, c in result.criteria.items() if c.passed is False})

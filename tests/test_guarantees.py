@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from support import ROOT, mask_path, plate_path
 
@@ -136,6 +137,9 @@ def test_yaml_is_only_ever_safe_loaded():
     unsafe = re.compile(r"yaml\.(load|unsafe_load|full_load|load_all)\(|Loader=yaml\.(Loader|UnsafeLoader|FullLoader)")
     offenders = [str(p.relative_to(ROOT)) for p in _sources() if unsafe.search(p.read_text())]
     assert offenders == []
+    from keyframe.io import documents
+
+    assert issubclass(documents._BoundedLoader, yaml.SafeLoader)  # the one loader documents are read with
 
 
 def test_no_pickle_loading_outside_the_explicit_opt_in():

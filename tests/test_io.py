@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import cv2
 import numpy as np
@@ -11,13 +12,17 @@ from PIL import Image
 
 from support import load_pair, mask_path, plate_path
 from keyframe.errors import KeyframeError
+from keyframe.io.documents import json_depth
 from keyframe.io import (
     atomic_path,
     file_sha256,
+    image_size,
     read_clip,
+    read_json,
     read_mask,
     read_plate,
     read_png_text,
+    read_yaml_mapping,
     sidecar_path,
     write_clip,
     write_frames,
@@ -89,6 +94,82 @@ def test_exif_orientation_is_applied(tmp_path, coffee):
     back = read_plate(tmp_path / "r.jpg")
     assert back.shape == coffee.shape
     assert np.abs(back.astype(int) - coffee).mean() < 6
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".tif"])
+@pytest.mark.parametrize("orientation, stored", [(3, lambda a: a[::-1, ::-1]), (6, lambda a: np.rot90(a, 1)),
+                                                 (8, lambda a: np.rot90(a, -1))])
+def test_exif_orientation_is_applied_exactly_once_for_every_format(tmp_path, coffee, suffix, orientation, stored):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(stored(coffee))).save(tmp_path / f"o{suffix}", exif=exif, quality=98)
+    back = read_plate(tmp_path / f"o{suffix}")
+    assert back.shape == coffee.shape  # 90 degrees: the upright shape, not the stored one
+    assert np.abs(back.astype(int) - coffee).mean() < 6  # 180 degrees: not turned back again
+    assert image_size(tmp_path / f"o{suffix}", "plate") == (coffee.shape[1], coffee.shape[0])
+
+
+def test_grey_alpha_mask_is_read_from_its_grey_channel(tmp_path):
+    grey = np.zeros((72, 128), np.uint8)
+    grey[20:40, 30:60] = 255
+    Image.fromarray(np.dstack([grey, np.full_like(grey, 255)]), "LA").save(tmp_path / "la.png")
+    assert np.array_equal(read_mask(tmp_path / "la.png", grey.shape), grey > 0)
+    rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])  # an opaque RGBA: its grey, not its alpha
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
+    assert np.array_equal(read_mask(tmp_path / "opaque.png", grey.shape), grey > 0)
+
+
+@pytest.mark.parametrize("text, says", [
+    ('{"a": 1, "a": 2}', "twice"), ('{"a": 1e999}', "not finite"), ('{"a": -Infinity}', "not a number"),
+    ('{"a": %s}' % ("7" * 5000), "digits"), ("[" * 100_000 + "]" * 100_000, "nested"),
+])
+def test_json_documents_are_parsed_within_bounds(tmp_path, text, says):
+    (tmp_path / "d.json").write_text(text)
+    with pytest.raises(KeyframeError, match=says):
+        read_json(tmp_path / "d.json", "document")
+
+
+def test_json_depth_ignores_brackets_inside_strings():
+    assert json_depth(b'{"a": ["[[[[", {"b": "}}]]"}]}') == 3
+
+
+@pytest.mark.parametrize("text, says", [
+    ("a: 1\na: 2\n", "twice"), ("a: .inf\n", "not finite"), ("a: " + "9" * 5000, "characters"),
+    ("a: " + "[" * 20_000 + "]" * 20_000, "nested"), ("a: !!python/object/apply:os.system ['true']", "yaml"),
+])
+def test_yaml_documents_are_parsed_within_bounds(tmp_path, text, says):
+    (tmp_path / "d.yaml").write_text(text)
+    with pytest.raises(KeyframeError, match=f"(?i){says}"):
+        read_yaml_mapping(tmp_path / "d.yaml", "config file")
+
+
+@pytest.mark.parametrize("count", [30_000, 300_000])
+def test_a_polygon_of_random_points_is_refused_at_once(tmp_path, count):
+    points = np.random.default_rng(0).uniform(0, [512, 288], size=(count, 2))
+    (tmp_path / "m.json").write_text(json.dumps({"shapes": [{"type": "polygon", "points": points.tolist()}]}))
+    started = time.perf_counter()
+    with pytest.raises(KeyframeError, match="max_polygon_crossings|max_mask_points"):
+        read_mask(tmp_path / "m.json", (288, 512))
+    assert time.perf_counter() - started < 20  # it filled for minutes before (issue 19); ~0.1-2 s now
+
+
+def test_a_traced_outline_of_many_points_is_filled(tmp_path):
+    angle = np.linspace(0, 2 * np.pi, 50_000, endpoint=False)
+    points = np.stack([256 + 100 * np.cos(angle), 144 + 80 * np.sin(angle)], axis=1)
+    (tmp_path / "m.json").write_text(json.dumps({"shapes": [{"type": "polygon", "points": points.tolist()}]}))
+    mask = read_mask(tmp_path / "m.json", (288, 512))
+    assert abs(mask.sum() - np.pi * 100 * 80) < 0.02 * np.pi * 100 * 80
+
+
+def test_clip_budget_is_checked_from_the_header_before_decoding(tmp_path, moving_frames):
+    write_clip(tmp_path / "c.mp4", moving_frames, fps=7)
+    frame_bytes = moving_frames[0].nbytes
+    with pytest.raises(KeyframeError, match="max_clip_bytes"):
+        read_clip(tmp_path / "c.mp4", max_bytes=frame_bytes * (len(moving_frames) - 1))
+    assert len(read_clip(tmp_path / "c.mp4", max_bytes=frame_bytes * len(moving_frames)).frames) == len(moving_frames)
+    write_frames(tmp_path / "seq", moving_frames)
+    with pytest.raises(KeyframeError, match="max_clip_bytes"):
+        read_clip(tmp_path / "seq", max_bytes=frame_bytes)
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.io import check_output_dir, read_clip, read_json_object, read_mask, read_plate, sidecar_path
+from keyframe.io import check_output_dir, read_clip, read_mask, read_plate, read_plate_to_frame0, read_sidecar_matrix
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
-
-
-def read_render_sidecar(clip: Path) -> tuple[Path | None, dict[str, Any]]:
-    """``(sidecar path, its data)`` from ``CLIP.json`` beside the clip, or ``(None, {})``."""
-    path = sidecar_path(clip)
-    if not path.is_file():
-        return None, {}
-    return path, read_json_object(path, "clip sidecar")
 
 
 @app.command()
@@ -40,16 +32,18 @@ def check(
     cfg = config_from(config)
     if out is not None:
         check_output_dir(out, create=False)
-    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
-    edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
-    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
-    video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
-    sidecar, rendered = read_render_sidecar(clip)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+    edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
+    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side,
+                                               max_aspect=cfg.io.max_aspect)
+    sidecar, plate_to_frame0 = read_plate_to_frame0(clip)
+    _, last_to_frame = read_sidecar_matrix(clip, "last_to_frame")
+    video = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, max_bytes=cfg.io.max_clip_bytes)
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), console=stderr, transient=True) as bar:
         task = bar.add_task("check", total=len(video.frames))
         result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps,
-                            plate_to_frame0=rendered.get("plate_to_frame0"), end_plate=end,
-                            end_to_last=rendered.get("last_to_frame"),
+                            plate_to_frame0=plate_to_frame0, end_plate=end, end_to_last=last_to_frame,
                             progress=lambda done, total: bar.update(task, completed=done))
     clip_input = clip if clip.exists() else clip.parent
     report = build_report(check=result, inputs={"clip": clip_input, "plate": plate, "mask": mask, "sidecar": sidecar,

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
-from keyframe.io import check_output_dir, read_plate
+from keyframe.io import check_output_dir
 
 DEMO_FIXTURE = "coffee_defect"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -26,6 +26,8 @@ _PREFECT_DEFAULTS = {
     # the temporary server's first start migrates a new database: ~18 s idle, more on a busy box
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
+
+_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
 
 RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd | diffusers.")]
 ModelOption = Annotated[
@@ -37,10 +39,21 @@ OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 
 
-def prefect_environment() -> None:
-    """Offline Prefect settings, unless the user set them: no analytics, no telemetry."""
+def prefect_environment(*, foreground: bool = True) -> None:
+    """Offline Prefect settings, unless the user set them: no analytics, no telemetry.
+
+    In the foreground (prep, demo, compare) Prefect's console shows warnings and errors only: the
+    command prints its own summary, and an input error stays one line. Set
+    ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=INFO`` to see every flow and task run. A user error
+    is never shown with a Prefect traceback (:func:`flows.console.hide_user_errors`).
+    """
     for key, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    if foreground:
+        os.environ.setdefault(_CONSOLE_LEVEL, "WARNING")
+    from flows.console import hide_user_errors
+
+    hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
 
 
 def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
@@ -117,7 +130,9 @@ def demo(
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
     Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
-    is. Exit codes as for prep: 0 pass, 1 flagged.
+    is. Every stage runs even when the gate flags the plate (as it does the classical fill's soft
+    patch), so the report shows the gate's reasons beside the clip's. Exit codes as for prep:
+    0 pass, 1 flagged.
     """
     plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
     if not plate.is_file() or not mask.is_file():
@@ -128,7 +143,7 @@ def demo(
     from flows.prep import in_foreground, prep_flow
 
     with in_foreground():
-        entry = prep_flow(plate, mask, out.resolve(), config_from(None))
+        entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -185,13 +200,16 @@ def nightly_run(
     as_json: JsonOption = False,
 ) -> int:
     """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed."""
+    from keyframe.io.ledger import lock_run_folder
+
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
-    from flows.nightly import nightly_flow
+    with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
+        prefect_environment(foreground=False)
+        from flows.nightly import nightly_flow
 
-    summary = nightly_flow(str(manifest.resolve()), str(out.resolve()), None if config is None else str(config.resolve()),
-                           overrides, force)
+        summary = nightly_flow(str(manifest.resolve()), str(out.resolve()),
+                               None if config is None else str(config.resolve()), overrides, force)
     if as_json:
         print_json(summary)
     else:
@@ -222,7 +240,7 @@ def nightly_serve(
     """
     overrides = _nightly_overrides(concurrency, runner, dask_address)
     out = _nightly_inputs(manifest, out, config, overrides)
-    prefect_environment()
+    prefect_environment(foreground=False)
     from flows.nightly import deploy_nightly
 
     parameters = {"manifest": str(manifest.resolve()), "out_dir": str(out.resolve()),
@@ -253,7 +271,9 @@ def compare(
     """
     cfg = _checked(config_from(config, _render_overrides(render, model)), model, last)
     if last is not None:
-        read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+        from keyframe.pipeline import read_plate_file
+
+        read_plate_file(last, cfg)
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
 

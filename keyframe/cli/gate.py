@@ -15,19 +15,20 @@ from keyframe.io import check_output_dir, output_group, read_mask, read_plate, w
 @app.command()
 def gate(
     plate: Annotated[Path, typer.Argument(help="Edited plate (PNG, JPEG, TIFF, WebP).")],
-    mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask; without it the seam is not checked.")] = None,
+    mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask; without it the seam and texture are not checked.")] = None,
     as_json: JsonOption = False,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="Folder for heatmap PNGs and gate.json (with every sub-check).")
     ] = None,
     config: ConfigOption = None,
 ) -> int:
-    """Score edge, seam and anatomy; exit 0 if the plate passes, 1 if it fails."""
+    """Score edge, seam, texture and anatomy; exit 0 if the plate passes, 1 if it fails."""
     cfg = config_from(config)
-    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
     edit = None
     if mask is not None:
-        edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+        edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     if out_dir is not None:
         check_output_dir(out_dir, create=False)
     result = run_gate(pixels, edit, cfg.gate)

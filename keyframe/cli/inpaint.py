@@ -44,8 +44,9 @@ def inpaint(
         "crop_padding": crop_padding, "seam_match": seam_match, "blend": blend, "allow_pickle": allow_pickle,
     }
     cfg = config_from(config, {"seed": seed, "inpaint": options})
-    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
-    edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+    edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     output = check_inpaint_output(output)
     pipeline = load_model(cfg.inpaint)
 

@@ -58,8 +58,9 @@ def render(
     }
     options = {"backend": backend, "frames": frames, "fps": fps, "size": size, "svd": svd, "diffusers": diffusers}
     cfg = config_from(config, {"seed": seed, "render": options})
-    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
-    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side,
+                                               max_aspect=cfg.io.max_aspect)
     output = check_output_path(output)
     if output.suffix.lower() != ".mp4":
         raise KeyframeError(f"--output must be an .mp4 file, got {output.name}")

@@ -21,14 +21,16 @@ def validate(
 ) -> int:
     """Check that inputs can be read and belong together; print what they are."""
     cfg = config_from(config)
-    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side)
+    pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
     found: dict = {"plate": {"path": str(plate), "width": pixels.shape[1], "height": pixels.shape[0],
                              "bit_depth": 16 if pixels.dtype.itemsize == 2 else 8}}
     if mask is not None:
-        edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels)
+        edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
+                     max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
         found["mask"] = {"path": str(mask), "coverage": round(float(edit.mean()), 6)}
     if clip is not None:
-        frames = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
+        frames = read_clip(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels,
+                           max_bytes=cfg.io.max_clip_bytes)
         width, height = frames.size
         found["clip"] = {"path": str(clip), "frames": len(frames.frames), "fps": frames.fps,
                          "width": width, "height": height}

@@ -1,6 +1,6 @@
 """Motion-readiness gate: refuse plates whose flaws a video model would amplify.
 
-Three criteria, one module each (``edge``, ``seam``, ``anatomy``), each returning a
+Four criteria, one module each (``edge``, ``seam``, ``texture``, ``anatomy``), each returning a
 :class:`Criterion` with a score, its threshold, pass/fail, a heatmap and a plain-language reason.
 :func:`run_gate` runs them all; the gate passes unless a computed criterion fails (a criterion
 that was not checked neither passes nor fails it).
@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import GateConfig
-from keyframe.gate import anatomy, edge, seam
+from keyframe.gate import anatomy, edge, seam, texture
 from keyframe.gate.criterion import CRITERIA, Criterion, check_inputs
 from keyframe.io import check_output_dir, from_float, write_image
 from keyframe.verdict import Reason
 
 __all__ = ["CRITERIA", "Criterion", "GateResult", "run_gate", "write_heatmaps"]
 
-for _module in (edge, seam, anatomy):
+for _module in (edge, seam, texture, anatomy):
     CRITERIA.register(_module.NAME)(_module.score)
 
 

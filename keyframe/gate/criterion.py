@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from keyframe.io.images import to_float
@@ -118,6 +119,54 @@ def has_boundary(mask: np.ndarray | None) -> bool:
 def neighbourhood(mask: np.ndarray, padding: int) -> Box:
     """The box around the mask, padded; criteria crop to it so their cost follows the edit, not the plate."""
     return bounding_box(mask, padding)
+
+
+#: Long side (px) at which resolution-dependent measures (focal sharpness, texture, colour cast)
+#: are taken, so their limits, calibrated on 512x288 plates, hold at any plate size.
+WORK_SIDE = 512
+
+
+def work_scale(shape: tuple[int, ...]) -> float:
+    """The factor (<= 1) that brings a plate of ``shape`` down to :data:`WORK_SIDE`."""
+    return min(1.0, WORK_SIDE / max(shape[:2]))
+
+
+def to_work_size(rgb: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """A crop and its mask scaled by ``scale`` (area-averaged; the mask re-thresholded at 0.5).
+
+    Examples
+    --------
+    >>> rgb, mask = to_work_size(np.zeros((8, 8, 3), np.float32), np.ones((8, 8), bool), 0.5)
+    >>> rgb.shape, mask.shape, bool(mask.all())
+    ((4, 4, 3), (4, 4), True)
+    """
+    if scale >= 1:
+        return rgb, mask
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return small, cv2.resize(mask.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0.5
+
+
+#: Local detail energy is capped at this percentile of the ring's before edit and ring are compared,
+#: so a few strong edges crossing the ring (a coin's rim, a window frame) do not set the level.
+EDGE_PERCENTILE = 90
+#: Detail energy below half an 8-bit grey level RMS counts as none.
+ENERGY_FLOOR = (0.5 / 255) ** 2
+
+
+def energy_ratio(energy: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> float:
+    """Mean local ``energy`` inside over that in the ring, each capped at the ring's 90th percentile.
+
+    Examples
+    --------
+    >>> energy = np.ones((4, 4), np.float32); energy[:2] = 0.25
+    >>> inside = np.zeros((4, 4), bool); inside[:2] = True
+    >>> round(energy_ratio(energy, inside, ~inside), 3)
+    0.25
+    """
+    cap = np.percentile(energy[ring], EDGE_PERCENTILE)
+    inner = float(np.minimum(energy[inside], cap).mean())
+    outer = float(np.minimum(energy[ring], cap).mean())
+    return (inner + ENERGY_FLOOR) / (outer + ENERGY_FLOOR)
 
 
 def paste(values: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:

@@ -25,17 +25,18 @@ from keyframe.gate.criterion import (
     Check,
     Criterion,
     check_inputs,
+    energy_ratio,
     has_boundary,
     judge,
     neighbourhood,
     paste,
     unit,
+    work_scale,
 )
 from keyframe.io.images import from_float
 from keyframe.masks import distance_to, shrink
 
 NAME = "edge"
-WORK_SIDE = 512  # focal sharpness is measured at this long side, so it does not depend on resolution
 _FOCAL_WINDOW = 15
 _LOCAL_WINDOW = 9
 _ENERGY_FLOOR = 1e-5  # detail energy below ~1 grey level (8-bit) RMS counts as none
@@ -61,7 +62,7 @@ def focal_sharpness(grey: np.ndarray) -> tuple[float, np.ndarray]:
         Local RMS Laplacian relative to that 95th percentile (1 = as sharp as the focal area).
     """
     height, width = grey.shape
-    scale = min(1.0, WORK_SIDE / max(height, width))
+    scale = work_scale(grey.shape)
     work = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
     rms = np.sqrt(np.maximum(_laplacian_energy(work, _FOCAL_WINDOW), 0.0))
     focal = float(np.percentile(rms, 95))
@@ -87,30 +88,36 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     as a power law), so the ratio of fine-scale to coarse-scale detail is close to the same for a
     brick wall and for a sky; a blurred or soft-filled patch has lost its fine scale but kept its
     coarse shapes, and scores low. ``grey`` and ``mask`` are a crop around the edit; the ring is
-    as wide as half the edit's size (8 to 64 px) and starts 2 px out, so the seam is not counted.
+    as wide as half the edit's size (8 to 64 px); it starts, and the inside ends, 6 px from the
+    outline (2 px plus half the window local energy is averaged over), so the seam is not counted.
 
     Returns
     -------
     ratio : float or None
-        sqrt((fine/coarse inside) / (fine/coarse in the ring)); None when the edit is under 16 px
-        or leaves no ring around it.
+        sqrt of (fine detail inside / in the ring) over (coarse detail inside / in the ring,
+        capped at 1), local energies capped as :func:`~keyframe.gate.criterion.energy_ratio`
+        does; None when the edit is under 16 px or leaves no ring around it.
     softness : ndarray of float32
         Inside the edit, 1 - the local ratio (capped at 1): where the patch is soft.
     """
     ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 8, 64))
-    inside = shrink(mask, 2)
+    gap = 2 + _LOCAL_WINDOW // 2  # local energies are window means: keep the seam out of them
+    inside = shrink(mask, gap)
     inside = inside if inside.sum() >= 16 else mask
     d_out = distance_to(mask)
-    ring = (d_out > 2.5) & (d_out <= ring_px + 0.5)
+    ring = (d_out > gap + 0.5) & (d_out <= gap + ring_px + 0.5)
     if ring.sum() < 16 or mask.sum() < 16:
         return None, np.zeros(mask.shape, np.float32)
     fine, coarse = _detail_bands(grey)
-    ring_ratio = (fine[ring].mean() + _ENERGY_FLOOR) / (coarse[ring].mean() + _ENERGY_FLOOR)
-    inside_ratio = (fine[inside].mean() + _ENERGY_FLOOR) / (coarse[inside].mean() + _ENERGY_FLOOR)
     window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
-    local = (cv2.blur(fine, window) + _ENERGY_FLOOR) / (cv2.blur(coarse, window) + _ENERGY_FLOOR)
+    fine, coarse = np.maximum(cv2.blur(fine, window), 0), np.maximum(cv2.blur(coarse, window), 0)
+    local = (fine + _ENERGY_FLOOR) / (coarse + _ENERGY_FLOOR)
+    # an edit with more coarse structure than its ring (a galaxy in a starless patch of sky) is
+    # not expected to carry more fine detail than the ring: the prediction is capped at the ring's
+    ratio = energy_ratio(fine, inside, ring) / min(energy_ratio(coarse, inside, ring), 1.0)
+    ring_ratio = float(np.median(local[ring]))
     softness = np.where(inside, 1.0 - np.sqrt(np.minimum(local / ring_ratio, 1.0)), 0.0)
-    return float(np.sqrt(inside_ratio / ring_ratio)), softness.astype(np.float32)
+    return float(np.sqrt(ratio)), softness.astype(np.float32)
 
 
 def _band_mean(values: np.ndarray, band: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,10 @@ each checked against a limit from :class:`~keyframe.config.GateConfig`:
 - ``grain_mismatch``: noise inside over noise around the edit, or its inverse, whichever is larger
   (1 = matched; a clean patch on a grainy plate and a noisy patch on a clean one both score high).
 - ``gradient_ridge``: gradient on the outline over gradient beside it (a hard pasted edge).
+- ``colour_cast``: :func:`keyframe.gate.colour.colour_cast`: the mean CIELAB step across the
+  outline over the spread of the steps there, so a subtle cast shows on a flat wall, a lighting
+  gradient cancels out, and busy texture's own colour variation raises the bar. Measured at the
+  gate's working size (512 px long side), so its limit holds at any resolution.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from keyframe.gate.criterion import (
     neighbourhood,
     not_checked,
     paste,
+    to_work_size,
     unit,
+    work_scale,
 )
+from keyframe.gate.colour import colour_cast
 from keyframe.masks import grow
 from keyframe.seam import measure_seam
 
@@ -75,12 +82,18 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         "grain_mismatch": Check(grain, cfg.grain_mismatch_max, "max"),
         "gradient_ridge": Check(seam.gradient_ridge, cfg.gradient_ridge_max, "max"),
     }
+    cast = colour_cast(*to_work_size(crop, crop_mask, work_scale(mask.shape)), cfg.band)
+    if cast is not None:
+        checks["colour_cast"] = Check(cast.visibility, cfg.colour_cast_max, "max")
     texture = "cleaner" if seam.grain_ratio < 1 else "noisier"
     reasons = {
         "color_step": f"the colour jumps across the edit's outline (ΔE {seam.color_step:.1f}, {step:.1f} more than "
         f"the plate's own {own:.1f}, limit {cfg.color_step_max}): the patch will show as a tinted blob",
         "grain_mismatch": f"the edit is {texture} than the plate around it (grain {grain:.2f}x off, limit "
         f"{cfg.grain_mismatch_max}x): the patch will look frozen while the grain around it moves",
+        "colour_cast": "" if cast is None else f"the edit is {cast.describe()} than its surroundings all along "
+        f"its outline (ΔE {cast.delta_e:.1f} against a local variation of {cast.spread:.1f}: {cast.visibility:.2f}, "
+        f"limit {cfg.colour_cast_max}): a colour cast that will show as a tinted blob",
         "gradient_ridge": f"a visible edge follows the edit's outline ({seam.gradient_ridge:.2f}x the gradient "
         f"beside it, limit {cfg.gradient_ridge_max}x): the video model will treat it as an object edge",
     }

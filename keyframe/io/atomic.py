@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import fcntl
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +170,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def make_dirs(folder: str | Path) -> Path:
+    """Create ``folder`` and its missing parents; inside :func:`output_group` they count as the group's."""
+    folder = Path(folder)
+    for missing in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+        check_output_dir(missing)
+    return folder
+
+
+def write_bytes_now(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and at once, even inside an :func:`output_group`.
+
+    For entries that must outlive a failed group, such as a stage cache: a reader finds the whole
+    file or none, and a failed write (a full disk) leaves no temporary file behind.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+            raise _write_error(path, exc) from None
+        raise
+    return path
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
@@ -183,3 +214,34 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented, key-sorted JSON to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+_held: set[Path] = set()
+_held_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def hold_folder(folder: str | Path, lock_name: str, busy: str) -> Iterator[None]:
+    """Hold ``folder`` for this process (an advisory ``flock`` on ``folder/lock_name``).
+
+    Another process holding it is refused with ``busy`` (``{folder}`` is filled in) as a
+    :class:`KeyframeError`. Holding it again within this process is allowed (re-entrant), so a
+    caller can take it before starting work that takes it too.
+    """
+    folder = Path(folder).resolve()
+    with _held_lock:
+        again = folder in _held
+        _held.add(folder)
+    if again:
+        yield
+        return
+    try:
+        with open(folder / lock_name, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KeyframeError(busy.format(folder=folder)) from None
+            yield
+    finally:
+        with _held_lock:
+            _held.discard(folder)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -11,7 +16,8 @@ import numpy as np
 
 from keyframe.errors import KeyframeError
 from keyframe.io.atomic import atomic_path, check_output_dir
-from keyframe.io.images import read_plate, write_image
+from keyframe.io.images import image_size, read_plate, write_image
+from keyframe.validation import MIN_CLIP_FRAMES, check_clip_length, check_clip_size, check_image_size
 
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
 _PRINTF = re.compile(r"%0?\d*d")
@@ -30,7 +36,8 @@ class Clip:
         return int(self.frames.shape[2]), int(self.frames.shape[1])
 
 
-def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000) -> Clip:
+def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max_pixels: int = 64_000_000,
+              max_bytes: int = 1 << 30, min_frames: int = MIN_CLIP_FRAMES) -> Clip:
     """Read a clip from a video file, a folder of frames or a printf pattern such as ``f/%04d.png``.
 
     Parameters
@@ -40,26 +47,53 @@ def read_clip(path: str | Path, *, fps: float = 7.0, max_frames: int = 2000, max
     fps : float
         Frame rate to report for frame sequences (videos carry their own).
     max_frames : int
-        Refuse clips longer than this.
+        Refuse clips longer than this (``io.max_clip_frames``).
+    max_pixels : int
+        Refuse frames larger than this (``io.max_pixels``).
+    max_bytes : int
+        Refuse clips whose decoded frames would take more memory than this (``io.max_clip_bytes``):
+        checked from the container's header (or every frame file's header) before any frame is
+        decoded, and again while decoding, so a small file of many large frames is refused cheaply.
+    min_frames : int
+        Refuse clips shorter than this; the check compares frames, so it needs 2.
 
     Returns
     -------
     Clip
-        At least one frame; all frames the same size.
+        Between ``min_frames`` and ``max_frames`` frames, all the same size.
     """
     text = str(path)
+    limits = _Limits(max_frames, max_pixels, max_bytes, min_frames)
     if _PRINTF.search(Path(text).name):
-        files = _pattern_files(text)
-        return _read_sequence(files, fps, max_frames, max_pixels, text)
+        return _read_sequence(_pattern_files(text), fps, limits, text)
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
-        return _read_sequence(files, fps, max_frames, max_pixels, text)
+        return _read_sequence(files, fps, limits, text)
     if not path.exists():
         raise KeyframeError(f"clip not found: {path}")
     if path.stat().st_size == 0:
         raise KeyframeError(f"clip is an empty (zero-byte) file: {path}")
-    return _read_video(path, max_frames, max_pixels)
+    return _read_video(path, limits)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The ``io`` limits a clip is read within (the rules live in :mod:`keyframe.validation`)."""
+
+    max_frames: int
+    max_pixels: int
+    max_bytes: int
+    min_frames: int
+
+    def check(self, frames: int, width: int, height: int, source: str, *, about: bool = False) -> None:
+        """Refuse ``frames`` frames of ``width`` x ``height`` (``about``: a count from a header)."""
+        check_image_size(width, height, max_pixels=self.max_pixels, what="clip frame", where=source)
+        check_clip_size(frames, width, height, max_frames=self.max_frames, max_bytes=self.max_bytes, about=about,
+                        where=source)
+
+    def check_length(self, frames: int, source: str) -> None:
+        check_clip_length(frames, self.min_frames, where=source)
 
 
 def _pattern_files(pattern: str) -> list[Path]:
@@ -72,49 +106,89 @@ def _pattern_files(pattern: str) -> list[Path]:
     return files
 
 
-def _read_sequence(files: list[Path], fps: float, max_frames: int, max_pixels: int, source: str) -> Clip:
+def _read_sequence(files: list[Path], fps: float, limits: _Limits, source: str) -> Clip:
     if not files:
         raise KeyframeError(f"clip has 0 frames (no frame images found): {source}")
-    if len(files) > max_frames:
-        raise KeyframeError(f"clip has {len(files)} frames, over the limit of {max_frames} (io.max_clip_frames): {source}")
-    frames = []
-    for file in files:
-        frame = read_plate(file, max_pixels=max_pixels, min_side=1)
-        if frame.dtype == np.uint16:
-            frame = (frame // 257).astype(np.uint8)
-        if frames and frame.shape != frames[0].shape:
+    limits.check_length(len(files), source)
+    if len(files) > limits.max_frames:  # before reading every file's header
+        limits.check(len(files), 1, 1, source)
+    first = None
+    for file in files:  # every size from its header, before any frame is decoded
+        width, height = image_size(file, "clip frame", limits.max_pixels)
+        if first is not None and (width, height) != first:
             raise KeyframeError(
-                f"clip frames differ in size ({frames[0].shape[1]}x{frames[0].shape[0]} vs "
-                f"{frame.shape[1]}x{frame.shape[0]} at {file.name}): {source}"
+                f"clip frames differ in size ({first[0]}x{first[1]} vs {width}x{height} at {file.name}): {source}"
             )
-        frames.append(frame)
-    return Clip(np.stack(frames), float(fps))
+        first = (width, height)
+    limits.check(len(files), *first, source)
+    frames = np.empty((len(files), first[1], first[0], 3), np.uint8)
+    for i, file in enumerate(files):
+        frame = read_plate(file, max_pixels=limits.max_pixels, min_side=1, max_aspect=None)
+        frames[i] = (frame // 257).astype(np.uint8) if frame.dtype == np.uint16 else frame
+    return Clip(frames, float(fps))
 
 
-def _read_video(path: Path, max_frames: int, max_pixels: int) -> Clip:
+def _probe(path: Path) -> dict:
+    """The video's header as ffmpeg reports it (size, fps, duration), without decoding frames."""
     try:
-        # passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded
-        # to a constant rate with duplicated frames, which would read as "no motion").
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=["-fps_mode", "passthrough"])
-        meta = next(reader)
-        width, height = meta["size"]
-        if width * height > max_pixels:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        try:
+            return next(reader)
+        finally:
             reader.close()
-            raise KeyframeError(f"clip frames are {width}x{height}, over the io.max_pixels limit: {path}")
-        frames = []
-        for raw in reader:
-            if len(frames) >= max_frames:
-                reader.close()
-                raise KeyframeError(f"clip has more than {max_frames} frames (io.max_clip_frames): {path}")
-            frames.append(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
-    except KeyframeError:
-        raise
     except (OSError, RuntimeError, StopIteration, KeyError, ValueError):
         raise KeyframeError(f"clip is not a readable video: {path}") from None
-    if not frames:
-        raise KeyframeError(f"clip has 0 frames: {path}")
+
+
+# ffmpeg's line when the decoded frames change parameters (>= 5: "changed to <fmt>, WxH, ...";
+# 4.x: "frame changed from size:WxH ... to size:WxH").
+_SIZE_CHANGE = re.compile(r"video parameters changed to [^,]*(?:\([^)]*\))?, (\d+)x(\d+)|frame changed from .*? to size:(\d+)x(\d+)")
+
+
+def _size_changes(log: str, size: tuple[int, int]) -> tuple[int, int] | None:
+    """The first frame size other than ``size`` that ffmpeg's log reports, or None."""
+    for match in _SIZE_CHANGE.finditer(log):
+        found = tuple(int(v) for v in (match.group(1, 2) if match.group(1) else match.group(3, 4)))
+        if found != size:
+            return found
+    return None
+
+
+def _read_video(path: Path, limits: _Limits) -> Clip:
+    meta = _probe(path)
+    width, height = meta["size"]
     fps = float(meta.get("fps") or 0) or 7.0
-    return Clip(np.stack(frames), fps)
+    duration = float(meta.get("duration") or 0)
+    expected = round(duration * fps) if 0 < duration < math.inf else 0  # the header gives 10 ms steps
+    limits.check(min(expected, limits.max_frames), width, height, str(path), about=True)  # the count is exact below
+    # passthrough: every coded frame exactly once (a variable-frame-rate clip is not padded to a
+    # constant rate with duplicated frames, which would read as "no motion"). ffmpeg rescales
+    # frames whose size changes mid-stream; its log says so, and such a clip is refused below.
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-nostats", "-hide_banner", "-v", "info", "-i", str(path),
+               "-map", "0:v:0", "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]
+    frames = np.empty((max(expected, 1), height, width, 3), np.uint8)
+    count = 0
+    with tempfile.TemporaryFile() as log:
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL) as ffmpeg:
+            try:
+                while True:
+                    if count == len(frames):  # the header undercounted: grow by half
+                        frames = np.concatenate([frames, np.empty((len(frames) // 2 + 1, height, width, 3), np.uint8)])
+                    got = ffmpeg.stdout.readinto(memoryview(frames[count]).cast("B"))
+                    if got != frames[count].nbytes:
+                        break  # the end (a last partial frame is dropped, as a truncated file's)
+                    count += 1
+                    limits.check(count, width, height, str(path))
+            finally:
+                ffmpeg.kill()
+        log.seek(0)
+        changed = _size_changes(log.read(1 << 20).decode("utf-8", "replace"), (width, height))
+    if changed:
+        raise KeyframeError(f"clip changes frame size mid-stream ({width}x{height} to {changed[0]}x{changed[1]}): {path}")
+    if count == 0:
+        raise KeyframeError(f"clip is not a readable video (no frame could be decoded): {path}")
+    limits.check_length(count, str(path))
+    return Clip(frames[:count], fps)
 
 
 def write_clip(path: str | Path, frames: np.ndarray, fps: float, *, quality: int = 8) -> Path:
@@ -129,22 +203,24 @@ def write_clip(path: str | Path, frames: np.ndarray, fps: float, *, quality: int
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     height, width = frames.shape[1:3]
-    with atomic_path(path) as tmp:
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp),
-            (width, height),
-            fps=float(fps),
-            codec="libx264",
-            pix_fmt_out="yuv420p",
-            quality=quality,
-            macro_block_size=1,
-            ffmpeg_log_level="error",
-            output_params=["-movflags", "+faststart"],
-        )
-        writer.send(None)
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
+    # The command imageio-ffmpeg's write_frames builds, run here so that ffmpeg's messages go to
+    # a log (not the terminal) and its exit status is checked: a full disk mid-encode is an error.
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}",
+               "-pix_fmt", "rgb24", "-r", str(Fraction(float(fps)).limit_denominator()), "-i", "-", "-an",
+               "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", str(int((1 - quality / 10.0) * 51)),
+               "-v", "error", "-movflags", "+faststart"]
+    with atomic_path(path) as tmp, tempfile.TemporaryFile() as log:
+        with subprocess.Popen([*command, str(tmp)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                              bufsize=0) as ffmpeg:
+            with contextlib.suppress(BrokenPipeError):  # ffmpeg stopped early: its status says why
+                for frame in frames:
+                    ffmpeg.stdin.write(np.ascontiguousarray(frame).data)
+                ffmpeg.stdin.close()
+        if ffmpeg.returncode != 0:
+            log.seek(0)
+            said = [line.strip() for line in log.read(1 << 16).decode("utf-8", "replace").splitlines() if line.strip()]
+            reason = next((line for line in said if "No space left" in line), said[-1] if said else "no message")
+            raise KeyframeError(f"could not encode {Path(path).name} (ffmpeg: {reason})")
     return Path(path)
 
 

@@ -6,10 +6,14 @@ untouched pixels can be written back bit for bit). Masks come back as ``(H, W)``
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import struct
+import tempfile
+import threading
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +23,18 @@ from PIL import Image, UnidentifiedImageError
 
 from keyframe.errors import KeyframeError
 from keyframe.io.atomic import atomic_path
+from keyframe.io.shapes import mask_from_shapes
+from keyframe.validation import check_edit_mask, check_image_size
 
 PLATE_FORMATS = {"PNG", "JPEG", "TIFF", "WEBP", "MPO"}
-_EXIF_IN_HEADER = {"JPEG", "TIFF", "WEBP", "MPO"}
+# Formats whose EXIF orientation keyframe applies itself. OpenCV's TIFF decoder already turns the
+# pixels upright (libtiff honours the tag whatever the flags), so TIFF is not in this set: the
+# orientation is applied exactly once for every format.
+_EXIF_APPLIED_HERE = {"JPEG", "WEBP", "MPO"}
+
+# OpenCV's own log ("[ WARN:0@...]") would add lines to the one-line error promise; its messages
+# are caught with libpng's and libjpeg's below and put into the error instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 # EXIF orientation tag value -> operations that turn the stored pixels upright.
 _EXIF_ORIENTATION = {
@@ -44,52 +57,142 @@ def _require_file(path: Path, what: str) -> None:
         raise KeyframeError(f"{what} is an empty (zero-byte) file: {path}")
 
 
-def _open_header(path: Path, what: str, max_pixels: int) -> tuple[str, tuple[int, int], int]:
-    """Read format, (width, height) and EXIF orientation without decoding the pixels.
+def _open_header(path: Path, what: str, max_pixels: int, min_side: int = 1,
+                 max_aspect: float | None = None) -> tuple[str, tuple[int, int], int, str]:
+    """Read format, (width, height), EXIF orientation and mode without decoding the pixels.
 
-    The pixel limit is checked from the header alone, before anything else is read.
+    The size limits (:func:`keyframe.validation.check_image_size`) are checked from the header
+    alone, before anything else is read. The orientation returned is the one keyframe must still
+    apply (1 when the decoder does).
     """
     previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
     try:
         with Image.open(path) as img:
-            fmt, (width, height) = img.format or "", img.size
-            if width * height > max_pixels:
-                raise KeyframeError(
-                    f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the "
-                    f"{max_pixels / 1e6:.0f} MP limit (io.max_pixels): {path}"
-                )
-            # JPEG/TIFF/WebP keep EXIF in the header; PNG's eXIf chunk would need a decode.
-            orientation = int(img.getexif().get(0x0112, 1)) if fmt in _EXIF_IN_HEADER else 1
+            fmt, (width, height), mode = img.format or "", img.size, img.mode
+            # JPEG/WebP keep EXIF in the header; PNG's eXIf chunk would need a decode.
+            orientation = int(img.getexif().get(0x0112, 1)) if fmt in _EXIF_APPLIED_HERE else 1
     except PermissionError:
         raise KeyframeError(f"{what} is not readable (permission denied): {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error):
         raise KeyframeError(f"{what} is not a readable image (corrupt, truncated or not an image): {path}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = previous
-    return fmt, (width, height), orientation
+    check_image_size(width, height, max_pixels=max_pixels, min_side=min_side, max_aspect=max_aspect, what=what, where=path)
+    return fmt, (width, height), orientation, mode
 
 
-def _decode(path: Path, what: str) -> np.ndarray:
+def image_size(path: str | Path, what: str, max_pixels: int = 64_000_000) -> tuple[int, int]:
+    """``(width, height)`` of an image as :func:`read_plate` returns it (upright), from its header alone."""
+    path = Path(path)
+    _require_file(path, what)
+    _, (width, height), orientation, _ = _open_header(path, what, max_pixels)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG markers without a length field: TEM, RST0-7, SOI, EOI.
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8), 0xD8, 0xD9}
+
+
+def _png_problem(data: bytes) -> str | None:
+    """Why a PNG's chunk structure is unsafe to hand to libpng, or None (chunk lengths checked against the file)."""
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if length > len(data) - pos - 12:
+            return f"chunk {kind!r} at byte {pos} declares {length} bytes but the file has {len(data) - pos - 12} left"
+        if kind == b"IEND":
+            return None
+        pos += 12 + length
+    return "it ends before its IEND chunk"
+
+
+def _jpeg_problem(data: bytes) -> str | None:
+    """Why a JPEG's marker segments are unsafe to hand to libjpeg, or None (segments up to the first scan)."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:  # stray bytes before a marker: libjpeg skips them, so do we
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
+        marker = data[pos + 1]
+        if marker in (0x00, 0xFF):  # a fill byte, or a stray 0xFF00 before the marker
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if length < 2 or pos + 2 + length > len(data):
+            return f"segment 0xFF{marker:02X} at byte {pos} declares {length} bytes past the end of the file"
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            return None
+        pos += 2 + length
+    return "it ends before its first scan"
+
+
+def _structure_problem(fmt: str, data: bytes) -> str | None:
+    if fmt == "PNG" and data.startswith(_PNG_SIGNATURE):
+        return _png_problem(data)
+    if fmt in ("JPEG", "MPO") and data.startswith(b"\xff\xd8"):
+        return _jpeg_problem(data)
+    return None
+
+
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Catch what C libraries (libpng, libjpeg, libtiff, OpenCV) print on file descriptor 2.
+
+    Yields a list that holds the captured lines after the block, so an error can carry them in
+    its one line instead of printing them above it. Blocks run one at a time.
+    """
+    lines: list[str] = []
+    with _stderr_lock, tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink.read(4096).decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def _decode(path: Path, what: str, fmt: str) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    problem = _structure_problem(fmt, data.tobytes())
+    if problem:
+        raise KeyframeError(f"{what} is truncated or corrupt ({fmt} structure: {problem}): {path}")
+    with captured_stderr() as noise:
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise KeyframeError(f"{what} could not be decoded (truncated or corrupt?): {path}")
+        said = f" ({noise[0]})" if noise else ""
+        raise KeyframeError(f"{what} could not be decoded (truncated or corrupt?){said}: {path}")
     return pixels
 
 
-def read_plate(path: str | Path, *, max_pixels: int = 64_000_000, min_side: int = 16) -> np.ndarray:
+def read_plate(path: str | Path, *, max_pixels: int = 64_000_000, min_side: int = 16,
+               max_aspect: float | None = 16.0) -> np.ndarray:
     """Read a plate as an upright RGB array of its own bit depth.
 
     Parameters
     ----------
     path : str or Path
         PNG, JPEG, TIFF or WebP file; 8 or 16 bit; grey, RGB or RGBA (alpha is dropped with a
-        warning). EXIF orientation is applied.
+        warning). EXIF orientation is applied (once, whichever decoder reads the format).
     max_pixels : int
         Refuse images with more pixels than this before decoding them (decompression bombs).
     min_side : int
         Refuse images whose width or height is smaller than this.
+    max_aspect : float or None
+        Refuse images whose long side is more than this many times the short one (no stage or
+        video codec handles a 20000x20 strip); None for no limit.
 
     Returns
     -------
@@ -103,12 +206,10 @@ def read_plate(path: str | Path, *, max_pixels: int = 64_000_000, min_side: int 
     """
     path = Path(path)
     _require_file(path, "plate")
-    fmt, (width, height), orientation = _open_header(path, "plate", max_pixels)
+    fmt, _, orientation, _ = _open_header(path, "plate", max_pixels, min_side, max_aspect)
     if fmt not in PLATE_FORMATS:
         raise KeyframeError(f"plate format {fmt or 'unknown'} is not supported (use PNG, JPEG, TIFF or WebP): {path}")
-    if min(width, height) < min_side:
-        raise KeyframeError(f"plate is {width}x{height}, smaller than {min_side} px on a side (io.min_side): {path}")
-    pixels = _decode(path, "plate")
+    pixels = _decode(path, "plate", fmt)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise KeyframeError(f"plate has unsupported sample type {pixels.dtype} (use 8- or 16-bit): {path}")
     if pixels.ndim == 2:
@@ -185,42 +286,45 @@ def read_png_text(path: str | Path) -> dict[str, str]:
         return {k: str(v) for k, v in getattr(img, "text", {}).items()}
 
 
-def read_mask(path: str | Path, shape: tuple[int, int], *, threshold: int = 0, max_pixels: int = 64_000_000) -> np.ndarray:
+def read_mask(path: str | Path, shape: tuple[int, int], *, threshold: int = 0, max_pixels: int = 64_000_000,
+              max_points: int = 100_000, max_crossings: int = 1_000) -> np.ndarray:
     """Read an edit mask and check it against the plate.
 
     Parameters
     ----------
     path : str or Path
-        A single-channel image (pixels above ``threshold`` are edits), an RGBA PNG (its alpha
-        channel is the mask), or a JSON file of shapes::
+        A single-channel image (pixels above ``threshold`` are edits; a grey+alpha PNG is read
+        from its grey channel), an RGBA PNG (its alpha channel is the mask, unless the alpha is
+        uniform, then its grey RGB is), or a JSON file of shapes::
 
-            {"shapes": [{"type": "polygon", "points": [[x, y], ...]},
+            {"width": 512, "height": 288,
+             "shapes": [{"type": "polygon", "points": [[x, y], ...]},
                         {"type": "box", "xywh": [x, y, w, h]}]}
 
     shape : tuple of int
         ``(height, width)`` of the plate; the mask must match it.
     threshold : int
         Pixel values strictly above this count as edit.
+    max_points : int
+        Most polygon points a JSON mask may hold, all shapes together (``io.max_mask_points``).
+    max_crossings : int
+        Most polygon edges one row of the plate may cross (``io.max_polygon_crossings``): the fill's
+        cost grows faster than this, so a polygon of random points is refused in milliseconds
+        instead of filling for minutes. Traced outlines cross a row a few times.
 
     Returns
     -------
     ndarray of shape (H, W), dtype bool
+        Some but not all pixels set: an empty mask or one covering the whole plate is refused.
     """
     path = Path(path)
     _require_file(path, "mask")
     height, width = shape
     if path.suffix.lower() == ".json":
-        mask = _mask_from_json(path, (height, width))
+        mask = mask_from_shapes(path, (height, width), max_points, max_crossings)
     else:
-        _open_header(path, "mask", max_pixels)
-        pixels = _decode(path, "mask")
-        if pixels.ndim == 3:
-            if pixels.shape[2] == 4:
-                pixels = pixels[:, :, 3]
-            elif np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]):
-                pixels = pixels[:, :, 0]
-            else:
-                raise KeyframeError(f"mask must be single-channel (grey) or RGBA with the mask in alpha: {path}")
+        fmt, _, _, mode = _open_header(path, "mask", max_pixels)
+        pixels = _mask_channel(_decode(path, "mask", fmt), mode, path)
         if pixels.shape != (height, width):
             raise KeyframeError(
                 f"mask is {pixels.shape[1]}x{pixels.shape[0]} but the plate is {width}x{height}: {path}"
@@ -230,43 +334,22 @@ def read_mask(path: str | Path, shape: tuple[int, int], *, threshold: int = 0, m
         mask = pixels > threshold
     if not mask.any():
         raise KeyframeError(f"mask has no edit pixels above the threshold {threshold} (io.mask_threshold): {path}")
-    if mask.all():
-        warnings.warn(f"mask {path.name} covers the whole plate; nothing is preserved", stacklevel=2)
-    return mask
+    return check_edit_mask(mask, where=path)
 
 
-def _mask_from_json(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KeyframeError(f"mask JSON is not valid JSON ({exc.__class__.__name__}): {path}") from None
-    shapes = data.get("shapes") if isinstance(data, dict) else None
-    if not isinstance(shapes, list) or not shapes:
-        raise KeyframeError(f"mask JSON needs a non-empty 'shapes' list of polygons/boxes: {path}")
-    if "width" in data and "height" in data and (data["height"], data["width"]) != shape:
-        raise KeyframeError(
-            f"mask JSON is for {data['width']}x{data['height']} but the plate is {shape[1]}x{shape[0]}: {path}"
-        )
-    mask = np.zeros(shape, np.uint8)
-    for i, item in enumerate(shapes):
-        try:
-            kind = item["type"]
-            if kind == "polygon":
-                points = np.asarray(item["points"], dtype=np.float64)
-                if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
-                    raise ValueError("a polygon needs at least 3 [x, y] points")
-                cv2.fillPoly(mask, [np.rint(points).astype(np.int32)], 1)
-            elif kind == "box":
-                x, y, w, h = (float(v) for v in item["xywh"])
-                if w <= 0 or h <= 0:
-                    raise ValueError("a box needs positive width and height")
-                x0, y0 = max(int(round(x)), 0), max(int(round(y)), 0)
-                mask[y0 : int(round(y + h)), x0 : int(round(x + w))] = 1
-            else:
-                raise ValueError(f"unknown shape type {kind!r} (use 'polygon' or 'box')")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise KeyframeError(f"mask JSON shape {i} is invalid ({exc}): {path}") from None
-    return mask.astype(bool)
+def _mask_channel(pixels: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """The one channel of a decoded mask image that holds the mask (see :func:`read_mask`)."""
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.shape[2] == 4:
+        alpha = pixels[:, :, 3]
+        if mode in ("LA", "La") or (alpha == alpha.flat[0]).all():
+            pixels = pixels[:, :, :3]  # grey+alpha (OpenCV expands it to BGRA), or an opaque RGBA
+        else:
+            return alpha
+    if pixels.shape[2] == 3 and (pixels[:, :, 0] == pixels[:, :, 1]).all() and (pixels[:, :, 1] == pixels[:, :, 2]).all():
+        return pixels[:, :, 0]
+    raise KeyframeError(f"mask must be single-channel (grey) or RGBA with the mask in alpha: {path}")
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> Path:

@@ -9,20 +9,27 @@ new one, never half of either; :meth:`Ledger.recover` tidies what a killed run l
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from keyframe.errors import KeyframeError
-from keyframe.io.atomic import check_output_dir, write_json_atomic
+from keyframe.io.atomic import check_output_dir, hold_folder, write_json_atomic
 
 SHOT_RECORD_SCHEMA = "keyframe.shot/1"
 FINISHED = ("pass", "flagged")
+
+
+def lock_run_folder(out_dir: str | Path) -> contextlib.AbstractContextManager[None]:
+    """Hold a nightly output folder for one run; a second run on the same folder is refused in one line.
+
+    The CLI takes the lock before the flow starts (writing nothing), so a refused run prints no
+    Prefect output; the flow takes it again (re-entrant within one process) for runs a deployment
+    starts.
+    """
+    return hold_folder(out_dir, ".nightly.lock", "another nightly run is using {folder}")
 
 
 class Ledger:
@@ -40,15 +47,9 @@ class Ledger:
         self.out_dir = check_output_dir(out_dir)
         self.shots_dir = check_output_dir(self.out_dir / "shots")
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the folder for one nightly run; a second run on the same folder is refused."""
-        with open(self.out_dir / ".nightly.lock", "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise KeyframeError(f"another nightly run is using {self.out_dir}") from None
-            yield
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the folder for one nightly run (:func:`lock_run_folder`)."""
+        return lock_run_folder(self.out_dir)
 
     def recover(self) -> list[str]:
         """Clean up after a killed run; returns what was done, one line each.

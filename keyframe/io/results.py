@@ -105,3 +105,18 @@ def forget_damaged_result(record: Path, result: Path) -> bool:
         record.unlink(missing_ok=True)
         return True
     return False
+
+
+def tidy_cache(keys: Path, results: Path) -> list[Path]:
+    """Delete what a kill, a full disk or an older version left in a stage cache; returns the paths.
+
+    Temporary files (hidden names) and results that are not intact (0 bytes, cut short) go, then
+    every key record whose result is gone.
+    """
+    removed: list[Path] = []
+    for folder, keep in ((results, result_is_intact), (keys, lambda record: (results / record.name).is_file())):
+        damaged = [p for p in folder.iterdir() if p.is_file() and (p.name.startswith(".") or not keep(p))] if folder.is_dir() else []
+        for path in damaged:
+            path.unlink(missing_ok=True)
+        removed += damaged
+    return removed

@@ -8,7 +8,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from keyframe.errors import KeyframeError
 from keyframe.io.atomic import pending_path, write_json_atomic
+from keyframe.io.documents import read_json_object
 
 SIDECAR_SCHEMA = "keyframe.sidecar/1"
 _VERSIONED_PACKAGES = (
@@ -131,3 +135,30 @@ def write_sidecar(
     if extra:
         data.update(extra)
     return write_json_atomic(sidecar_path(output), data)
+
+
+def read_plate_to_frame0(clip: str | Path) -> tuple[Path | None, np.ndarray | None]:
+    """``(sidecar path, plate_to_frame0)`` from the render sidecar beside ``clip``, or ``(None, None)``.
+
+    The transform is refused in one line unless it is a 3x3 matrix of finite numbers, so a
+    hand-edited sidecar fails before the check starts.
+    """
+    return read_sidecar_matrix(clip, "plate_to_frame0")
+
+
+def read_sidecar_matrix(clip: str | Path, key: str) -> tuple[Path | None, np.ndarray | None]:
+    """``(sidecar path, the 3x3 matrix under key)`` from the render sidecar beside ``clip`` (``None``
+    for either when absent), checked as :func:`read_plate_to_frame0` does; ``key`` is
+    ``plate_to_frame0`` or ``last_to_frame`` (end plate -> last frame)."""
+    path = sidecar_path(clip)
+    if not path.is_file():
+        return None, None
+    value = read_json_object(path, "clip sidecar").get(key)
+    if value is None:
+        return path, None
+    rows = value if isinstance(value, list) and len(value) == 3 else []
+    numbers = [v for row in rows if isinstance(row, list) and len(row) == 3 for v in row
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) != 9:
+        raise KeyframeError(f"clip sidecar's {key} must be a 3x3 list of numbers: {path}")
+    return path, np.asarray(numbers, dtype=np.float64).reshape(3, 3)

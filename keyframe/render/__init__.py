@@ -19,8 +19,9 @@ from keyframe.registry import Progress
 from keyframe.render.base import RENDERERS, Renderer, RenderResult
 from keyframe.render.camera import camera_map, plan_camera
 from keyframe.render.diffusers_i2v import load_i2v
-from keyframe.render.fit import fit_plate, plan_fit
+from keyframe.render.fit import fit_plate, parse_size, plan_fit
 from keyframe.render.svd import load_svd
+from keyframe.validation import check_encodable
 
 # backends that condition the clip's last frame on an end plate
 TAKES_LAST = ("diffusers",)
@@ -77,6 +78,10 @@ def render(
     >>> result.frames.shape, result.backend
     ((3, 288, 512, 3), 'camera')
     """
+    if cfg.size is not None:
+        check_encodable(*parse_size(cfg.size))
+    elif cfg.backend == "camera":  # frames of the plate's size (svd picks a model-sized area)
+        check_encodable(plate.shape[1], plate.shape[0])
     backend = RENDERERS.get(cfg.backend)
     if last is None:
         return backend(plate, cfg, seed=seed, model=model, progress=progress)

@@ -28,7 +28,7 @@ def _gate_dict(gate: GateResult | Mapping[str, Any] | None) -> dict[str, Any] | 
 
 
 def gate_reasons(gate: dict[str, Any]) -> list[dict[str, Any]]:
-    """One reason per failed gate criterion, coded by the criterion's name (``edge``, ``seam``, ``anatomy``).
+    """One reason per failed gate criterion, coded by the criterion's name (``edge``, ``seam``, ``texture``, ``anatomy``).
 
     A criterion that was not checked (``pass`` null) is not a reason. Gate reasons concern the
     plate, not frames, so their frame list is empty.
@@ -54,7 +54,7 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         From :func:`keyframe.track.check_clip`.
     gate : GateResult or dict, optional
         From ``keyframe.gate.run_gate`` (anything with ``.to_dict()``), or that dict itself.
-        Its failed criteria become reasons with codes ``edge`` / ``seam`` / ``anatomy``.
+        Its failed criteria become reasons with codes ``edge`` / ``seam`` / ``texture`` / ``anatomy``.
     inputs : dict
         Role -> path of each input file (paths and content hashes are recorded; None = not given).
     params : dict

@@ -33,7 +33,7 @@ from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics
 from keyframe.track.propagate import Step, track_region
-from keyframe.validation import check_frames, check_mask, check_plate
+from keyframe.validation import MIN_CLIP_FRAMES, check_frames, check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
@@ -221,7 +221,7 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     >>> result.verdict, [r.code for r in result.reasons]  # doctest: +SKIP
     ('flagged', ['float'])
     """
-    frames = check_frames(frames, min_frames=2)
+    frames = check_frames(frames, min_frames=MIN_CLIP_FRAMES)
     plate = check_plate(plate, allow_float=True)
     mask = check_mask(mask, plate.shape[:2])
     started = time.perf_counter()

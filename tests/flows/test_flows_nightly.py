@@ -45,12 +45,14 @@ def test_one_bad_shot_never_stops_the_others(cli, tmp_path, prefect_api):
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
     (tmp_path / "secret.png").write_bytes((folder / "brick.png").read_bytes())
     (folder / "link.png").symlink_to(tmp_path / "secret.png")
+    (folder / "infinite.json").write_text('{"shapes": [{"type": "box", "xywh": [1e999, 0, 10, 10]}]}')
     manifest = write_manifest(folder, [
         _shot("sh010", "coffee_defect", prompt="<script>alert(1)</script>"),
         {"id": "sh020", "plate": "corrupt.png", "mask": "brick.mask.png"},
         {"id": "sh030", "plate": "../secret.png", "mask": "brick.mask.png"},
         {"id": "sh040", "plate": "link.png", "mask": "brick.mask.png"},
         _shot("sh050", "brick"),
+        {"id": "sh060", "plate": "brick.png", "mask": "infinite.json"},
     ])
     out = tmp_path / "out"
 
@@ -59,23 +61,24 @@ def test_one_bad_shot_never_stops_the_others(cli, tmp_path, prefect_api):
     assert result.code == 1, result.stderr
     summary = _summary(out)
     status = {row["id"]: row["status"] for row in summary["shots"]}
-    assert status["sh020"] == status["sh030"] == status["sh040"] == "failed"
+    assert status["sh020"] == status["sh030"] == status["sh040"] == status["sh060"] == "failed"
     assert status["sh010"] in ("pass", "flagged") and status["sh050"] in ("pass", "flagged")
     errors = {row["id"]: row["error"] for row in summary["shots"]}
     assert "not a readable image" in errors["sh020"]
     assert "escapes the manifest's folder" in errors["sh030"] and "escapes" in errors["sh040"]
-    assert summary["counts"]["failed"] == 3 and summary["exit_code"] == 1
+    assert "not finite" in errors["sh060"]
+    assert summary["counts"]["failed"] == 4 and summary["exit_code"] == 1
     for shot_id in ("sh010", "sh050"):
         assert (out / "shots" / shot_id / "clip.mp4").is_file()
         assert (out / "shots" / shot_id / "report.html").is_file()
     assert not (out / "shots" / "sh030" / "clean.png").exists()  # nothing was made from an escaping path
 
     index = (out / "index.html").read_text()
-    assert all(f"sh0{i}0" in index for i in range(1, 6))
+    assert all(f"sh0{i}0" in index for i in range(1, 7))
     report_html = (out / "shots" / "sh010" / "report.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report_html and "<script>alert" not in report_html
     timeline = otio.adapters.read_from_file(str(out / "flags.otio"))
-    assert [clip.name for clip in timeline.find_clips()] == [f"sh0{i}0" for i in range(1, 6)]
+    assert [clip.name for clip in timeline.find_clips()] == [f"sh0{i}0" for i in range(1, 7)]
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -84,7 +87,7 @@ def test_one_bad_shot_never_stops_the_others(cli, tmp_path, prefect_api):
         table = client.read_latest_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["keyframe-nightly-shots"])))
         markdown = client.read_latest_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["keyframe-nightly-summary"])))
     assert table and table[0].type == "table" and "sh020" in json.dumps(table[0].data)
-    assert markdown and markdown[0].type == "markdown" and "3 failed" in markdown[0].data
+    assert markdown and markdown[0].type == "markdown" and "4 failed" in markdown[0].data
 
 
 def _staging_started(shots, ids):
@@ -106,9 +109,28 @@ KILL_POINTS = {  # when to SIGKILL the run -> how many shots may have finished b
 }
 
 
+def test_a_second_run_on_the_same_folder_is_refused_in_one_line(cli, tmp_path):
+    from support import assert_one_line_error
+
+    folder = _shots_folder(tmp_path, ["brick"])
+    manifest = write_manifest(folder, [_shot("sh010", "brick")])
+    out = tmp_path / "out"
+    out.mkdir()
+    hold = "import fcntl, sys, time; h = open(sys.argv[1], 'a+'); fcntl.flock(h, fcntl.LOCK_EX); print(1, flush=True); time.sleep(120)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(out / ".nightly.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdout.readline()  # the other run holds the folder
+        result = cli("nightly", manifest, "-o", out)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_one_line_error(result, 2, "another nightly run")  # refused before Prefect starts: no traceback
+    assert not (out / "summary.json").exists() and not (out / "shots").exists()
+
+
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
 def test_a_killed_run_resumes_without_redoing_or_losing_shots(cli, tmp_path, prefect_env, kill_point):
-    names = ["coffee_defect", "brick", "astronaut", "coffee"]  # all pass the gate with biharmonic fills
+    names = ["coffee_defect", "brick", "astronaut", "coffee"]  # all pass the GATE_PASSING gate with biharmonic fills
     folder = _shots_folder(tmp_path, names)
     ids = [f"sh{i}" for i in range(1, 5)]
     manifest = write_manifest(folder, [_shot(shot_id, name) for shot_id, name in zip(ids, names)])

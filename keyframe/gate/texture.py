@@ -1,0 +1,199 @@
+"""Texture criterion: does the edit carry the fine detail and the grain its surroundings predict?
+
+A fill can keep the local colour and still show: softer than the picture around it, with grain
+of the wrong structure or strength (a smooth fill with white noise sprinkled on top, a Telea
+smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.config.GateConfig`:
+
+- ``fine_detail``: the edit and a ring around it are split into four frequency bands (differences
+  of Gaussians at sigma 1, 2, 4 and 8 px, at the gate's 512 px working size). Per band, the RMS
+  amplitude inside over that in the ring (local energy capped at the ring's 90th percentile, so
+  a few strong edges do not count). The two finest bands are compared with what the ring
+  predicts for this content: the ring's own amount, scaled down by how much smoother the edit is
+  at the coarsest band when it is (a smooth sky or cheek keeps its proportions across bands; a
+  soft fill loses the fine bands but keeps its coarse shapes). The smaller of the two is the
+  score (1 = as detailed as predicted). Added white grain lifts the finest band but not the
+  next, so it does not hide a soft fill.
+- ``grain_level``: noise inside against noise in the ring, per opponent colour channel
+  (lightness, red-green, yellow-blue; median absolute finest band, a robust noise level), as a
+  factor off either way; the worst channel counts. The ring's pixels are those as bright as the
+  edit (noise grows with brightness). A grain-free fill, luminance-only grain on a plate with
+  colour noise, or chroma noise on a clean plate shows here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from keyframe.config import GateConfig
+from keyframe.gate.criterion import (
+    Check,
+    Criterion,
+    ENERGY_FLOOR,
+    check_inputs,
+    energy_ratio,
+    has_boundary,
+    judge,
+    neighbourhood,
+    not_checked,
+    paste,
+    to_work_size,
+    work_scale,
+)
+from keyframe.masks import distance_to, shrink
+
+NAME = "texture"
+SIGMAS = (1.0, 2.0, 4.0, 8.0)  # band b lies between blur SIGMAS[b - 1] (0 for b = 0) and SIGMAS[b]
+CHANNELS = ("lightness", "red-green", "yellow-blue")
+# RGB -> orthonormal opponent channels (lightness, red-green, yellow-blue): chroma noise apart from
+# luminance grain, as CIELAB would separate them, at the cost of one 3x3 product
+_OPPONENT = np.float32([[1, 1, 1], [1, -1, 0], [1, 1, -2]]) / np.sqrt(np.float32([[3], [2], [6]]))
+_NOISE_FLOOR = 1 / 255  # grain under one 8-bit level is invisible: noise levels count from there
+_LOCAL_WINDOW = 9  # px: band energy is averaged over this window before it is compared
+
+
+@dataclass(frozen=True)
+class TextureMeasure:
+    """How the edit's detail and grain compare with its ring.
+
+    ``band_ratios``: amplitude inside / ring per band, finest first. ``fine_detail``: the finest
+    two bands against the ring's prediction (1 = as detailed as predicted). ``grain_ratios``:
+    noise inside / ring per opponent channel. ``softness``: (H, W) map, 1 where the edit lacks detail.
+    """
+
+    band_ratios: tuple[float, ...]
+    fine_detail: float
+    grain_ratios: tuple[float, ...]
+    softness: np.ndarray
+
+    @property
+    def grain_mismatch(self) -> tuple[float, str]:
+        """The worst channel's noise factor off (>= 1, either way) and the channel's name."""
+        factors = [max(r, 1.0 / r) for r in self.grain_ratios]
+        worst = int(np.argmax(factors))
+        return float(factors[worst]), CHANNELS[worst]
+
+
+def _bands(grey: np.ndarray) -> list[np.ndarray]:
+    """Squared band-pass detail of ``grey``, one array per band (finest first)."""
+    blurs = [grey]
+    for previous, sigma in zip((0.0, *SIGMAS), SIGMAS):
+        step = np.sqrt(sigma**2 - previous**2)  # blur the previous level: cheaper, same result
+        blurs.append(cv2.GaussianBlur(blurs[-1], (0, 0), step, borderType=cv2.BORDER_REFLECT))
+    return [(fine - coarse) ** 2 for fine, coarse in zip(blurs[:-1], blurs[1:])]
+
+
+def _alike_in_brightness(grey: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """The ring's pixels as bright as the middle half of the edit's (+-0.05), or the whole ring if under 64.
+
+    Sensor noise grows with brightness, so a bright coin on a dark tray is legitimately noisier
+    than the tray around it: grain is compared with the surroundings at the same brightness.
+    """
+    smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
+    low, high = np.percentile(smooth[inside], (25, 75))
+    alike = ring & (smooth >= low - 0.05) & (smooth <= high + 0.05)
+    return alike if alike.sum() >= 64 else ring
+
+
+def _noise_levels(rgb: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Median absolute finest-band response per opponent channel over ``region`` (a robust noise level)."""
+    opponent = cv2.transform(rgb, _OPPONENT)
+    fine = opponent - cv2.GaussianBlur(opponent, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    return np.median(np.abs(fine[region]), axis=0)
+
+
+def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
+    """Compare the detail and grain inside ``mask`` with a ring around it.
+
+    ``rgb`` (float32 in [0, 1]) and ``mask`` are a crop around the edit. The ring is as wide as
+    half the edit's size (12 to 64 px) and starts 7 px out, the edit's inside 7 px in, so the
+    seam itself is not counted (3 px, plus half the window local energy is averaged over).
+    Returns None when the edit or its ring has under 64 pixels.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> plate = np.clip(0.5 + rng.normal(0, 0.05, (96, 96, 3)), 0, 1).astype(np.float32)
+    >>> mask = np.zeros((96, 96), bool); mask[32:64, 32:64] = True
+    >>> plate[mask] = 0.5  # a flat fill in a grainy plate
+    >>> measure_texture(plate, mask).fine_detail < 0.1
+    True
+    """
+    ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 12, 64))
+    gap = 3 + _LOCAL_WINDOW // 2  # local energies are window means: keep the seam out of them
+    d_out = distance_to(mask)
+    ring = (d_out > gap) & (d_out <= gap + ring_px)
+    inside = shrink(mask, gap)
+    inside = inside if inside.sum() >= 64 else mask
+    if ring.sum() < 64 or inside.sum() < 64:
+        return None
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
+    energies = [np.maximum(cv2.blur(e, window), 0.0) for e in _bands(grey)]
+    ratios = tuple(float(np.sqrt(energy_ratio(energy, inside, ring))) for energy in energies)
+    coarse = min(ratios[-1], 1.0)  # a smoother edit predicts proportionally less fine detail; never more
+    fine_detail = min(ratios[0], ratios[1]) / coarse
+    expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
+    local = np.minimum(energies[0], energies[1])
+    softness = np.where(mask, 1.0 - np.sqrt(np.minimum(local / expected, 1.0)), 0.0).astype(np.float32)
+    noise_in, noise_ring = _noise_levels(rgb, inside), _noise_levels(rgb, _alike_in_brightness(grey, inside, ring))
+    grain = tuple(float((a + _NOISE_FLOOR) / (b + _NOISE_FLOOR)) for a, b in zip(noise_in, noise_ring))
+    return TextureMeasure(ratios, float(fine_detail), grain, softness)
+
+
+def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criterion:
+    """Score the texture criterion of an edited plate.
+
+    Parameters
+    ----------
+    plate : ndarray of shape (H, W, 3)
+        The edited plate, uint8/uint16 or float32 in [0, 1].
+    mask : ndarray of shape (H, W) or None
+        The edited region. Without one (or with one covering everything) there is nothing to
+        compare and the criterion is "not checked".
+    cfg : GateConfig
+
+    Returns
+    -------
+    Criterion
+        Score = worst sub-check as a multiple of its limit (above 1 fails).
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> score(data.astronaut(), None, GateConfig()).passed is None
+    True
+    """
+    rgb, mask = check_inputs(plate, mask)
+    if not has_boundary(mask):
+        return not_checked(NAME, "no edit with surroundings to compare its texture with")
+    scale = work_scale(mask.shape)  # bands and rings are defined at the working size
+    box = neighbourhood(mask, int(np.ceil((3 + _LOCAL_WINDOW // 2 + 64 + 3 * SIGMAS[-1]) / scale)))
+    found = measure_texture(*to_work_size(rgb[box.slices], mask[box.slices], scale))
+    if found is None:
+        return not_checked(NAME, "the edit is too small, or leaves no surroundings, to compare")
+    grain, channel = found.grain_mismatch
+    weaker = found.grain_ratios[CHANNELS.index(channel)] < 1
+    checks = {
+        "fine_detail": Check(found.fine_detail, cfg.texture_detail_min, "min"),
+        "grain_level": Check(grain, cfg.texture_grain_max, "max"),
+    }
+    reasons = {
+        "fine_detail": f"the fill has {found.fine_detail:.0%} of the fine detail its surroundings predict (needs "
+        f"{cfg.texture_detail_min:.0%}): it will read as a softer, differently grained patch that swims in motion",
+        "grain_level": f"the fill's grain in the {channel} channel is {grain:.1f}x "
+        f"{'weaker' if weaker else 'stronger'} than the plate's around it (limit {cfg.texture_grain_max}x): the patch will look pasted on once the plate moves",
+    }
+    details = {
+        "band_sigmas": list(SIGMAS),
+        "band_ratios": [round(r, 4) for r in found.band_ratios],
+        "grain_ratios": dict(zip(CHANNELS, (round(r, 4) for r in found.grain_ratios))),
+        "heatmap_shows": "where the edit lacks the fine detail its surroundings predict",
+    }
+    softness = found.softness
+    if scale < 1:
+        softness = cv2.resize(softness, (box.x1 - box.x0, box.y1 - box.y0), interpolation=cv2.INTER_LINEAR)
+    heatmap = paste(softness, box, mask.shape)
+    return judge(NAME, checks, reasons, "as detailed and as grainy as its surroundings", heatmap, details)
