@@ -6,6 +6,10 @@ run on. Each shot is built in a staging folder and committed in one rename (see
 :class:`keyframe.io.ledger.Ledger`), so a run killed with SIGKILL and started again redoes only the
 shots that had not been committed, and no output is lost or written twice.
 
+A shot may list its previous revision (plate + clip rendered elsewhere): that clip is checked
+against its own plate into ``shots/<id>/previous/`` and compared with the new revision
+(``shots/<id>/compare.json``), and the summary says per shot whether the new one is steadier.
+
 Outputs: ``shots/<id>/`` per shot, ``summary.json``, ``index.html``, ``flags.otio``, and two
 Prefect artifacts (a table of shots with verdicts, a markdown summary).
 """
@@ -26,8 +30,19 @@ from flows.prep import log_outcome
 from flows.tasks import stage_tasks
 from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
-from keyframe.nightly import Ledger, Shot, batch_row, load_manifest, one_line, resolve_shot, write_batch_outputs
-from keyframe.pipeline import process_plate, read_inputs
+from keyframe.nightly import (
+    PREVIOUS,
+    Ledger,
+    Shot,
+    batch_row,
+    compare_with_previous,
+    load_manifest,
+    one_line,
+    resolve_shot,
+    steadier_text,
+    write_batch_outputs,
+)
+from keyframe.pipeline import check_revision, process_plate, read_inputs
 
 
 def task_runner(cfg: NightlyConfig) -> Any:
@@ -62,14 +77,20 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
     staging = ledger.staging(shot.id)
     stages = stage_tasks(out_dir, shot.config.nightly, shot.id)
     try:
+        previous = None
+        if shot.previous is not None:  # first: a previous clip that is not of its plate fails the shot before the render
+            previous = check_revision(PREVIOUS, shot.previous.plate, shot.previous.mask, staging / PREVIOUS, shot.config,
+                                      stage_tasks(out_dir, shot.config.nightly, f"{shot.id} previous"),
+                                      clip_path=shot.previous.clip, label="previous revision")
         entry = process_plate(shot.plate, shot.mask, staging, shot.config, label=shot.id, force=force, stages=stages,
                               extra={"shot": shot.id, "prompt": shot.prompt or ""}, last=shot.last)
+        compared = {} if previous is None else {"previous": compare_with_previous(previous, staging, entry, shot.config)}
     except Exception as error:
         ledger.discard(staging)
         record_failure(ledger, shot.id, error, key)
         raise
     log_outcome(shot.id, entry)
-    record = {**entry.to_dict(), "error": None, "key": key}
+    record = {**entry.to_dict(), **compared, "error": None, "key": key}
     ledger.commit(shot.id, staging, record)
     return record
 
@@ -78,7 +99,7 @@ def publish_artifacts(summary: dict[str, Any]) -> None:
     """A Prefect table of shots with verdicts and a markdown summary of the run."""
     table = [
         {"shot": row["id"], "status": row["status"], "reasons": ", ".join(r["code"] for r in row["reasons"]),
-         "error": row["error"] or "", "report": row.get("html", "")}
+         "vs previous": steadier_text(row.get("previous")), "error": row["error"] or "", "report": row.get("html", "")}
         for row in summary["shots"]
     ]
     create_table_artifact(key="keyframe-nightly-shots", table=table, description="Shots and their verdicts")
@@ -115,6 +136,8 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
                 read_inputs(shot.plate, shot.mask, shot.config)
                 if shot.last is not None:
                     read_inputs(*shot.last, shot.config)
+                if shot.previous is not None:
+                    read_inputs(shot.previous.plate, shot.previous.mask, shot.config)
                 key = shot.key()
             except Exception as error:  # noqa: BLE001 - one bad shot never stops the others
                 logger.error("shot %s refused: %s", spec.id, one_line(error))

@@ -1,9 +1,13 @@
 """Revision comparison: which of two revisions of a plate holds its edit more stably in motion.
 
-Both revisions are rendered with the same seed and settings and checked with the same
-thresholds; this module compares the two check reports. Stability is judged first by the number
-of flagged frames, then by the mean *load* of the verdict's rules: each per-frame measure as a
-fraction of its threshold (1.0 = at the threshold), averaged over frames and rules.
+Both revisions are checked with the same thresholds: rendered here with the same seed and
+settings, or rendered elsewhere and each opened against its own plate
+(:func:`keyframe.revisions.open_revision_clip` refuses a clip that is not of its plate). This
+module compares the two check reports and writes the comparison (:func:`write_comparison`). Stability is judged first by the flagged part of each
+clip (flagged frames; the flagged share of the clip when the clips differ in length or frame
+rate), then by the mean *load* of the verdict's rules: each per-frame measure as a fraction of
+its threshold (1.0 = at the threshold), averaged over frames and rules. Clips of different
+lengths or frame rates are matched by time (:func:`keyframe.revisions.match_by_time`).
 """
 
 from __future__ import annotations
@@ -21,12 +25,19 @@ from keyframe.errors import KeyframeError
 from keyframe.inpaint.stage import mask_output_path
 from keyframe.io import package_versions, write_clip, write_figure, write_json_atomic
 from keyframe.pipeline import CLEAN, Revision
+from keyframe.report.html import write_compare_html
 from keyframe.report.outputs import flagged_frames, overlay_frames
+from keyframe.revisions import match_by_time
 from keyframe.verdict import RULES
 
 SCHEMA = "keyframe.compare/1"
 _LOAD_CAP = 100.0
 _TIE = 1e-9
+_EPS = 1e-6
+
+
+def _timing(report: Mapping[str, Any]) -> tuple[int, float]:
+    return len(report.get("frames") or []), float((report.get("summary") or {}).get("fps") or 1.0)
 
 
 def revision_inputs(revision: Path, mask: Path | None) -> tuple[Path, Path]:
@@ -70,8 +81,8 @@ def instability(report: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``flagged_frames`` (frames inside any reason's range), ``load`` (mean rule load, None if
-        nothing could be measured) and ``load_by_metric``.
+        ``flagged_frames`` (frames inside any reason's range), ``flagged_share`` (their fraction of
+        the clip), ``load`` (mean rule load, None if nothing could be measured) and ``load_by_metric``.
     """
     frames = list(report.get("frames") or [])
     loads = {}
@@ -81,8 +92,10 @@ def instability(report: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
         known = [v for v in values if v is not None]
         loads[rule.key] = round(float(np.mean(known)), 6) if known else None
     measured = [v for v in loads.values() if v is not None]
+    flagged = int(flagged_frames(list(report.get("reasons") or []), len(frames)).sum())
     return {
-        "flagged_frames": int(flagged_frames(list(report.get("reasons") or []), len(frames)).sum()),
+        "flagged_frames": flagged,
+        "flagged_share": round(flagged / len(frames), 6) if frames else 0.0,
         "load": round(float(np.mean(measured)), 6) if measured else None,
         "load_by_metric": loads,
     }
@@ -110,20 +123,31 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig
     -------
     dict
         ``more_stable`` (``"a"``, ``"b"`` or None for a tie), ``why``, ``instability`` per
-        revision, ``metrics`` (each numeric summary value: ``a``, ``b``, ``delta``, ``why``) and
-        ``frames`` (per frame, the delta of each judged measure; null where either is missing).
+        revision, ``metrics`` (each numeric summary value: ``a``, ``b``, ``delta``, ``why``),
+        ``frames`` (per frame of the common timeline, its time, the frame of A and of B shown then
+        and the delta of each judged measure; null where either is missing), ``frame_counts`` and
+        ``timing`` (each clip's frames and fps, the common timeline's fps, and a ``note`` when the
+        clips were matched by time).
     """
+    (count_a, fps_a), (count_b, fps_b) = _timing(a), _timing(b)
+    match = match_by_time(count_a, fps_a, count_b, fps_b)
     scores = {"a": instability(a, cfg), "b": instability(b, cfg)}
-    keys = {name: (s["flagged_frames"], s["load"] if s["load"] is not None else float("inf")) for name, s in scores.items()}
+    flagged, unit = ("flagged_frames", "flagged frames") if match.note is None else ("flagged_share", "share of the clip flagged")
+    keys = {name: (s[flagged], s["load"] if s["load"] is not None else float("inf")) for name, s in scores.items()}
+
+    def shown(value: float) -> str:
+        return str(value) if flagged == "flagged_frames" else f"{100 * value:.0f} %"
+
     if keys["a"][0] != keys["b"][0]:
         winner = min(keys, key=lambda n: keys[n][0])
-        why = f"fewer flagged frames ({keys[winner][0]} vs {keys['b' if winner == 'a' else 'a'][0]})"
+        loser = "b" if winner == "a" else "a"
+        why = f"{'fewer' if flagged == 'flagged_frames' else 'a smaller'} {unit} ({shown(keys[winner][0])} vs {shown(keys[loser][0])})"
     elif abs(keys["a"][1] - keys["b"][1]) > _TIE:
         winner = min(keys, key=lambda n: keys[n][1])
-        why = (f"same number of flagged frames ({keys['a'][0]}); lower mean load of the verdict's measures "
+        why = (f"same {unit} ({shown(keys['a'][0])}); lower mean load of the verdict's measures "
                f"({scores[winner]['load']} vs {scores['b' if winner == 'a' else 'a']['load']}, 1.0 = at threshold)")
     else:
-        winner, why = None, "the two revisions are equally stable by flagged frames and mean load"
+        winner, why = None, f"the two revisions are equally stable by {unit} and mean load"
     summary_a, summary_b = a.get("summary") or {}, b.get("summary") or {}
     metrics = {
         key: _delta(summary_a.get(key), summary_b.get(key))
@@ -132,11 +156,39 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig
     }
     frames_a, frames_b = list(a.get("frames") or []), list(b.get("frames") or [])
     per_frame = [
-        {"frame": t, **{rule.key: _delta(fa.get(rule.key), fb.get(rule.key))["delta"] for rule in RULES}}
-        for t, (fa, fb) in enumerate(zip(frames_a, frames_b))
+        {"frame": k, "time_s": round(k / match.fps, 4), "frame_a": i, "frame_b": j,
+         **{rule.key: _delta(frames_a[i].get(rule.key), frames_b[j].get(rule.key))["delta"] for rule in RULES}}
+        for k, (i, j) in enumerate(match.pairs)
+        if i < len(frames_a) and j < len(frames_b)
     ]
     return {"schema": SCHEMA, "more_stable": winner, "why": why, "instability": scores, "metrics": metrics,
-            "frames": per_frame, "frame_counts": {"a": len(frames_a), "b": len(frames_b)}}
+            "frames": per_frame, "frame_counts": {"a": count_a, "b": count_b},
+            "timing": {"a": {"frames": count_a, "fps": fps_a}, "b": {"frames": count_b, "fps": fps_b},
+                       "fps": match.fps, "matched_by_time": match.note is not None, "note": match.note}}
+
+
+def against_previous(previous: Mapping[str, Any], new: Mapping[str, Any], cfg: CheckConfig) -> dict[str, Any]:
+    """Whether a shot's new revision is steadier than its previous one (:func:`compare_reports`, A = previous).
+
+    Returns
+    -------
+    dict
+        ``steadier`` (True, False, or None when equally stable), ``more_stable`` (``"new"``,
+        ``"previous"`` or None), ``why``, the previous revision's ``verdict`` and ``reasons``,
+        and ``comparison`` (the full :func:`compare_reports` document).
+
+    Examples
+    --------
+    >>> flagged = {"frames": [{"frame": 0}, {"frame": 1}], "reasons": [{"code": "float", "frames": [[1, 1]]}],
+    ...            "verdict": "flagged", "summary": {"fps": 7.0}}
+    >>> steady = {**flagged, "reasons": [], "verdict": "pass"}
+    >>> against_previous(flagged, steady, CheckConfig())["steadier"]
+    True
+    """
+    comparison = compare_reports(previous, new, cfg)
+    winner = {"a": "previous", "b": "new", None: None}[comparison["more_stable"]]
+    return {"steadier": None if winner is None else winner == "new", "more_stable": winner, "why": comparison["why"],
+            "verdict": previous.get("verdict"), "reasons": list(previous.get("reasons") or []), "comparison": comparison}
 
 
 def _label(frames: np.ndarray, text: str) -> np.ndarray:
@@ -153,14 +205,17 @@ def side_by_side(
     masks_b: np.ndarray,
     reasons_a: Sequence[Mapping[str, Any]] = (),
     reasons_b: Sequence[Mapping[str, Any]] = (),
+    pairs: Sequence[tuple[int, int]] | None = None,
 ) -> np.ndarray:
     """A and B next to each other, tracked region outlined (red on flagged frames), labelled.
 
-    Frames of different sizes are padded to the larger; the shorter clip sets the length.
+    ``pairs`` lists the frame of A and of B shown together (``match_by_time``); by default
+    frame ``t`` beside frame ``t`` up to the shorter clip's length. A panel shorter than the
+    other is scaled to its height.
 
     Returns
     -------
-    ndarray of shape (T, H, Wa + 8 + Wb, 3), uint8
+    ndarray of shape (len(pairs), H, Wa + 8 + Wb, 3), uint8
 
     Examples
     --------
@@ -168,19 +223,27 @@ def side_by_side(
     >>> side_by_side(f, f, m, m).shape
     (3, 32, 104, 3)
     """
-    count = min(len(frames_a), len(frames_b))
+    if pairs is None:
+        pairs = [(t, t) for t in range(min(len(frames_a), len(frames_b)))]
+    picks = np.asarray(pairs, int).reshape(-1, 2)
+    height = max(frames_a.shape[1], frames_b.shape[1])
     panels = []
-    for text, frames, masks, reasons in (("A", frames_a, masks_a, reasons_a), ("B", frames_b, masks_b, reasons_b)):
-        shown = overlay_frames(frames[:count], masks[:count], flagged_frames(list(reasons), len(frames))[:count])
+    for column, (text, frames, masks, reasons) in enumerate(
+        (("A", frames_a, masks_a, reasons_a), ("B", frames_b, masks_b, reasons_b))
+    ):
+        chosen = picks[:, column]
+        shown = overlay_frames(frames[chosen], masks[chosen], flagged_frames(list(reasons), len(frames))[chosen])
+        if shown.shape[1] != height:
+            width = int(round(shown.shape[2] * height / shown.shape[1]))
+            shown = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR) for frame in shown])
         panels.append(_label(shown, text))
-    height = max(p.shape[1] for p in panels)
-    panels = [np.pad(p, ((0, 0), (0, height - p.shape[1]), (0, 0), (0, 0))) for p in panels]
-    gap = np.zeros((count, height, 8, 3), np.uint8)
+    gap = np.zeros((len(picks), height, 8, 3), np.uint8)
     return np.concatenate([panels[0], gap, panels[1]], axis=2)
 
 
-def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig) -> Path:
-    """Plot each judged measure per frame for A and B, with its threshold; PNG."""
+def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig, *,
+                 by_time: bool = False) -> Path:
+    """Plot each judged measure per frame (per second with ``by_time``) for A and B, with its threshold; PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -188,21 +251,25 @@ def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], c
     figure = Figure(figsize=(8, 1.8 * max(len(rules), 1) + 0.6), dpi=90, layout="constrained")
     FigureCanvasAgg(figure)
     axes = np.atleast_1d(figure.subplots(max(len(rules), 1), 1, sharex=True))
+    axis = "time_s" if by_time else "frame"
     for ax, rule in zip(axes, rules):
         for name, report in (("A", a), ("B", b)):
             rows = report.get("frames") or []
-            ax.plot([r["frame"] for r in rows], [np.nan if r.get(rule.key) is None else r[rule.key] for r in rows],
+            ax.plot([r[axis] for r in rows], [np.nan if r.get(rule.key) is None else r[rule.key] for r in rows],
                     marker=".", label=name)
         ax.axhline(rule.threshold(cfg), color="red", linestyle="--", linewidth=1, label="threshold")
         ax.set_title(f"{rule.key} ({rule.code})", fontsize=9)
         ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("frame")
+    axes[-1].set_xlabel("time (s)" if by_time else "frame")
     return write_figure(path, figure)
 
 
 def write_comparison(out_dir: Path, a: Revision, b: Revision, cfg: Config) -> dict[str, Any]:
-    """Compare two checked revisions; write ``compare.json``, ``side_by_side.mp4`` and ``compare.png``.
+    """Compare two checked revisions; write ``side_by_side.mp4``, ``compare.png``, ``compare.html``, ``compare.json``.
+
+    The revisions' own outputs are expected in ``out_dir/a`` and ``out_dir/b``. Clips of
+    different lengths or frame rates are matched by time (``timing.note`` says so).
 
     Returns
     -------
@@ -210,20 +277,23 @@ def write_comparison(out_dir: Path, a: Revision, b: Revision, cfg: Config) -> di
         The ``keyframe.compare/1`` document written to ``compare.json``.
     """
     comparison = compare_reports(a.report, b.report, cfg.check)
+    pairs = [(row["frame_a"], row["frame_b"]) for row in comparison["frames"]]
     video = write_clip(out_dir / "side_by_side.mp4",
                        side_by_side(a.clip.frames, b.clip.frames, a.check.tracked_masks, b.check.tracked_masks,
-                                    a.report["reasons"], b.report["reasons"]),
-                       a.clip.fps, quality=cfg.io.video_quality)
-    plot = compare_plot(out_dir / "compare.png", a.report, b.report, cfg.check)
+                                    a.report["reasons"], b.report["reasons"], pairs),
+                       comparison["timing"]["fps"], quality=cfg.io.video_quality)
+    plot = compare_plot(out_dir / "compare.png", a.report, b.report, cfg.check, by_time=abs(a.clip.fps - b.clip.fps) > _EPS)
+    rendered_here = a.clip_path is None and b.clip_path is None
     result = {
         **comparison,
-        "revisions": {rev.name: {"input": str(rev.plate), "verdict": rev.report["verdict"],
-                                 "reasons": rev.report["reasons"], "folder": rev.name} for rev in (a, b)},
-        "seed": cfg.seed,
+        "revisions": {rev.name: {**rev.describe(), "verdict": rev.report["verdict"], "reasons": rev.report["reasons"],
+                                 "folder": rev.name} for rev in (a, b)},
+        **({"seed": cfg.seed} if rendered_here else {}),
         "params": {"config": cfg.model_dump(mode="json")},
-        "outputs": {"video": video.name, "plot": plot.name},
+        "outputs": {"video": video.name, "plot": plot.name, "html": "compare.html"},
         "versions": package_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    write_compare_html(out_dir, result)
     write_json_atomic(out_dir / "compare.json", result)
     return result

@@ -11,6 +11,10 @@ A manifest is a YAML file listing shots::
         last_mask: masks/sh010_end.png  # a first-last-frame model), with its own mask
         config:                      # optional, merged over the run's configuration
           render: {backend: camera}
+        previous:                    # optional: the shot's last revision, to compare against
+          plate: last/sh010.png
+          clip: last/sh010.mp4       # rendered anywhere; video, frame folder or pattern
+          mask: last/sh010.mask.png  # optional; the shot's mask by default
 
 The file as a whole is refused (one line) when it is not YAML, has unknown keys, or repeats a
 shot id. Paths are checked per shot by :func:`resolve_shot`: one shot whose plate lies outside the
@@ -32,20 +36,33 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from keyframe import __version__
+from keyframe.compare import against_previous
 from keyframe.config import Config, merge, validate
 from keyframe.errors import KeyframeError
-from keyframe.io import file_sha256, read_yaml_mapping
+from keyframe.io import clip_source, file_sha256, read_json_object, read_yaml_mapping
 from keyframe.io import write_json_atomic
 from keyframe.io.ledger import FINISHED, SHOT_RECORD_SCHEMA, Ledger
-from keyframe.pipeline import OUTPUT_KEYS, locate
+from keyframe.pipeline import OUTPUT_KEYS, PlateEntry, Revision, locate
 from keyframe.report.html import write_html_index
 from keyframe.report.otio import write_flags_otio
 
 SUMMARY_SCHEMA = "keyframe.nightly/1"
 STATUSES = ("pass", "flagged", "failed")
 _SHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # whole id: fullmatch (no newline after it)
-__all__ = ["FINISHED", "SHOT_RECORD_SCHEMA", "Ledger", "Manifest", "Shot", "ShotSpec", "batch_row", "load_manifest", "one_line", "resolve_shot",
+PREVIOUS = "previous"  # a shot's previous revision is checked into shots/<id>/previous/
+__all__ = ["FINISHED", "PREVIOUS", "SHOT_RECORD_SCHEMA", "Ledger", "Manifest", "PreviousRevision", "Shot", "ShotSpec",
+           "batch_row", "compare_with_previous", "load_manifest", "one_line", "resolve_shot", "steadier_text",
            "write_batch_outputs"]
+
+
+class PreviousSpec(BaseModel):
+    """A shot's previous revision as written in the manifest: its plate, its clip, optionally its mask."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plate: str = Field(min_length=1)
+    clip: str = Field(min_length=1)
+    mask: str | None = Field(None, min_length=1)
 
 
 class ShotSpec(BaseModel):
@@ -60,6 +77,7 @@ class ShotSpec(BaseModel):
     last: str | None = Field(None, min_length=1)
     last_mask: str | None = Field(None, min_length=1)
     config: dict[str, Any] = Field(default_factory=dict)
+    previous: PreviousSpec | None = None
 
     @model_validator(mode="after")
     def _end_pair(self) -> ShotSpec:
@@ -134,6 +152,22 @@ def load_manifest(path: str | Path, max_shots: int = 2000) -> Manifest:
 
 
 @dataclass(frozen=True)
+class PreviousRevision:
+    """A shot's previous revision, rendered elsewhere: confined absolute paths."""
+
+    plate: Path
+    clip: Path
+    mask: Path
+
+    def hashes(self) -> list[str]:
+        """Content hashes of its plate, clip (file, or the folder of its frames) and mask."""
+        for what, path in (("plate", self.plate), ("clip", clip_source(self.clip)), ("mask", self.mask)):
+            if not path.exists():
+                raise KeyframeError(f"previous {what} not found: {path}")
+        return [file_sha256(self.plate), file_sha256(clip_source(self.clip)), file_sha256(self.mask)]
+
+
+@dataclass(frozen=True)
 class Shot:
     """A shot ready to run: absolute, confined paths and its own validated configuration."""
 
@@ -142,18 +176,21 @@ class Shot:
     mask: Path
     prompt: str | None
     config: Config
+    previous: PreviousRevision | None = None
     last: tuple[Path, Path] | None = None  # end plate and its mask
 
     def key(self) -> str:
         """Content key: the inputs' hashes, the prompt, the configuration and keyframe's version.
 
-        A finished shot is redone only when this changes. The ``nightly`` section (how the batch
-        runs: concurrency, task runner, retries) does not change a shot's outputs and is left out.
+        A finished shot is redone only when this changes (the previous revision's files count
+        too). The ``nightly`` section (how the batch runs: concurrency, task runner, retries)
+        does not change a shot's outputs and is left out.
         """
         digest = hashlib.sha256()
+        previous = self.previous.hashes() if self.previous is not None else []
         ends = [file_sha256(path) for path in self.last] if self.last is not None else []
         for part in (file_sha256(self.plate), file_sha256(self.mask), *ends, self.prompt or "",
-                     self.config.model_dump_json(exclude={"nightly"}), __version__):
+                     self.config.model_dump_json(exclude={"nightly"}), __version__, *previous):
             digest.update(part.encode() + b"\0")
         return digest.hexdigest()
 
@@ -184,6 +221,13 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     """
     plate = confined_path(manifest.folder, spec.plate, "plate")
     mask = confined_path(manifest.folder, spec.mask, "mask")
+    previous = None
+    if spec.previous is not None:
+        previous = PreviousRevision(
+            confined_path(manifest.folder, spec.previous.plate, "previous plate"),
+            confined_path(manifest.folder, spec.previous.clip, "previous clip"),
+            confined_path(manifest.folder, spec.previous.mask, "previous mask") if spec.previous.mask else mask,
+        )
     overrides = dict(spec.config)
     if spec.prompt is not None:  # the shot's prompt drives the diffusers inpaint backend
         overrides = merge(overrides, {"inpaint": {"prompt": spec.prompt}})
@@ -191,7 +235,7 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     last = None
     if spec.last is not None and spec.last_mask is not None:
         last = (confined_path(manifest.folder, spec.last, "last"), confined_path(manifest.folder, spec.last_mask, "last_mask"))
-    return Shot(spec.id, plate, mask, spec.prompt, config, last)
+    return Shot(spec.id, plate, mask, spec.prompt, config, previous, last)
 
 
 def one_line(error: BaseException) -> str:
@@ -215,9 +259,43 @@ def batch_row(shot_id: str, record: dict[str, Any], reused: bool) -> dict[str, A
         "frames": record.get("frames"),
         "fps": record.get("fps"),
         "stopped_at_gate": record.get("stopped_at_gate", False),
+        "previous": _previous_row(Path("shots") / shot_id, record.get("previous")),
         "reused": reused,
         **paths,
     }
+
+
+def _previous_row(folder: Path, previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    if previous is None:
+        return None
+    return {**previous, **{k: str(folder / previous[k]) for k in ("report", "compare") if previous.get(k)}}
+
+
+def steadier_text(previous: dict[str, Any] | None) -> str:
+    """``steadier`` | ``less steady`` | ``as steady`` | ``not compared`` than the previous revision; empty when none is listed."""
+    if previous is None:
+        return ""
+    if previous.get("steadier") is None:
+        return "as steady" if previous.get("more_stable") is None and previous.get("compare") else "not compared"
+    return "steadier" if previous["steadier"] else "less steady"
+
+
+def compare_with_previous(previous: Revision, out_dir: Path, entry: PlateEntry, cfg: Config) -> dict[str, Any]:
+    """Whether a shot's new revision (its outputs in ``out_dir``) is steadier than its ``previous`` one.
+
+    Writes ``compare.json`` beside the new revision's report (A = previous, B = new). Returns the
+    summary's ``previous`` field: ``steadier``, ``more_stable``, ``why``, the previous revision's
+    ``verdict`` and ``reasons``, and the paths of its ``report`` and of ``compare`` (relative).
+    """
+    links = {"report": f"{PREVIOUS}/report.html", "compare": None}
+    if entry.stopped_at_gate:
+        return {"steadier": None, "more_stable": None, "why": "the new revision stopped at the gate: no clip to compare",
+                "verdict": previous.report["verdict"], "reasons": previous.report["reasons"], **links}
+    result = against_previous(previous.report, read_json_object(out_dir / entry.paths["report"], "report"), cfg.check)
+    comparison = {**result.pop("comparison"), "a": "previous revision", "b": "new revision",
+                  "revisions": {"a": previous.describe()}}
+    write_json_atomic(out_dir / "compare.json", comparison)
+    return {**result, **links, "compare": "compare.json"}
 
 
 def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -233,7 +311,7 @@ def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str,
     }
     write_json_atomic(out_dir / "summary.json", summary)
     absolute = [locate(row, out_dir) for row in rows]
-    write_html_index(out_dir, [{**row, "report": row.get("html")} for row in absolute],
+    write_html_index(out_dir, [{**row, "report": row.get("html"), "vs_previous": steadier_text(row["previous"])} for row in absolute],
                      title=f"nightly: {manifest_path.name}", extra={"manifest": str(manifest_path),
                                                                     "created": summary["created"]})
     write_flags_otio(out_dir / "flags.otio", absolute, name=f"keyframe flags: {manifest_path.stem}")

@@ -28,11 +28,12 @@ import numpy as np
 from keyframe.config import Config
 from keyframe.gate import GateResult, run_gate, write_heatmaps
 from keyframe.inpaint import InpaintResult, inpaint, write_inpaint
-from keyframe.io import check_output_dir, output_group, read_mask, read_plate, write_json_atomic
+from keyframe.io import check_output_dir, clip_source, output_group, read_mask, read_plate, write_json_atomic
 from keyframe.render import RenderResult, render, write_render
 from keyframe.report import build_report, write_check_outputs
 from keyframe.report.html import ASSETS, write_html_report
 from keyframe.report.otio import write_flags_otio
+from keyframe.revisions import RevisionClip, open_revision_clip
 from keyframe.track import CheckResult, check_clip
 
 CLEAN = "clean.png"
@@ -178,16 +179,21 @@ def locate(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
     return {**entry, **{k: str(folder / entry[k]) for k in OUTPUT_KEYS if entry.get(k)}}
 
 
-def write_checked_clip(out_dir: Path, clip: RenderResult, check: CheckResult, report: dict[str, Any], cfg: Config, *,
-                       clip_inputs: dict[str, Path], media: dict[str, Path], **html: Any) -> None:
+def write_checked_clip(out_dir: Path, clip: RenderResult | RevisionClip, check: CheckResult, report: dict[str, Any],
+                       cfg: Config, *, clip_inputs: dict[str, Path] | None, media: dict[str, Path], **html: Any) -> None:
     """Write the clip with its sidecar, the check's files (report.json, frames.csv, overlay, plot) and report.html.
 
+    ``clip_inputs`` None: the clip was rendered elsewhere and stays where it is (not copied).
     ``media`` lists further files the HTML links to after the clip, the overlay and report.json.
     """
-    write_render(clip, out_dir / CLIP, inputs=clip_inputs, seed=cfg.seed, quality=cfg.io.video_quality)
+    links = {}
+    if clip_inputs is not None:
+        write_render(clip, out_dir / CLIP, inputs=clip_inputs, seed=cfg.seed, quality=cfg.io.video_quality)
+        links["clip"] = out_dir / CLIP
     files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps, quality=cfg.io.video_quality)
-    write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks, drift_plot=files["plot"],
-                      media={"clip": out_dir / CLIP, "overlay": files["overlay"], "report.json": files["report"], **media},
+    write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks,
+                      broken_outline=check.broken_outline, drift_plot=files["plot"],
+                      media={**links, "overlay": files["overlay"], "report.json": files["report"], **media},
                       cfg=cfg.report, **html)
 
 
@@ -254,26 +260,45 @@ def prep_plate(plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, *,
 
 @dataclass
 class Revision:
-    """One checked revision of a plate (``a`` or ``b`` of a comparison)."""
+    """One checked revision of a plate (``a`` or ``b`` of a comparison, or a shot's previous revision)."""
 
     name: str
     plate: Path
     report: dict[str, Any]
-    clip: RenderResult
+    clip: RenderResult | RevisionClip
     check: CheckResult
+    mask: Path | None = None
+    clip_path: Path | None = None  # the clip rendered elsewhere; None when rendered here
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready: the files it was made from, and where and how its clip was made."""
+        made = {"rendered": "here"} if self.clip_path is None else {
+            "clip": str(self.clip_path), "rendered": "elsewhere", "opened": self.clip.as_dict()}
+        return {"input": str(self.plate), "plate": str(self.plate), "mask": str(self.mask), **made}
 
 
 def check_revision(name: str, plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config,
-                   stages: Stages = DIRECT, last: Path | None = None) -> Revision:
-    """Render and check one revision of a plate into ``out_dir`` (clip, the check's files, report.html),
-    towards the end plate ``last`` when given (both revisions of a pair share it)."""
+                   stages: Stages = DIRECT, *, clip_path: Path | None = None, label: str | None = None,
+                   last: Path | None = None) -> Revision:
+    """Check one revision of a plate into ``out_dir`` (the check's files, report.html).
+
+    Without ``clip_path`` it is rendered here (and the clip written too), towards the end plate
+    ``last`` when given (both revisions of a pair share it); with it, that clip, rendered
+    elsewhere, is opened against its own plate (:func:`keyframe.revisions.open_revision_clip`:
+    one line naming ``label``, default ``revision <NAME>``, when it is not of its plate).
+    """
+    label = label or f"revision {name.upper()}"
     plate, mask = read_inputs(plate_path, mask_path, cfg)
     end = None if last is None else read_plate_file(last, cfg)
-    clip, check = render_and_check(plate, mask, cfg, stages, last=end)
     ends = {} if last is None else {"last": last}
-    report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path, **ends},
+    if clip_path is None:
+        clip, check = render_and_check(plate, mask, cfg, stages, last=end)
+    else:
+        clip = open_revision_clip(label, clip_path, plate, mask, cfg)
+        check = stages.check(clip, plate, mask, cfg) if end is None else stages.check(clip, plate, mask, cfg, end)
+    report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path,
+                                               "clip": None if clip_path is None else clip_source(clip_path), **ends},
                           params={"config": cfg.model_dump(mode="json"), "revision": name})
-    write_checked_clip(check_output_dir(out_dir), clip, check, report, cfg, clip_inputs={"plate": plate_path, **ends},
-                       media={},
-                       title=f"revision {name.upper()}: {plate_path}")
-    return Revision(name, plate_path, report, clip, check)
+    write_checked_clip(check_output_dir(out_dir), clip, check, report, cfg, media={}, title=f"{label}: {clip_path or plate_path}",
+                       clip_inputs={"plate": plate_path, **ends} if clip_path is None else None)
+    return Revision(name, plate_path, report, clip, check, mask_path, clip_path)

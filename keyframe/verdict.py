@@ -12,7 +12,7 @@ from typing import Any
 
 from keyframe.config import CheckConfig
 
-CODES = ("float", "flicker", "drift", "warp", "lost")
+CODES = ("cut", "float", "flicker", "drift", "warp", "lost")
 PASS, FLAGGED = "pass", "flagged"
 
 
@@ -53,9 +53,11 @@ class Rule:
     limit: str  # the CheckConfig field holding the threshold (checked when the rule is made)
     above: bool  # flagged when the value is above (True) or below (False) the limit
     unit: str
+    relative: tuple[str, str] | None = None  # (per-frame field, CheckConfig attribute) that must ALSO be above its limit
 
     def __post_init__(self) -> None:
-        if self.limit not in CheckConfig.model_fields or self.code not in CODES:
+        limits = [self.limit] + ([self.relative[1]] if self.relative else [])
+        if any(limit not in CheckConfig.model_fields for limit in limits) or self.code not in CODES:
             raise ValueError(f"rule {self.code}/{self.key}: no CheckConfig field {self.limit!r} or unknown code")
 
     def threshold(self, cfg: CheckConfig) -> float:
@@ -64,8 +66,10 @@ class Rule:
 
 
 RULES = (
-    Rule("float", "float_px", "float_px", True, "px/frame of motion against its surroundings"),
-    Rule("float", "slip_px", "slip_px", True, "px of accumulated slip"),
+    Rule("float", "float_px", "float_px", True, "px/frame of motion against the layer it belongs to",
+         ("float_ratio", "float_ratio")),
+    Rule("float", "slip_px", "slip_px", True, "px of accumulated slip against the layer it belongs to",
+         ("slip_ratio", "slip_ratio")),
     Rule("flicker", "flicker_excess", "flicker_levels", True, "grey levels more motion-compensated flicker than its surroundings"),
     Rule("warp", "warp_ratio", "warp_ratio", True, "x its surroundings' warping error"),
     Rule("drift", "drift_ssim", "drift_ssim", True, "SSIM lost against the plate beyond its surroundings"),
@@ -98,11 +102,32 @@ def _describe(ranges: list[list[int]]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
 
 
-def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]:
+def _exceeds(row: dict[str, Any], rule: Rule, cfg: CheckConfig) -> float | None:
+    """The rule's value in ``row`` when it is past its threshold (and its relative part too), else None."""
+    value, limit = row.get(rule.key), rule.threshold(cfg)
+    if value is None or not (value > limit if rule.above else value < limit):
+        return None
+    if rule.relative is not None:
+        ratio = row.get(rule.relative[0])
+        if ratio is None or not ratio > getattr(cfg, rule.relative[1]):
+            return None
+    return value
+
+
+def _threshold(rule: Rule, cfg: CheckConfig) -> str:
+    text = f"threshold {rule.threshold(cfg):g}, check.{rule.limit}"
+    if rule.relative is not None:
+        text += f", and over {getattr(cfg, rule.relative[1]):g}x the surroundings' own motion, check.{rule.relative[1]}"
+    return text
+
+
+def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig, *, cut_at: int | None = None) -> list[Reason]:
     """The reasons a clip is flagged, one per code, in the order of :data:`CODES`.
 
-    A frame exceeds a rule when its value is past the rule's threshold; a value of ``None`` (not
-    measurable in that frame) never exceeds. Runs shorter than ``cfg.min_run`` frames are ignored.
+    A frame exceeds a rule when its value is past the rule's threshold (and, for float, its
+    ratio to the surroundings' own motion past that one's); a value of ``None`` (not measurable
+    in that frame) never exceeds. Runs shorter than ``cfg.min_run`` frames are ignored. A hard
+    cut at frame ``cut_at`` is a reason of its own, and the region is lost from there on.
     Frames where the region is lost count only towards ``lost``: what little remains of it is too
     small for the other metrics to mean much.
 
@@ -114,15 +139,18 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
     """
     lost = [row.get("visible") is not None and row["visible"] < cfg.lost_visible for row in per_frame]
     reasons = []
-    for code in CODES:
+    if cut_at is not None:
+        reasons.append(Reason("cut", f"cut: a hard scene cut at frame {cut_at} (the frame is not explained by the one "
+                              f"before it, check.cut_similarity {cfg.cut_similarity:g}); the region is lost after it",
+                              [[cut_at, cut_at]]))
+    for code in CODES[1:]:
         rules = [r for r in RULES if r.code == code]
-        hits = {}
-        for rule in rules:
-            limit = rule.threshold(cfg)
-            values = [row.get(rule.key) for row in per_frame]
-            hits[rule] = [(v if v is not None and (v > limit if rule.above else v < limit) else None) for v in values]
+        hits = {rule: [_exceeds(row, rule, cfg) for row in per_frame] for rule in rules}
         flags = [any(hits[r][i] is not None for r in rules) and (code == "lost" or not lost[i]) for i in range(len(per_frame))]
         ranges = frame_ranges(flags, cfg.min_run)
+        if code == "lost" and cut_at is not None:
+            ranges = [r for r in ranges if r[1] < cut_at - 1] + [[min([cut_at, *(r[0] for r in ranges if r[1] >= cut_at - 1)]),
+                                                                   len(per_frame) - 1]]
         if not ranges:
             continue
         parts = []
@@ -130,7 +158,8 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[Reason]
             found = [hits[rule][i] for a, b in ranges for i in range(a, b + 1) if hits[rule][i] is not None]
             if found:
                 worst = (max if rule.above else min)(found)
-                parts.append(f"{'up to' if rule.above else 'down to'} {worst:.3g} {rule.unit} "
-                             f"(threshold {rule.threshold(cfg):g}, check.{rule.limit})")
+                parts.append(f"{'up to' if rule.above else 'down to'} {worst:.3g} {rule.unit} ({_threshold(rule, cfg)})")
+        if code == "lost" and cut_at is not None:
+            parts.append(f"after the cut at frame {cut_at} the region is not in the shot")
         reasons.append(Reason(code, f"{code}: " + "; ".join(parts) + f" in frames {_describe(ranges)}", ranges))
     return reasons

@@ -104,7 +104,7 @@ PATHS = {
     "fast": {"pan": (3.0, -1.5), "zoom": 0.006, "roll_deg": 0.15},
     "back": {"pan": (-2.0, 1.0), "zoom": -0.003, "roll_deg": -0.1, "start_zoom": 1.12},
 }
-METRICS = ("float_px", "slip_px", "flicker_excess", "warp_ratio", "drift_ssim", "drift_delta_e", "visible")
+METRICS = ("float_px", "float_ratio", "slip_px", "slip_ratio", "flicker_excess", "warp_ratio", "drift_ssim", "drift_delta_e", "visible")
 
 
 def calibration_table(names=("astronaut", "coffee", "chelsea", "rocket", "brick"), n: int = 16) -> list[dict]:

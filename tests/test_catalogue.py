@@ -176,6 +176,14 @@ def clip_of_another_photo(d: Path) -> Path:
     return d / "other"
 
 
+def clip_of_plate(d: Path) -> Path:
+    """A clip of PLATE (a slow pan), as rendered elsewhere."""
+    pixels = cv2.imread(str(PLATE))
+    for t in range(4):
+        png(d / "ours" / f"{t:04d}.png", np.roll(pixels, 2 * t, axis=1))
+    return d / "ours"
+
+
 def clip_truncated_mp4(d: Path) -> Path:
     from keyframe.io import write_clip
 
@@ -415,6 +423,17 @@ CASES: list[Case] = [
     Case("compare", "plate revisions without a mask", lambda d: [PLATE, plate_path("coffee_defect"), "-o", d / "cmp"], says="mask"),
     Case("compare", "a broken revision", lambda d: [PLATE, truncated_png(d), "--mask", MASK, "-o", d / "cmp"], says="truncated"),
     Case("compare", "a missing revision folder", lambda d: [PLATE, d / "no_such_prep", "--mask", MASK, "-o", d / "cmp"], says="not found"),
+    Case("compare", "only one clip", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d)], says="--b-clip"),
+    Case("compare", "clips and --render", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d),
+                                                     "--b-clip", clip_of_plate(d), "--render", "camera"], says="--render"),
+    Case("compare", "missing clip B", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d),
+                                                 "--b-clip", d / "nope.mp4"], says="revision B: clip not found"),
+    Case("compare", "clip A of another plate", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip",
+                                                          clip_of_another_photo(d), "--b-clip", clip_of_plate(d)], says="revision A"),
+    Case("compare", "clip B with one frame", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip", clip_of_plate(d),
+                                                        "--b-clip", clip_one_frame(d)], says="revision B"),
+    Case("compare", "text file named .mp4 as clip A", lambda d: [PLATE, PLATE, "--mask", MASK, "-o", d / "cmp", "--a-clip",
+                                                                 clip_text_as_mp4(d), "--b-clip", clip_of_plate(d)], says="not a readable video"),
     Case("demo", "output folder's parent missing", lambda d: ["-o", d / "a" / "b"], says="does not exist"),
     # nightly: the whole manifest is refused up front (a single bad shot is that shot's error: tests/flows)
     Case("nightly", "missing manifest", lambda d: [d / "none.yaml", "-o", d / "night"], says="not found"),

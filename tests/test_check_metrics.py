@@ -12,12 +12,13 @@ from keyframe.metrics import (
     delta_e_map,
     flicker_mae,
     lpips_status,
-    region_motion,
+    judge_outline,
     ssim_map,
     to_lab,
     vbench_flicker,
     warping_error,
 )
+from keyframe.track.layers import SceneMotion, outline_motion
 from keyframe.verdict import frame_ranges, judge
 
 
@@ -37,19 +38,25 @@ def test_vbench_flicker_formula():
     assert vbench_flicker([None]) is None
 
 
-def test_float_compares_region_motion_with_the_ring_prediction_under_zoom():
+def test_float_catches_a_region_that_does_not_zoom_with_its_surroundings():
+    # a subject zooming about the region's centre: the mean translation is zero all round, so a
+    # median-translation float would see nothing; the similarity fit across the outline does
     ys, xs = np.mgrid[0:80, 0:80].astype(np.float32)
-    zoom = np.stack([(xs - 40) * 0.02, (ys - 40) * 0.02], -1)  # a zoom: motion grows away from the centre
-    region = np.zeros((80, 80), bool)
-    region[10:25, 50:70] = True  # off-centre, so its motion is not the ring's mean
-    ring = ~region
-    glued = region_motion(zoom, region, ring)
-    assert np.hypot(*glued.float_vector) < 0.05
-    floating = zoom.copy()
-    floating[region] = 0.0
-    fit = region_motion(floating, region, ring)
-    assert np.hypot(*fit.float_vector) == pytest.approx(np.hypot(*np.median(zoom[region], axis=0)), abs=0.05)
-    assert region_motion(zoom, np.zeros_like(region), ring) is None
+    zoom = np.stack([(xs - 40) * 0.03, (ys - 40) * 0.03], -1)
+    region = np.hypot(xs - 40, ys - 40) < 18
+    still = SceneMotion(np.array([[1.0, 0, 0], [0, 1, 0]]), 1.0, 1.0)
+    measure = dict(gap=3, width=10, sectors=16, layer_px=0.3, layer_rel=0.15)
+    glued = outline_motion(zoom, region, np.ones_like(region), (0, 0), still, **measure)
+    frozen = zoom.copy()
+    frozen[region] = 0.0
+    floating = outline_motion(frozen, region, np.ones_like(region), (0, 0), still, **measure)
+    options = dict(tolerance_px=0.1, tolerance_rel=0.15)
+    assert judge_outline(glued, "subject", **options).float_px < 0.05
+    judged = judge_outline(floating, "subject", **options)
+    # the slip at the inside band (~10 px from the centre): 0.03 px per px of radius
+    assert judged.attached == "subject" and judged.float_px == pytest.approx(0.03 * 10, rel=0.25)
+    assert judged.similarity[2] < -0.01 and abs(judged.similarity[0]) < 0.05  # a scale slip, no translation
+    assert judged.discontinuous.mean() > 0.8
 
 
 def test_appearance_maps():
@@ -92,7 +99,8 @@ def test_judge_reports_every_code_with_its_threshold_and_ignores_nulls():
     cfg = CheckConfig()
     rows = [{"frame": i, "visible": 1.0, "float_px": None, "flicker_excess": 0.0} for i in range(6)]
     for i in (2, 3, 4):
-        rows[i].update(float_px=2.0, flicker_excess=9.0)
+        rows[i].update(float_px=2.0, float_ratio=0.9, flicker_excess=9.0)
+    rows[1].update(float_px=5.0, float_ratio=0.1)  # fast but small against its surroundings' own motion
     rows[5]["drift_delta_e"] = 50.0  # one frame only: shorter than min_run
     reasons = judge(rows, cfg)
     assert [r.code for r in reasons] == ["float", "flicker"]

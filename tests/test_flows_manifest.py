@@ -82,6 +82,29 @@ def test_paths_that_escape_the_manifest_folder_are_refused(tmp_path):
         resolve_shot(manifest, manifest.shots[0], Config())
 
 
+def test_a_previous_revision_is_confined_part_of_the_key_and_checked_for_its_files(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "last.mp4").write_bytes(b"a clip")
+    shot = {"id": "a", "plate": "plate.png", "mask": "mask.png"}
+    path = _manifest(folder, {"shots": [{**shot, "previous": {"plate": "plate.png", "clip": "last.mp4"}}, {**shot, "id": "b"}]})
+    manifest = load_manifest(path)
+    with_previous, without = (resolve_shot(manifest, spec, Config()) for spec in manifest.shots)
+    assert with_previous.previous.clip == (folder / "last.mp4").resolve()
+    assert with_previous.previous.mask == with_previous.mask  # the shot's mask unless given
+    assert without.previous is None and with_previous.key() != without.key()
+    key = with_previous.key()
+    (folder / "last.mp4").write_bytes(b"another clip")
+    assert with_previous.key() != key  # a new previous clip redoes the shot
+    (folder / "last.mp4").unlink()
+    with pytest.raises(KeyframeError, match="previous clip not found"):
+        with_previous.key()
+    with pytest.raises(KeyframeError, match=r"shots\.0\.previous\.frames: unknown key"):
+        load_manifest(_manifest(folder, {"shots": [{**shot, "previous": {"plate": "p", "clip": "c", "frames": 3}}]}))
+    escaping = load_manifest(_manifest(folder, {"shots": [{**shot, "previous": {"plate": "plate.png", "clip": "../c.mp4"}}]}))
+    with pytest.raises(KeyframeError, match="previous clip path escapes"):
+        resolve_shot(escaping, escaping.shots[0], Config())
+
+
 def test_the_ledger_commits_whole_folders_and_recovers_after_a_kill(tmp_path):
     ledger = Ledger(tmp_path / "out")
     staging = ledger.staging("sh010")

@@ -38,6 +38,10 @@ ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="YAML file merged over configs/default.yaml.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON to stdout.")]
+AttachOption = Annotated[Optional[str], typer.Option(
+    "--attach", help="What the edited region belongs to when judging float and drift: auto (default: chosen from "
+    "the motion across its outline, and the report says why), scene (static scenery) or subject (a moving "
+    "person or object). Overrides check.attach.")]
 
 
 def _version_callback(value: bool) -> None:

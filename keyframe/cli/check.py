@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
-from keyframe.io import check_output_dir, read_clip, read_mask, read_plate, read_plate_to_frame0, read_sidecar_matrix
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, stderr
+from keyframe.io import check_output_dir, clip_source, read_clip, read_mask, read_plate, read_plate_to_frame0, read_sidecar_matrix
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
@@ -22,14 +22,15 @@ def check(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.json, frames.csv, "
                                                 "overlay.mp4, drift.png (created if its parent exists).")] = None,
     last: Annotated[Optional[Path], typer.Option(help="End plate of a keyframe pair: the last frame is measured against it.")] = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Check that the edited region stays glued to the scene; exit 0 pass, 1 flagged, 2 input error.
+    """Check that the edited region stays glued to what it belongs to; exit 0 pass, 1 flagged, 2 input error.
 
     If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 (and last_to_frame) transforms are used; otherwise the plate is aligned to frame 0 by feature matching. The whole clip is also checked: frame 0 against the plate (the last frame against --last), global colour drift, frozen and black frames, sharpness decay.
     """
-    cfg = config_from(config)
+    cfg = config_from(config, {"check": {"attach": attach}})
     if out is not None:
         check_output_dir(out, create=False)
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
@@ -45,9 +46,8 @@ def check(
         result = check_clip(video.frames, pixels, edit, cfg.check, fps=video.fps,
                             plate_to_frame0=plate_to_frame0, end_plate=end, end_to_last=last_to_frame,
                             progress=lambda done, total: bar.update(task, completed=done))
-    clip_input = clip if clip.exists() else clip.parent
-    report = build_report(check=result, inputs={"clip": clip_input, "plate": plate, "mask": mask, "sidecar": sidecar,
-                                                       **({"last": last} if last is not None else {})},
+    report = build_report(check=result, inputs={"clip": clip_source(clip), "plate": plate, "mask": mask, "sidecar": sidecar,
+                                                **({"last": last} if last is not None else {})},
                           params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump()})
     if out is not None:
         written = write_check_outputs(out, report, result, video.frames, video.fps, quality=cfg.io.video_quality)
@@ -57,6 +57,8 @@ def check(
     else:
         info(f"verdict: {report['verdict']} ({len(video.frames)} frames, alignment from {result.alignment.source}, "
              f"lpips {'on' if result.metric_status['lpips']['available'] else 'unavailable: ' + str(result.metric_status['lpips']['why'])})")
+        chosen = result.attachment
+        info(f"  judged against the {chosen.layer} ({'auto' if chosen.mode == 'auto' else 'forced'}): {chosen.why}")
         for reason in report["reasons"]:
             info(f"  {reason['message']}")
         for metric, state in result.metric_status.items():

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json
+from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
@@ -56,10 +56,11 @@ def prefect_environment(*, foreground: bool = True) -> None:
     hide_user_errors(os.environ.get(_CONSOLE_LEVEL, "NOTSET") if foreground else None)
 
 
-def _render_overrides(render: str | None, model: str | None) -> dict[str, Any]:
+def _render_overrides(render: str | None, model: str | None, attach: str | None = None) -> dict[str, Any]:
     if render is not None and render not in ("camera", "svd", "diffusers"):
         raise KeyframeError(f"--render must be camera, svd or diffusers, got {render}")
-    return {"render": {"backend": render, "svd": {"model": model}, "diffusers": {"model": model}}}
+    return {"render": {"backend": render, "svd": {"model": model}, "diffusers": {"model": model}},
+            "check": {"attach": attach}}
 
 
 def _checked(cfg: Config, model: str | None, last: Path | None = None) -> Config:
@@ -100,12 +101,13 @@ def prep(
     model: ModelOption = None,
     last: LastOption = None,
     last_mask: LastMaskOption = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
     """inpaint -> gate -> render -> check -> report for one plate (or a keyframe pair with --last), as a Prefect flow."""
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model, last)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model, last)
     pair = _pair(last, last_mask)
     from keyframe.pipeline import read_inputs
 
@@ -259,26 +261,42 @@ def compare(
     b: Annotated[Path, typer.Argument(help="Revision B: a plate file, or a prep output folder.")],
     out: OutDirOption,
     mask: Annotated[Optional[Path], typer.Option("--mask", "-m", help="Edit mask (required for plate files).")] = None,
+    b_mask: Annotated[Optional[Path], typer.Option("--b-mask", help="B's edit mask, when it differs from --mask.")] = None,
+    a_clip: Annotated[
+        Optional[Path], typer.Option("--a-clip", help="A's clip rendered elsewhere (video, frame folder or pattern); needs --b-clip.")
+    ] = None,
+    b_clip: Annotated[Optional[Path], typer.Option("--b-clip", help="B's clip rendered elsewhere; needs --a-clip.")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
     last: Annotated[Optional[Path], typer.Option("--last", help="End plate both revisions render towards (a cleaned keyframe; needs --render diffusers).")] = None,
+    attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Render and check two revisions with identical seed and settings; name the more stable one.
+    """Check two revisions alike and name the more stable one.
 
-    Exit 1 if either revision is flagged.
+    Without clips both are rendered here with identical seed and settings; with --a-clip and
+    --b-clip (rendered elsewhere, any size, length or frame rate) each clip is checked against its
+    own plate. Exit 1 if either revision is flagged.
     """
-    cfg = _checked(config_from(config, _render_overrides(render, model)), model, last)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model, last)
     if last is not None:
         from keyframe.pipeline import read_plate_file
 
         read_plate_file(last, cfg)
+    if (a_clip is None) != (b_clip is None):
+        raise KeyframeError("give both --a-clip and --b-clip (clips rendered elsewhere), or neither (render both here)")
+    clips = None if a_clip is None else (a_clip, b_clip)
+    if clips and (render is not None or model is not None):
+        raise KeyframeError("--render and --model choose how revisions are rendered here; with --a-clip/--b-clip nothing is")
     from keyframe.compare import revision_inputs
     from keyframe.pipeline import read_inputs
+    from keyframe.revisions import open_revision_clip
 
-    for revision in (a, b):
-        read_inputs(*revision_inputs(revision, mask), cfg)
+    for name, revision, revision_mask, clip in (("a", a, mask, a_clip), ("b", b, b_mask or mask, b_clip)):
+        plate, edit = read_inputs(*revision_inputs(revision, revision_mask), cfg)
+        if clip is not None:
+            open_revision_clip(f"revision {name.upper()}", clip, plate, edit, cfg)  # a clip not of its plate is refused before anything is written
     out = check_output_dir(out, create=False)
     prefect_environment()
     from flows.compare import compare_flow
@@ -286,13 +304,18 @@ def compare(
 
     with in_foreground():
         result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg,
+                              b_mask=None if b_mask is None else b_mask.resolve(),
+                              clips=None if clips is None else tuple(Path(c).resolve() for c in clips),
                               last=None if last is None else last.resolve())
     if as_json:
         print_json(result)
     else:
         winner = result["more_stable"]
-        info(f"more stable: {'revision ' + winner.upper() + ' (' + str({'a': a, 'b': b}[winner]) + ')' if winner else 'neither'}"
+        shown = {"a": a_clip or a, "b": b_clip or b}
+        info(f"more stable: {'revision ' + winner.upper() + ' (' + str(shown[winner]) + ')' if winner else 'neither'}"
              f" — {result['why']}")
-        info(f"comparison: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}  plot: {out / 'compare.png'}")
+        if result["timing"]["note"]:
+            info(f"note: {result['timing']['note']}")
+        info(f"comparison: {out / 'compare.html'}  json: {out / 'compare.json'}  video: {out / 'side_by_side.mp4'}")
     flagged = any(rev["verdict"] != "pass" for rev in result["revisions"].values())
     return EXIT_FLAGGED if flagged else EXIT_OK

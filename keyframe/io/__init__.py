@@ -15,7 +15,7 @@ from keyframe.io.atomic import (
     write_text_atomic,
 )
 from keyframe.io.documents import parse_json, read_json, read_json_object, read_yaml_mapping
-from keyframe.io.clips import Clip, read_clip, write_clip, write_frames
+from keyframe.io.clips import Clip, clip_source, read_clip, write_clip, write_frames
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import captured_stderr, from_float, image_size, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
 from keyframe.io.sidecar import (array_sha256, file_sha256, package_versions, read_plate_to_frame0, read_sidecar_matrix,
@@ -29,6 +29,7 @@ __all__ = [
     "captured_stderr",
     "check_output_dir",
     "check_output_path",
+    "clip_source",
     "file_sha256",
     "output_group",
     "pending_path",

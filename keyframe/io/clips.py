@@ -96,6 +96,18 @@ class _Limits:
         check_clip_length(frames, self.min_frames, where=source)
 
 
+def clip_source(path: str | Path) -> Path:
+    """The file or folder a clip is read from: the video file or frame folder itself, a pattern's folder.
+
+    Examples
+    --------
+    >>> clip_source("shots/f/%04d.png").as_posix()
+    'shots/f'
+    """
+    path = Path(path)
+    return path.parent if _PRINTF.search(path.name) else path
+
+
 def _pattern_files(pattern: str) -> list[Path]:
     files = []
     start = 0 if Path(pattern % 0).exists() else 1

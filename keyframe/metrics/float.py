@@ -1,68 +1,218 @@
-"""Float: does the region move with its surroundings, or like a pasted-on layer?
+"""Float: does the region move with what it belongs to, or like a pasted-on layer?
 
-The motion of the ring of background around the region is fitted with an affine model (so a
-zoom or roll of the camera predicts the right motion at the region, not just the ring's mean),
-and compared with the region's own motion. The difference is the region's float in px/frame;
-summed over frames it is the slip the region accumulates against the scene.
+Measured across the region's outline against the motion layer it is attached to (see
+:mod:`keyframe.track.layers` for the layers, the outline sectors and the attachment). Each
+frame, the discontinuity vectors of the judged sectors (motion just inside the outline minus the
+attached layer's motion just outside) are fitted with a similarity about the region's centre
+(least squares, then once more without the sectors it explains worst), so translation, rotation
+and scale slips all count while flow noise, incoherent between sectors, mostly falls out, and a
+few sectors beside an occluder do not tilt it. Its RMS over the sectors is ``float_px``; divided by the attached surroundings'
+own speed it is ``float_ratio`` (a pasted layer ~1, half speed ~0.5). The fitted similarities
+summed over the frames are the accumulated ``slip_px``; divided by the path the surroundings
+travelled, ``slip_ratio`` says how persistent it is (a steady slow slip keeps its ratio, noise's
+ratio shrinks as the path grows).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-_MIN_PIXELS = 12  # fewer visible pixels than this on either side: no motion is reported
-_MAX_FIT = 4000  # pixels used on each side (evenly subsampled; medians and the fit barely change)
-
 
 @dataclass(frozen=True)
-class MotionFit:
-    """Median motions (px/frame, ``(dx, dy)``) of a region and of its ring's prediction there."""
+class FloatFrame:
+    """The float of one frame against the layer it was judged against."""
 
-    region: tuple[float, float]
-    ring: tuple[float, float]
+    attached: str  # "scene" | "subject" | "mixed"
+    float_px: float  # coherent discontinuity across the outline, RMS over the judged sectors (px/frame)
+    speed_px: float  # the judged surroundings' own speed (px/frame, median over the sectors)
+    region: np.ndarray  # (2,) median motion just inside the outline
+    surroundings: np.ndarray  # (2,) median motion of the judged surroundings
+    judged: np.ndarray  # (K,) bool: sectors judged this frame
+    discontinuous: np.ndarray  # (K,) bool: judged sectors whose discontinuity exceeds the tolerance
+    similarity: np.ndarray  # (4,) (tx, ty, a, b): the fitted discontinuity t + a d + b perp(d)
+    reference: np.ndarray  # (K, 2) the motion each judged sector was compared with (nan elsewhere)
 
-    @property
-    def float_vector(self) -> np.ndarray:
-        return np.subtract(self.region, self.ring)
 
-
-def region_motion(motion: np.ndarray, region: np.ndarray, ring: np.ndarray) -> MotionFit | None:
-    """Compare the motion inside ``region`` with the motion its ``ring`` predicts there.
-
-    Parameters
-    ----------
-    motion : ndarray (H, W, 2)
-        Per-pixel motion into this frame (px/frame), e.g. minus the backward flow.
-    region, ring : ndarray (H, W) bool
-        Visible (non-occluded) pixels of the region and of its ring.
-
-    Returns
-    -------
-    MotionFit, or None when either side has too few visible pixels.
+def fit_similarity(offsets: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Least-squares ``v = t + a d + b perp(d)`` over offsets ``d`` (translation only below 3 points).
 
     Examples
     --------
-    >>> m = np.zeros((20, 20, 2), np.float32); m[..., 0] = 2.0
-    >>> inside = np.zeros((20, 20), bool); inside[8:12, 8:12] = True
-    >>> m[inside] = 0.0  # the region stays put while everything else moves 2 px right
-    >>> fit = region_motion(m, inside, ~inside)
-    >>> fit.float_vector.round(3).tolist()
-    [-2.0, 0.0]
+    >>> d = np.array([[10.0, 0], [0, 10], [-10, 0], [0, -10]])
+    >>> v = 0.1 * np.stack([-d[:, 1], d[:, 0]], 1) + [1.0, 0.0]  # a rotation plus a shift
+    >>> fit_similarity(d, v).round(3).tolist()
+    [1.0, 0.0, 0.0, 0.1]
     """
-    if region.sum() < _MIN_PIXELS or ring.sum() < _MIN_PIXELS:
+    if len(offsets) < 3:
+        return np.array([*vectors.mean(0), 0.0, 0.0])
+    dx, dy = offsets.T
+    one, zero = np.ones_like(dx), np.zeros_like(dx)
+    design = np.concatenate([np.stack([one, zero, dx, -dy], 1), np.stack([zero, one, dy, dx], 1)])
+    coef, *_ = np.linalg.lstsq(design, np.concatenate([vectors[:, 0], vectors[:, 1]]), rcond=None)
+    return coef
+
+
+def _apply(coef: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    tx, ty, a, b = coef
+    return np.stack([tx + a * offsets[:, 0] - b * offsets[:, 1], ty + a * offsets[:, 1] + b * offsets[:, 0]], 1)
+
+
+def _carried_inside(motion: np.ndarray, at: np.ndarray, inside_at: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """The surroundings' motion carried from where it was measured (just outside) to the inside band.
+
+    An affine field fitted to the judged sectors (their zoom, rotation and shear) predicts how
+    much the motion changes over the few pixels between the two bands; without it a region
+    glued to a zooming or turning subject would read as a small slip.
+    """
+    use = judged & np.isfinite(at[:, 0]) & np.isfinite(inside_at[:, 0])
+    if use.sum() < 4:
+        return motion
+    design = np.hstack([at, np.ones((len(at), 1))])
+    coef, *_ = np.linalg.lstsq(design[use], motion[use], rcond=None)
+    residual = np.hypot(*(design @ coef - motion).T)
+    keep = use & (residual <= 3.0 * np.median(residual[use]) + 0.1)  # once without the sectors it fits worst
+    if keep.sum() >= 4 and keep.sum() < use.sum():
+        coef, *_ = np.linalg.lstsq(design[keep], motion[keep], rcond=None)
+    step = np.where(use[:, None], inside_at - at, 0.0)
+    return motion + step @ coef[:2]
+
+
+def _rms(vectors: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.sum(vectors * vectors, 1)))) if len(vectors) else 0.0
+
+
+def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_rel: float,
+                  min_share: float = 0.0, expected: np.ndarray | None = None, jump_px: float = np.inf) -> FloatFrame | None:
+    """One frame's float against the surroundings ``layer`` names.
+
+    Parameters
+    ----------
+    outline : keyframe.track.layers.OutlineMotion
+    layer : {"scene", "subject", "mixed"}
+        The attachment: the sectors the layer borders are judged (``subject`` falls back to the
+        scene in a frame where no part of the ring moves apart from the camera; ``mixed`` judges
+        every sector). A judged sector bordered by both layers is judged against the one the
+        region continues best, so an occluder passing over the ring is not mistaken for what
+        the region belongs to.
+    tolerance_px, tolerance_rel : float
+        A sector is drawn as discontinuous beyond ``tolerance_px + tolerance_rel * speed``.
+    min_share : float
+        Below this share of the ring, what moves apart from the camera is not taken for the
+        attached subject in this frame (a passing occluder): every sector is judged.
+    expected, jump_px : optional
+        Per sector (K, 2), the motion each sector was judged against in the previous frame (nan
+        where not judged). Sectors whose surroundings moved more than ``jump_px``
+        (plus half that speed) away from it are another layer passing by (an occluder sliding
+        over the ring), not what the region is attached to, as long as a third of the sectors
+        (and at least 3) kept their pace; when more jumped, the surroundings changed pace.
+
+    Returns
+    -------
+    FloatFrame, or None when no sector has both sides measured.
+    """
+    inside = np.isfinite(outline.inside[:, 0])
+    scene_ok = np.isfinite(outline.outside[0, :, 0]) & inside
+    subject_ok = np.isfinite(outline.outside[1, :, 0]) & inside
+    if layer == "subject" and subject_ok.any() and outline.subject_share >= min_share:
+        judged = subject_ok
+    elif layer in ("subject", "mixed"):  # for a subject: it does not move apart in this frame
+        judged = scene_ok | subject_ok
+    else:
+        judged = scene_ok
+    if judged.any():
+        # where both layers border a judged sector, the region continues the one beside it that it
+        # matches best: an occluder passing over the ring is not what the region belongs to
+        closer = np.hypot(*(outline.inside - outline.outside[1]).T) < np.hypot(*(outline.inside - outline.outside[0]).T)
+        use_subject = subject_ok & (~scene_ok | closer)
+        reference = np.where(use_subject[:, None], outline.outside[1], outline.outside[0])
+        if expected is not None and layer != "scene":
+            guess = np.where(np.isfinite(expected[:, :1]), expected, np.nanmedian(expected, axis=0))
+            jumped = judged & (np.hypot(*(reference - guess).T) > jump_px + 0.5 * np.hypot(*guess.T))
+            if jumped.any() and (judged & ~jumped).sum() >= max(3, judged.sum() / 3):  # not all: one passing by
+                judged = judged & ~jumped
+        reference = _carried_inside(reference, np.where(use_subject[:, None], outline.outside_at[1],
+                                                        outline.outside_at[0]), outline.inside_at, judged)
+        kinds = {"subject" if s else "scene" for s in use_subject[judged]}
+        attached = kinds.pop() if len(kinds) == 1 else "mixed"
+    elif inside.any():  # the ring is covered: the camera model stands in for the scene
+        judged, reference, attached = inside, outline.camera, "scene"
+    else:
         return None
-    ry, rx = np.nonzero(ring)
-    step = max(1, rx.size // _MAX_FIT)
-    rx, ry = rx[::step], ry[::step]
-    design = np.stack([rx, ry, np.ones_like(rx)], 1).astype(np.float64)
-    coef, *_ = np.linalg.lstsq(design, motion[ry, rx].astype(np.float64), rcond=None)
-    gy, gx = np.nonzero(region)
-    step = max(1, gx.size // _MAX_FIT)
-    gx, gy = gx[::step], gy[::step]
-    predicted = np.stack([gx, gy, np.ones_like(gx)], 1).astype(np.float64) @ coef
-    own = np.median(motion[gy, gx], axis=0)
-    ring_at_region = np.median(predicted, axis=0)
-    return MotionFit((round(float(own[0]), 4), round(float(own[1]), 4)),
-                     (round(float(ring_at_region[0]), 4), round(float(ring_at_region[1]), 4)))
+    jumps = outline.inside[judged] - reference[judged]
+    offsets = outline.centres[judged] - outline.centres[judged].mean(0)
+    coef = fit_similarity(offsets, jumps)
+    # one trimming pass: a few sectors beside something else (an occluder sliding over the ring, a
+    # flow blunder) must not tilt the fit; a real slip is shared by most sectors and survives it
+    residual = np.hypot(*(jumps - _apply(coef, offsets)).T)
+    keep = residual <= max(3.0 * float(np.median(residual)), tolerance_px)
+    if keep.sum() >= max(3, judged.sum() // 2) and not keep.all():
+        coef = fit_similarity(offsets[keep], jumps[keep])
+    speeds = np.hypot(*reference[judged].T)
+    discontinuous = np.zeros(len(judged), bool)
+    discontinuous[judged] = np.hypot(*jumps.T) > tolerance_px + tolerance_rel * speeds
+    return FloatFrame(attached, _rms(_apply(coef, offsets)), float(np.median(speeds)),
+                      np.median(outline.inside[judged], 0), np.median(reference[judged], 0), judged, discontinuous, coef,
+                      np.where(judged[:, None], reference, np.nan))
+
+
+def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, tolerance_rel: float,
+                 speed_floor_px: float, min_share: float = 0.0,
+                 jump_px: float = np.inf) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
+    """Per-frame float columns and the discontinuous outline pixels (for the overlay).
+
+    Parameters
+    ----------
+    outlines : sequence of OutlineMotion or None
+        One per frame, in order (None where nothing was measured, e.g. frame 0).
+    layer : str
+        The attachment (:class:`keyframe.track.layers.Attachment` ``.layer``).
+    tolerance_px, tolerance_rel, min_share, jump_px : float
+        See :func:`judge_outline` (each frame's ``expected`` is the motion the previous frame was
+        judged against).
+    speed_floor_px : float
+        Speeds below this (px/frame) count as this much, so a still shot's flow noise is not
+        divided by ~0.
+
+    Returns
+    -------
+    rows : list of dict
+        ``attached``, ``float_px``, ``float_ratio``, ``slip_px``, ``slip_ratio``,
+        ``outline_discontinuity`` (fraction of judged sectors), ``region_dx/dy`` and
+        ``ring_dx/dy`` (motion just inside the outline and of the judged surroundings); empty
+        where nothing was judged.
+    broken : list of ndarray (N, 2) or None
+        Outline pixels (x, y) of the discontinuous sectors, per frame.
+    """
+    rows: list[dict[str, Any]] = []
+    broken: list[np.ndarray | None] = []
+    history: list[np.ndarray] = []
+    path = 0.0
+    expected = None
+    for outline in outlines:
+        judged = None if outline is None else judge_outline(outline, layer, tolerance_px=tolerance_px,
+                                                             tolerance_rel=tolerance_rel, min_share=min_share,
+                                                             expected=expected, jump_px=jump_px)
+        if judged is None:
+            rows.append({})
+            broken.append(None)
+            expected = None
+            continue
+        expected = judged.reference
+        history.append(judged.similarity)
+        path += max(judged.speed_px, speed_floor_px)
+        offsets = outline.centres[judged.judged] - outline.centres[judged.judged].mean(0)
+        slip_px = _rms(_apply(np.sum(history, axis=0), offsets))
+        rows.append({
+            "attached": judged.attached, "float_px": judged.float_px,
+            "float_ratio": judged.float_px / max(judged.speed_px, speed_floor_px),
+            "slip_px": slip_px, "slip_ratio": slip_px / path,
+            "outline_discontinuity": float(judged.discontinuous.sum() / judged.judged.sum()),
+            "region_dx": float(judged.region[0]), "region_dy": float(judged.region[1]),
+            "ring_dx": float(judged.surroundings[0]), "ring_dy": float(judged.surroundings[1]),
+        })  # fmt: skip
+        broken.append(outline.outline[np.isin(outline.outline_sector, np.flatnonzero(judged.discontinuous))])
+    return rows, broken

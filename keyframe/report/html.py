@@ -63,6 +63,8 @@ def contact_sheet(
     *,
     n_frames: int = 8,
     width: int = 320,
+    broken: list[np.ndarray | None] | None = None,
+    labels: list[str | None] | None = None,
 ) -> np.ndarray:
     """Tile ``n_frames`` evenly spaced frames with the tracked region outlined on each.
 
@@ -77,6 +79,9 @@ def contact_sheet(
         Frames to show (first and last included), at most ``T``.
     width : int
         Width of each thumbnail in pixels.
+    broken, labels : list, optional
+        Per frame: the outline pixels where the region's motion breaks from its attached layer,
+        and that layer's name (see :func:`keyframe.report.overlay_frames`).
 
     Returns
     -------
@@ -97,7 +102,9 @@ def contact_sheet(
     picks = np.unique(np.rint(np.linspace(0, count - 1, min(n_frames, count))).astype(int))
     shown = frames[picks]
     if masks is not None:
-        shown = overlay_frames(shown, np.asarray(masks)[picks], flagged_frames(list(reasons or []), count)[picks])
+        shown = overlay_frames(shown, np.asarray(masks)[picks], flagged_frames(list(reasons or []), count)[picks],
+                               None if broken is None else [broken[i] for i in picks],
+                               None if labels is None else [labels[i] for i in picks])
     thumb_h = max(1, int(round(height * width / full_width)))
     columns = min(_COLUMNS, len(picks))
     rows = -(-len(picks) // columns)
@@ -144,6 +151,7 @@ def write_html_report(
     title: str,
     frames: np.ndarray | None = None,
     tracked_masks: np.ndarray | None = None,
+    broken_outline: list[np.ndarray | None] | None = None,
     plate: np.ndarray | None = None,
     heatmaps: Mapping[str, np.ndarray] | None = None,
     drift_plot: str | Path | None = None,
@@ -163,6 +171,9 @@ def write_html_report(
         Page title (e.g. the shot id); escaped like every other string.
     frames, tracked_masks : ndarray, optional
         The clip ``(T, H, W, 3)`` and its tracked mask ``(T, H, W)`` for the contact sheet.
+    broken_outline : list, optional
+        Per frame, the outline pixels where the region's motion breaks from its attached layer
+        (``CheckResult.broken_outline``), drawn on the contact sheet with the layer's name.
     plate, heatmaps : optional
         The checked plate and the gate's heatmaps by criterion, shown as colour overlays.
     drift_plot : str or Path, optional
@@ -183,7 +194,8 @@ def write_html_report(
     sheet = None
     if frames is not None:
         image = contact_sheet(
-            frames, tracked_masks, report.get("reasons"), n_frames=cfg.contact_sheet_frames, width=cfg.thumbnail_width
+            frames, tracked_masks, report.get("reasons"), n_frames=cfg.contact_sheet_frames, width=cfg.thumbnail_width,
+            broken=broken_outline or None, labels=[row.get("attached") for row in report.get("frames") or []] or None,
         )
         sheet = _relative(write_image(assets / "contact_sheet.png", image), out_dir)
     overlays = {}
@@ -236,3 +248,27 @@ def write_html_index(out_dir: str | Path, shots: list[Mapping[str, Any]], *, tit
         title=title, shots=rows, counts=counts, extra=dict(extra or {}), generator=f"keyframe {__version__}"
     )
     return write_text_atomic(out_dir / "index.html", html)
+
+
+def write_compare_html(out_dir: str | Path, comparison: Mapping[str, Any]) -> Path:
+    """Write ``out_dir/compare.html``: the more stable revision and why, both verdicts, the deltas.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The comparison's folder, holding ``compare.png``, ``side_by_side.mp4`` and each revision's
+        folder (``a/report.html``, ``b/report.html``).
+    comparison : mapping
+        The ``keyframe.compare/1`` document (:func:`keyframe.compare.write_comparison`).
+    """
+    out_dir = check_output_dir(out_dir)
+    revisions = {
+        name: {**revision, "report": f"{revision['folder']}/report.html",
+               "reasons": [{**r, "ranges": frame_ranges_text(r)} for r in revision.get("reasons") or []]}
+        for name, revision in comparison["revisions"].items()
+    }
+    html = _env.get_template("compare.html.j2").render(
+        title="revision A vs revision B", comparison=comparison, revisions=revisions,
+        generator=f"keyframe {__version__}",
+    )
+    return write_text_atomic(out_dir / "compare.html", html)

@@ -14,8 +14,10 @@ from keyframe.io import check_output_dir, output_group, write_clip, write_figure
 from keyframe.masks import contour
 
 PASS_RGB, FLAG_RGB = (40, 220, 80), (255, 40, 40)
+BROKEN_RGB = (255, 0, 255)  # outline sectors whose motion does not continue the attached layer's
 _PANELS = (
-    ("motion against surroundings", (("float_px", "float px/frame"), ("slip_px", "slip px"))),
+    ("motion against the attached layer", (("float_px", "float px/frame"), ("slip_px", "slip px"),
+                                           ("float_ratio", "float / its speed"))),
     ("SSIM vs carried plate", (("ssim_region", "region"), ("ssim_ring", "ring"))),
     ("colour change (dE) vs plate", (("delta_e_region", "region"), ("delta_e_ring", "ring"))),
     ("flicker (MAE levels, compensated)", (("flicker_region", "region"), ("flicker_ring", "ring"))),
@@ -52,8 +54,13 @@ def flagged_frames(reasons: list[dict[str, Any]], count: int) -> np.ndarray:
     return flags
 
 
-def overlay_frames(frames: np.ndarray, masks: np.ndarray, flags: np.ndarray | None = None) -> np.ndarray:
+def overlay_frames(frames: np.ndarray, masks: np.ndarray, flags: np.ndarray | None = None,
+                   broken: list[np.ndarray | None] | None = None, labels: list[str | None] | None = None) -> np.ndarray:
     """The clip with each frame's tracked region outlined: green, or red on flagged frames.
+
+    ``broken`` (per frame, outline pixels ``(N, 2)`` x, y) marks in magenta where the region's
+    motion breaks from the layer it is attached to; ``labels`` (per frame) names that layer in
+    the top-left corner ("judged vs subject").
 
     Examples
     --------
@@ -69,6 +76,15 @@ def overlay_frames(frames: np.ndarray, masks: np.ndarray, flags: np.ndarray | No
         if masks[t].any():
             edge = cv2.dilate(contour(masks[t]).astype(np.uint8), kernel).astype(bool)
             out[t][edge] = FLAG_RGB if flags is not None and flags[t] else PASS_RGB
+        points = broken[t] if broken is not None else None
+        if points is not None and len(points):
+            spots = np.zeros(masks[t].shape, np.uint8)
+            spots[np.clip(points[:, 1], 0, spots.shape[0] - 1), np.clip(points[:, 0], 0, spots.shape[1] - 1)] = 1
+            out[t][cv2.dilate(spots, np.ones((3, 3), np.uint8)).astype(bool)] = BROKEN_RGB
+        if labels is not None and labels[t]:
+            scale = max(frames.shape[2] / 900.0, 0.4)
+            cv2.putText(out[t], f"judged vs {labels[t]}", (6, int(22 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (255, 255, 255), max(1, int(scale * 2)), cv2.LINE_AA)
     return out
 
 
@@ -123,8 +139,10 @@ def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any,
     flags = flagged_frames(report["reasons"], len(frames))
     return {
         "csv": write_text_atomic(out_dir / "frames.csv", frames_csv(report["frames"])),
-        "overlay": write_clip(out_dir / "overlay.mp4", overlay_frames(frames, check.tracked_masks, flags), fps,
-                              quality=quality),
+        "overlay": write_clip(out_dir / "overlay.mp4", overlay_frames(frames, check.tracked_masks, flags,
+                                                                     check.broken_outline or None,
+                                                                     [row.get("attached") for row in report["frames"]]),
+                              fps, quality=quality),
         "plot": drift_plot(out_dir / "drift.png", report["frames"], report["reasons"]),
         "report": write_json_atomic(out_dir / "report.json", report),
     }

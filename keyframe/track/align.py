@@ -4,6 +4,8 @@ The render stage's sidecar gives it exactly (``plate_to_frame0``). Without one i
 from ORB features matched with a ratio test and a RANSAC homography. Either way the result is
 verified photometrically (normalised cross-correlation of the warped plate and frame 0), so a
 clip that does not show its plate is refused with one line instead of producing a garbage report.
+:func:`edit_mismatch` goes one step further for revisions of one picture, which differ only
+inside the edit: it measures whether frame 0 shows *this* plate's edit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import cv2
 import numpy as np
 
 from keyframe.errors import KeyframeError
+from keyframe.io.images import to_float
+from keyframe.metrics import delta_e_map, to_lab
+from keyframe.validation import check_frames, check_mask, check_plate
 
 _VERIFY_WIDTH = 320  # the NCC verification runs on images this wide (it only needs the coarse layout)
 
@@ -120,3 +125,71 @@ def align_plate(plate: np.ndarray, frame0: np.ndarray, plate_to_frame0: np.ndarr
             f"(need {min_ncc}, check.align_min_ncc)"
         )
     return Alignment(matrix, source, ncc, inliers)
+
+
+def _match_grade(source: np.ndarray, target: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``source`` with each channel's gain and offset fitted to ``target`` over ``where`` (least squares)."""
+    out = source.copy()
+    for c in range(source.shape[2]):
+        x, y = source[..., c][where], target[..., c][where]
+        if x.size < 2 or float(x.std()) < 1e-6:
+            continue
+        gain, offset = np.polyfit(x, y, 1)
+        out[..., c] = np.clip(source[..., c] * gain + offset, 0.0, 1.0)
+    return out
+
+
+def edit_mismatch(plate: np.ndarray, mask: np.ndarray, frame0: np.ndarray, matrix: np.ndarray, *,
+                  ring_gap_px: int = 3, ring_px: int = 16, blur_px: float = 1.5) -> float | None:
+    """How much more frame 0 differs from the aligned plate inside the edit than around it (CIE76 ΔE).
+
+    Two revisions of a plate differ only inside their edit, so a clip of the other revision still
+    aligns with high correlation; its edited region, though, shows another fill. This is the
+    median colour difference of the aligned plate and frame 0 inside the edit (eroded by
+    ``ring_gap_px``, away from the alignment's edge error) minus the same median in a ring of
+    background around it: a global grade, codec noise or a learned render's small deviations
+    raise both alike and cancel, a different fill raises only the first. Both images are blurred
+    by ``blur_px`` first, so grain and compression noise count little.
+
+    Parameters
+    ----------
+    plate : ndarray of shape (h, w, 3)
+        The plate (uint8 or uint16).
+    mask : ndarray of shape (h, w), bool
+        Its edited region.
+    frame0 : ndarray of shape (H, W, 3), uint8
+        The clip's first frame.
+    matrix : ndarray of shape (3, 3)
+        Plate -> frame-0 homography (:func:`align_plate`).
+
+    Returns
+    -------
+    float or None
+        ΔE excess of the edit over its ring; None when the edit or its ring has no pixel in frame 0.
+
+    Examples
+    --------
+    >>> plate = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    >>> mask = np.zeros((64, 64), bool); mask[24:40, 24:40] = True
+    >>> edit_mismatch(plate, mask, plate, np.eye(3)) < 0.5
+    True
+    """
+    plate = check_plate(plate)
+    mask = check_mask(mask, plate.shape[:2])
+    frame0 = check_frames(np.asarray(frame0)[None])[0]
+    size = (frame0.shape[1], frame0.shape[0])
+    inside = cv2.warpPerspective(np.ones(mask.shape, np.uint8), matrix, size, flags=cv2.INTER_NEAREST) > 0
+    region = cv2.warpPerspective(mask.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST) > 0
+    outside = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    ring = (outside > ring_gap_px) & (outside <= ring_gap_px + ring_px) & inside
+    eroded = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > ring_gap_px
+    core = (eroded if eroded.any() else region) & inside
+    if not core.any() or not ring.any():
+        return None
+    warped = cv2.warpPerspective(to_float(plate), matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    frame = to_float(frame0)
+    if blur_px > 0:
+        warped, frame = (cv2.GaussianBlur(image, (0, 0), blur_px) for image in (warped, frame))
+    warped = _match_grade(warped, frame, inside & (outside > ring_gap_px))
+    difference = delta_e_map(to_lab(frame), to_lab(warped))
+    return float(np.median(difference[core]) - np.median(difference[ring]))

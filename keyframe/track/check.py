@@ -20,9 +20,11 @@ from keyframe.registry import Progress
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
+    SIGNS,
     flicker_mae,
+    float_series,
     lpips_status,
-    region_motion,
+    relative_drift,
     ssim_map,
     to_lab,
     vbench_flicker,
@@ -32,6 +34,15 @@ from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics
+from keyframe.track.layers import (
+    Attachment,
+    OutlineMotion,
+    SceneMotion,
+    SceneTracker,
+    attach,
+    edit_outline_distance,
+    outline_motion,
+)
 from keyframe.track.propagate import Step, track_region
 from keyframe.validation import MIN_CLIP_FRAMES, check_frames, check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
@@ -50,6 +61,8 @@ class CheckResult:
     tracked_masks: np.ndarray  # (T, H, W) bool
     metric_status: dict[str, dict[str, Any]]
     alignment: Alignment | None = field(default=None, repr=False)
+    attachment: Attachment | None = None
+    broken_outline: list[np.ndarray | None] = field(default_factory=list, repr=False)  # per frame (N, 2) x, y
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -72,6 +85,7 @@ class _Measure:
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
         self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
         self.cfg, self.lpips = cfg, lpips
+        self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -83,8 +97,13 @@ class _Measure:
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
 
-    def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray) -> dict[str, Any]:
-        """SSIM, colour difference and LPIPS of the frame against the carried plate, region vs ring."""
+    def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray,
+                   subject: np.ndarray | None) -> dict[str, Any]:
+        """SSIM, colour difference and LPIPS of the frame against the carried plate, region vs ring.
+
+        With the ring's ``subject`` pixels known, the ring's figures are also kept per layer
+        (``*_ring_scene``, ``*_ring_subject``) for drift relative to the attached layer.
+        """
         sub = bounding_box(region | ring, padding=_SSIM_WINDOW // 2)
         if min(sub.shape) < _SSIM_WINDOW:
             return {}
@@ -96,17 +115,18 @@ class _Measure:
         rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
         ssim = ssim_map(step.grey[sub.slices], ref_grey)
         delta_e = delta_e_map(to_lab(rgb), ref_lab)
-        out = {
-            "ssim_region": _mean(ssim[sel_region]), "ssim_ring": _mean(ssim[sel_ring]),
-            "delta_e_region": _mean(delta_e[sel_region]), "delta_e_ring": _mean(delta_e[sel_ring]),
-        }  # fmt: skip
+        maps = {"ssim": ssim, "delta_e": delta_e}
         if self.lpips is not None:
             ref_rgb = cv2.remap(self.rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            distance = self.lpips(rgb, ref_rgb)
-            out.update(lpips_region=_mean(distance[sel_region]), lpips_ring=_mean(distance[sel_ring]))
-        return out
+            maps["lpips"] = self.lpips(rgb, ref_rgb)
+        parts = {"region": sel_region, "ring": sel_ring}
+        if subject is not None:
+            parts.update(ring_subject=sel_ring & subject[sub.slices], ring_scene=sel_ring & ~subject[sub.slices])
+        return {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
+                for part, selection in parts.items()}
 
-    def __call__(self, step: Step, frame: np.ndarray, fps: float) -> tuple[dict[str, Any], np.ndarray | None]:
+    def __call__(self, step: Step, frame: np.ndarray, fps: float,
+                 scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
         region = step.mask
         inside_plate = ((step.map_x >= 0) & (step.map_x <= self.grey.shape[1] - 1)
                         & (step.map_y >= 0) & (step.map_y <= self.grey.shape[0] - 1))  # fmt: skip
@@ -116,46 +136,54 @@ class _Measure:
             "frame": step.t, "time_s": step.t / fps, "area_px": int(xs.size),
             "centroid_x": xs.mean() + step.box.x0, "centroid_y": ys.mean() + step.box.y0, "in_frame": step.in_frame,
         }  # fmt: skip
-        row.update(self.appearance(step, frame, region, ring))
+        outline = None
+        if step.occluded is not None and scene is not None:
+            cfg = self.cfg
+            # inside the region, only pixels that still show the plate are the region: an occluder
+            # dragged into the tracked mask would otherwise lend the region its own motion
+            carried = cv2.remap(self.grey, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            shows_plate = cv2.absdiff(cv2.blur(step.grey, (3, 3)), cv2.blur(carried, (3, 3))) < cfg.occluder_levels / 255.0
+            visible = ~step.occluded & inside_plate & (shows_plate | ~region)
+            edit_distance = None if self.edit_distance is None else cv2.remap(
+                self.edit_distance, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                borderValue=1e6)
+            outline = outline_motion(-step.flow_bw, region, visible, (step.box.x0, step.box.y0),
+                                     scene, gap=cfg.ring_gap_px, width=cfg.ring_px, sectors=cfg.outline_sectors,
+                                     layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
+            row["subject_share"] = None if outline is None else outline.subject_share
+        row.update(self.appearance(step, frame, region, ring, None if outline is None else outline.subject_ring))
         if step.occluded is None:
             row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
             return row, None
         seen_region, seen_ring = region & ~step.occluded, ring & ~step.occluded
         row["occluded"] = 1.0 - seen_region.sum() / region.sum()
         row["visible"] = step.in_frame * (1.0 - row["occluded"])
-        fit = region_motion(-step.flow_bw, seen_region, seen_ring)
-        if fit is not None:
-            row.update(region_dx=fit.region[0], region_dy=fit.region[1], ring_dx=fit.ring[0], ring_dy=fit.ring[1],
-                       float_px=float(np.hypot(*fit.float_vector)))
-        else:
-            row["note"] = "too few visible pixels in the region or its ring to compare their motion"
         row.update(
             warp_region=warping_error(step.grey, step.prev_warped, seen_region),
             warp_ring=warping_error(step.grey, step.prev_warped, seen_ring),
             flicker_region=flicker_mae(step.grey, step.prev_warped, seen_region),
             flicker_ring=flicker_mae(step.grey, step.prev_warped, seen_ring),
         )
-        return row, (fit.float_vector if fit is not None else None)
+        return row, outline
 
 
-def _finish(rows: list[dict[str, Any]], slips: list[np.ndarray | None], cfg: CheckConfig) -> list[FrameMetrics]:
-    """Derived columns (float slip, region-vs-ring excesses, drift since frame 0), rounded."""
+def _finish(rows: list[dict[str, Any]], floats: list[dict[str, Any]], cfg: CheckConfig) -> list[FrameMetrics]:
+    """Derived columns (float, region-vs-ring excesses, drift since frame 0 against the attached ring), rounded."""
     first = rows[0]
-    slip = np.zeros(2)
+    slip = 0.0
     out = []
-    for row, vector in zip(rows, slips):
-        if vector is not None:
-            slip = slip + vector
-        if row.get("area_px"):
-            row["slip_px"] = float(np.hypot(*slip)) if row["frame"] else 0.0
+    for row, judged in zip(rows, floats):
+        row.update(judged)
+        if row.get("area_px") and row.get("slip_px") is None:
+            row["slip_px"] = slip  # nothing judged in this frame: the slip so far stands
+        slip = row.get("slip_px") or slip
+        if row.get("note") is None and row["frame"] and row.get("area_px") and not judged:
+            row["note"] = "too few visible pixels on one side of the region's outline to compare their motion"
         row["flicker_excess"] = _delta(row.get("flicker_region"), row.get("flicker_ring"))
         if row.get("warp_region") is not None and row.get("warp_ring") is not None:
             row["warp_ratio"] = row["warp_region"] / max(row["warp_ring"], cfg.warp_floor)
-        for key, sign in (("ssim", 1.0), ("delta_e", -1.0), ("lpips", -1.0)):
-            drop_region = _delta(first.get(f"{key}_region"), row.get(f"{key}_region"))
-            drop_ring = _delta(first.get(f"{key}_ring"), row.get(f"{key}_ring"))
-            change = _delta(drop_region, drop_ring)
-            row[f"drift_{key}"] = None if change is None else sign * change
+        for key in SIGNS:
+            row[f"drift_{key}"] = relative_drift(first, row, key)
         digits = {"time_s": 4, "warp_region": 7, "warp_ring": 7}
         out.append(FrameMetrics(**{k: (_r(row.get(k), digits.get(k, 4)) if isinstance(row.get(k), float) else row.get(k))
                                    for k in FRAME_FIELDS}))
@@ -231,39 +259,61 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     available, why = lpips_status() if cfg.lpips == "auto" else (False, "turned off (check.lpips: off)")
     status["lpips"] = {"available": available, "why": why}
     measure = _Measure(plate, cfg, LpipsMetric() if available else None)
+    measure.edit_distance = edit_outline_distance(mask)
     flow = make_flow(cfg.flow, cfg.dis_preset)
 
     total = len(frames)
+    scenes, cut_at = _scene_pass(frames, cfg)
     tracked = np.zeros((total, *frames.shape[1:3]), bool)
     rows: list[dict[str, Any]] = []
-    slips: list[np.ndarray | None] = []
+    outlines: list[OutlineMotion | None] = []
     # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
     margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
-    for step in track_region(frames, mask, alignment.matrix, flow, margin=margin, search=cfg.search_px):
+    shot = frames[:cut_at] if cut_at is not None else frames
+    for step in track_region(shot, mask, alignment.matrix, flow, margin=margin, search=cfg.search_px):
         tracked[step.t][step.box.slices] = step.mask
-        row, vector = measure(step, frames[step.t], fps)
+        row, outline = measure(step, frames[step.t], fps, scenes[step.t])
         rows.append(row)
-        slips.append(vector)
+        outlines.append(outline)
         if progress is not None:
             progress(step.t + 1, total)
     if not rows:
         raise KeyframeError("the edited region does not fall inside the clip's first frame after alignment")
     lost_at = len(rows) if len(rows) < total else None
     for t in range(len(rows), total):
+        after_cut = cut_at is not None and t >= cut_at
         rows.append({"frame": t, "time_s": t / fps, "area_px": 0, "visible": 0.0, "in_frame": None,
-                     "note": "region lost: no tracked pixels left"})
-        slips.append(None)
-    per_frame = _finish(rows, slips, cfg)
+                     "note": f"after the cut at frame {cut_at}: a new shot" if after_cut
+                     else "region lost: no tracked pixels left"})
+        outlines.append(None)
+    for row, scene in zip(rows, scenes):
+        row["scene_similarity"] = None if scene is None else scene.similarity
+    attachment = attach(outlines, cfg.attach, frames=cfg.attach_frames, contrast_px=cfg.attach_contrast_px,
+                        continuity=cfg.attach_continuity, min_share=cfg.attach_min_share)
+    floats, broken = float_series(outlines, attachment.layer, tolerance_px=cfg.layer_px, tolerance_rel=cfg.layer_rel,
+                                  speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share,
+                                  jump_px=cfg.layer_jump_px)
+    per_frame = _finish(rows, floats, cfg)
     _mark_unmeasured(status, per_frame)
     end_alignment = None if end_plate is None else _align_end(end_plate, frames[-1], end_to_last, cfg)
     qc = check_clip_qc(frames, plate, alignment.matrix, cfg, end_plate=end_plate,
                        end_to_last=None if end_alignment is None else end_alignment.matrix)
     per_frame = [dataclasses.replace(row, **qc_row) for row, qc_row in zip(per_frame, qc.per_frame)]
     status.update(qc.status)
-    reasons = judge(per_frame, cfg) + qc.reasons
+    reasons = judge(per_frame, cfg, cut_at=cut_at) + qc.reasons
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
+    summary.update(attachment=attachment.as_dict(), cut_at_frame=cut_at)
     summary["clip_qc"] = {**qc.summary, "end_alignment": None if end_alignment is None else end_alignment.as_dict()}
-    return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment)
+    return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment, attachment, broken)
+
+
+def _scene_pass(frames: np.ndarray, cfg: CheckConfig) -> tuple[list[SceneMotion | None], int | None]:
+    """The camera's motion into every frame, and the first frame of a new shot (a hard cut), if any."""
+    tracker = SceneTracker()
+    scenes = [tracker(frame) for frame in frames]
+    cut_at = next((t for t, scene in enumerate(scenes) if scene is not None and scene.similarity < cfg.cut_similarity),
+                  None)
+    return scenes, cut_at
 
 
 def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: CheckConfig) -> Alignment:
@@ -296,7 +346,9 @@ def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, l
         "alignment": alignment.as_dict(),
         "flow": {"backend": cfg.flow, "preset": cfg.dis_preset if cfg.flow == "dis" else None},
         "max_float_px": stat("float_px", max),
+        "max_float_ratio": stat("float_ratio", max),
         "max_slip_px": stat("slip_px", max),
+        "max_slip_ratio": stat("slip_ratio", max),
         "min_visible": stat("visible", min),
         "vbench_flicker_region": vbench_flicker(column("flicker_region")),
         "vbench_flicker_ring": vbench_flicker(column("flicker_ring")),

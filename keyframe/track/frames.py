@@ -33,14 +33,26 @@ class FrameMetrics:
     in_frame: float | None = None
     occluded: float | None = None
 
-    # motion (px/frame) of the region and of its ring of background; float_px is the difference,
-    # slip_px its sum since frame 0
+    # what the region was judged against (keyframe.track.layers): "scene" | "subject" | "mixed",
+    # the share of its ring that moves apart from the camera, and the share of its outline where
+    # its motion breaks from the attached layer's
+    attached: str | None = None
+    subject_share: float | None = None
+    outline_discontinuity: float | None = None
+
+    # motion (px/frame) just inside the region's outline and of the attached surroundings just
+    # outside; float_px is their coherent difference (float_ratio: over the surroundings' speed),
+    # slip_px its sum since frame 0 (slip_ratio: over the path the surroundings travelled)
     region_dx: float | None = None
     region_dy: float | None = None
     ring_dx: float | None = None
     ring_dy: float | None = None
     float_px: float | None = None
+    float_ratio: float | None = None
     slip_px: float | None = None
+    slip_ratio: float | None = None
+    # correlation of this frame with the previous one, motion-compensated (a hard cut is ~0)
+    scene_similarity: float | None = None
 
     # warping error and motion-compensated flicker, region vs ring
     warp_region: float | None = None
