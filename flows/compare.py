@@ -26,9 +26,8 @@ def compare_flow(a: Path, b: Path, mask: Path | None, out_dir: Path, config: Con
                  clips: tuple[Path, Path] | None = None, last: Path | None = None) -> dict[str, Any]:
     """Check both revisions alike, then compare them.
 
-    Without ``clips`` both are rendered here with the same seed and settings (towards the same end
-    plate ``last``, when given); with ``clips`` (A's and B's clips, rendered elsewhere) each is
-    checked against its own plate. ``b_mask`` is B's edit mask when it differs from ``mask``.
+    Without ``clips`` both are rendered here alike (towards the end plate ``last``); with ``clips``
+    (rendered elsewhere) each is checked against its own plate. ``b_mask``: B's own mask.
 
     Every output is committed together at the end (``output_group``), as in prep: a compare that
     fails part way leaves the folder as it was, apart from the stage cache.

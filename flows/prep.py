@@ -45,8 +45,7 @@ def log_outcome(label: str, entry: PlateEntry) -> None:
 @flow(name="keyframe-prep", persist_result=False)
 def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: bool = False,
               last: tuple[Path, Path] | None = None) -> dict[str, Any]:
-    """inpaint -> gate -> render -> check -> report for one plate (or a keyframe pair: ``last`` is
-    the end plate and its mask); writes ``flags.otio`` too.
+    """inpaint -> gate -> render -> check -> report for one plate or pair (``last``: end plate, mask); writes ``flags.otio``.
 
     The outputs are committed together at the end (``output_group``): a prep that fails part way
     leaves the folder as it was. The stage cache is written as each stage finishes, so a rerun
@@ -54,7 +53,6 @@ def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: boo
     """
     plate, out_dir = Path(plate), Path(out_dir)
     stages = stage_tasks(out_dir, config.nightly, plate.stem)
-    entry = prep_plate(plate, Path(mask), out_dir, config, force=force, stages=stages,
-                       last=None if last is None else (Path(last[0]), Path(last[1])))
+    entry = prep_plate(plate, Path(mask), out_dir, config, force=force, stages=stages, last=last)
     log_outcome(plate.stem, entry)
     return entry.to_dict()

@@ -28,7 +28,7 @@ from prefect.serializers import Serializer
 from pydantic import BaseModel, Field
 
 from keyframe import __version__
-from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfig, RenderConfig, RenderSvdConfig
+from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfig, RenderConfig
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
 from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
@@ -36,7 +36,7 @@ from keyframe.io import array_sha256, make_dirs, write_bytes_now
 from keyframe.io.models import weights_fingerprint
 from keyframe.io.results import decode_result, encode_result, forget_damaged_result, tidy_cache
 from keyframe.pipeline import Stages
-from keyframe.render import RenderResult, load_i2v, load_svd, render
+from keyframe.render import RenderResult, load_i2v, load_svd, render, render_model_source
 from keyframe.track import CheckResult, check_clip
 
 CACHE_DIR = ".keyframe-cache"
@@ -151,17 +151,10 @@ def _inpaint_model(cfg: InpaintConfig) -> Any:
 
 
 def _render_model(cfg: RenderConfig) -> Any:
-    if cfg.backend == "svd" and cfg.svd.model:
-        svd: RenderSvdConfig = cfg.svd
-        return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
-    if cfg.backend == "diffusers" and cfg.diffusers.model:
-        return shared_model(load_i2v, f"diffusers:{cfg.diffusers.model_dump_json()}", cfg.diffusers)
-    return None  # camera, or the stage itself reports a missing model
-
-
-def _render_weights(cfg: RenderConfig) -> str | None:
-    """Fingerprint of the weights the configured render backend loads (keys the cache)."""
-    return weights_fingerprint({"svd": cfg.svd.model, "diffusers": cfg.diffusers.model}.get(cfg.backend))
+    loader, section = {"svd": (load_svd, cfg.svd), "diffusers": (load_i2v, cfg.diffusers)}.get(cfg.backend, (None, None))
+    if loader is None or not section.model:
+        return None  # camera, or the stage itself reports a missing model
+    return shared_model(loader, f"{cfg.backend}:{section.model_dump_json()}", section)
 
 
 #: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
@@ -187,8 +180,7 @@ def gate_task(plate: np.ndarray, mask: np.ndarray, cfg: GateConfig, label: str) 
 @task(name="render", task_run_name="render [{label}]", **_STAGE)
 def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str,
                 last: np.ndarray | None = None) -> RenderResult:
-    """Render a clip from the cleaned plate, towards the cleaned end plate ``last`` when given
-    (``weights`` only keys the cache)."""
+    """Render a clip from the cleaned plate, towards the end plate ``last`` (``weights`` keys the cache)."""
     return render(plate, cfg, seed=seed, model=_render_model(cfg), last=last)
 
 
@@ -205,8 +197,7 @@ def check_task(
     end_to_last: list[list[float]] | None = None,
 ) -> CheckResult:
     """Track the edited region through the clip and judge it (the last frame against ``end_plate``)."""
-    return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0, end_plate=end_plate,
-                      end_to_last=end_to_last)
+    return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0, end_plate=end_plate, end_to_last=end_to_last)
 
 
 _TASKS = (inpaint_task, gate_task, render_task, check_task)
@@ -238,7 +229,7 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
         inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,
                                                      weights_fingerprint(cfg.inpaint.model), label),
         gate=lambda image, edit, cfg: gate_run(image, edit, cfg.gate, label),
-        render=lambda image, cfg, last=None: render_run(image, cfg.render, cfg.seed, _render_weights(cfg.render), label,
+        render=lambda image, cfg, last=None: render_run(image, cfg.render, cfg.seed, weights_fingerprint(render_model_source(cfg.render)), label,
                                                         last),
         check=lambda clip, plate, edit, cfg, last=None: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
                                                                   clip.plate_to_frame0, label, last, clip.last_to_frame),

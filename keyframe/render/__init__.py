@@ -37,8 +37,14 @@ __all__ = [
     "plan_camera",
     "plan_fit",
     "render",
+    "render_model_source",
     "write_render",
 ]
+
+
+def render_model_source(cfg: RenderConfig) -> str | None:
+    """The weights the configured backend loads (``render.svd.model`` / ``render.diffusers.model``), or None."""
+    return {"svd": cfg.svd.model, "diffusers": cfg.diffusers.model}.get(cfg.backend)
 
 
 def render(
