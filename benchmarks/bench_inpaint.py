@@ -1,12 +1,13 @@
 """Time the inpaint stage per backend on a 1024x576 plate with a 200x200 and a 400x300 mask.
 
 Run: ``.venv/bin/python benchmarks/bench_inpaint.py [--repeat N] [--backends telea,ns,biharmonic,diffusers]
-[--model DIR] [--steps N] [--resolution PX]``.
+[--textures synthesize,none] [--model DIR] [--steps N] [--resolution PX]``.
 
 The plate is the coffee fixture scaled to 1024x576; each mask is a box of that size on the saucer
 and table. Every timing is a whole ``keyframe.inpaint.inpaint`` call with the default config
-(grow 6, feather 4, crop padding 32, seam match color+grain, alpha blend): crop, fill, seam
-matching and paste-back. Prints the wall-clock median and spread and the median CPU time of this
+(grow 6, feather 4, crop padding 32, seam match color+grain, alpha blend), once per ``inpaint.texture``
+setting: crop, fill, seam matching, texture synthesis and paste-back. The last column is the wall
+time over the same backend and mask with ``texture: none`` (the bare fill) in the same run. Prints the wall-clock median and spread and the median CPU time of this
 process (all threads), plus the load average: on a shared machine the wall clock includes waiting
 for a core, the CPU time does not.
 
@@ -67,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--backends", default="telea,ns,biharmonic,diffusers")
+    parser.add_argument("--textures", default="none,synthesize", help="inpaint.texture settings to time")
     parser.add_argument("--model", help="diffusers model folder (default: the tiny random test pipeline)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--resolution", type=int, default=512)
@@ -75,12 +77,12 @@ def main() -> None:
     plate, masks = plate_and_masks()
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print("| backend | mask | wall median (s) | wall min-max (s) | CPU median (s) |")
-    print("|---|---|---|---|---|")
+    print("| backend | texture | mask | wall median (s) | wall min-max (s) | CPU median (s) | vs texture none |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
             model, repeat = None, args.repeat
-            cfg = InpaintConfig(backend=backend)
+            settings: dict = {}
             if backend == "diffusers":
                 if args.model:
                     model = load_pipeline(args.model)
@@ -88,12 +90,18 @@ def main() -> None:
                     from tiny_sd import save_tiny_sd_inpaint
 
                     model = load_pipeline(save_tiny_sd_inpaint(Path(tmp) / "tiny-sd-inpaint"))
-                cfg = InpaintConfig(backend=backend, steps=args.steps, resolution=args.resolution)
+                settings = {"steps": args.steps, "resolution": args.resolution}
                 repeat = max(1, min(repeat, 3))
             for name, mask in masks.items():
-                wall, cpu = timed(lambda: inpaint(plate, mask, cfg, seed=0, model=model), repeat)
-                print(f"| {backend} | {name} | {statistics.median(wall):.3f} | {min(wall):.3f}-{max(wall):.3f} "
-                      f"| {statistics.median(cpu):.3f} |", flush=True)
+                bare = None
+                for texture in args.textures.split(","):
+                    cfg = InpaintConfig(backend=backend, texture=texture, **settings)
+                    wall, cpu = timed(lambda: inpaint(plate, mask, cfg, seed=0, model=model), repeat)
+                    median = statistics.median(wall)
+                    bare = median if texture == "none" else bare
+                    ratio = f"{median / bare:.2f}x" if bare else "-"
+                    print(f"| {backend} | {texture} | {name} | {median:.3f} | {min(wall):.3f}-{max(wall):.3f} "
+                          f"| {statistics.median(cpu):.3f} | {ratio} |", flush=True)
     print(f"# load average after: {os.getloadavg()[0]:.1f}")
 
 

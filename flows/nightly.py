@@ -22,13 +22,12 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.prep import log_outcome
-from flows.tasks import stage_tasks
-from keyframe.config import Config, NightlyConfig, load_config
+from flows.tasks import stage_tasks, task_runner
+from keyframe.config import Config, load_config
 from keyframe.errors import KeyframeError
 from keyframe.nightly import (
     PREVIOUS,
@@ -39,28 +38,11 @@ from keyframe.nightly import (
     load_manifest,
     one_line,
     resolve_shot,
-    steadier_text,
+    shots_table,
+    summary_markdown,
     write_batch_outputs,
 )
-from keyframe.pipeline import check_revision, process_plate, read_inputs
-
-
-def task_runner(cfg: NightlyConfig) -> Any:
-    """The task runner the shots run on: a bounded thread pool, or Dask (a cluster or a local one)."""
-    if cfg.task_runner == "threads":
-        return ThreadPoolTaskRunner(max_workers=cfg.concurrency)
-    from prefect_dask import DaskTaskRunner
-
-    if cfg.dask_address:
-        return DaskTaskRunner(address=cfg.dask_address)
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": cfg.concurrency,
-            "threads_per_worker": 1,
-            "processes": cfg.dask_processes,
-            "dashboard_address": None,
-        }
-    )
+from keyframe.pipeline import check_revision, process_plate
 
 
 def record_failure(ledger: Ledger, shot_id: str, error: BaseException, key: str | None) -> dict[str, Any]:
@@ -97,21 +79,8 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
 
 def publish_artifacts(summary: dict[str, Any]) -> None:
     """A Prefect table of shots with verdicts and a markdown summary of the run."""
-    table = [
-        {"shot": row["id"], "status": row["status"], "reasons": ", ".join(r["code"] for r in row["reasons"]),
-         "vs previous": steadier_text(row.get("previous")), "error": row["error"] or "", "report": row.get("html", "")}
-        for row in summary["shots"]
-    ]
-    create_table_artifact(key="keyframe-nightly-shots", table=table, description="Shots and their verdicts")
-    counts = summary["counts"]
-    lines = [f"# keyframe nightly: {Path(summary['manifest']).name}", "",
-             f"**{counts['pass']} pass, {counts['flagged']} flagged, {counts['failed']} failed** "
-             f"of {len(summary['shots'])} shots.", ""]
-    lines += [f"- `{row['id']}`: **{row['status']}**"
-              + (f" ({', '.join(r['code'] for r in row['reasons'])})" if row["reasons"] else "")
-              + (f": {row['error']}" if row["error"] else "")
-              for row in summary["shots"] if row["status"] != "pass"]
-    create_markdown_artifact(key="keyframe-nightly-summary", markdown="\n".join(lines), description="Nightly summary")
+    create_table_artifact(key="keyframe-nightly-shots", table=shots_table(summary), description="Shots and their verdicts")
+    create_markdown_artifact(key="keyframe-nightly-summary", markdown=summary_markdown(summary), description="Nightly summary")
 
 
 def _progress() -> Progress:
@@ -133,11 +102,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
             key = None
             try:
                 shot = resolve_shot(manifest, spec, cfg)
-                read_inputs(shot.plate, shot.mask, shot.config)
-                if shot.last is not None:
-                    read_inputs(*shot.last, shot.config)
-                if shot.previous is not None:
-                    read_inputs(shot.previous.plate, shot.previous.mask, shot.config)
+                shot.check_inputs()
                 key = shot.key()
             except Exception as error:  # noqa: BLE001 - one bad shot never stops the others
                 logger.error("shot %s refused: %s", spec.id, one_line(error))

@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from flows.tasks import flow_logger, stage_tasks
+from flows.tasks import flow_logger, stage_tasks, task_runner
 from keyframe.config import Config
 from keyframe.pipeline import PlateEntry, prep_plate
 
@@ -56,3 +56,8 @@ def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: boo
     entry = prep_plate(plate, Path(mask), out_dir, config, force=force, stages=stages, last=last)
     log_outcome(plate.stem, entry)
     return entry.to_dict()
+
+
+def prep_flow_for(cfg: Config) -> Any:
+    """The prep flow, on Dask when ``nightly.task_runner`` says so (best of N's candidates run there)."""
+    return prep_flow if cfg.nightly.task_runner == "threads" else prep_flow.with_options(task_runner=task_runner(cfg.nightly))

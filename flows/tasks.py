@@ -12,32 +12,32 @@ input or quality error (:class:`~keyframe.errors.KeyframeError`) fails at once.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prefect import get_run_logger, task
+from prefect import get_run_logger, task, unmapped
 from prefect.cache_policies import CacheKeyFnPolicy
-from prefect.exceptions import MissingContextError
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists
 from prefect.filesystems import LocalFileSystem
 from prefect.serializers import Serializer
-from pydantic import BaseModel, Field
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
 
 from keyframe import __version__
-from keyframe.config import CheckConfig, GateConfig, InpaintConfig, NightlyConfig, RenderConfig
+from keyframe.config import CheckConfig, Config, GateConfig, InpaintConfig, NightlyConfig, RenderConfig, UpscaleConfig
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
-from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
-from keyframe.io import array_sha256, make_dirs, write_bytes_now
+from keyframe.inpaint import InpaintResult, inpaint, shared_pipeline
+from keyframe.io import make_dirs, write_bytes_now
 from keyframe.io.models import weights_fingerprint
-from keyframe.io.results import decode_result, encode_result, forget_damaged_result, tidy_cache
+from keyframe.io.results import content_digest, decode_result, encode_result, forget_damaged_result, tidy_cache
 from keyframe.pipeline import Stages
-from keyframe.render import RenderResult, load_i2v, load_svd, render, render_model_source
+from keyframe.render import RenderResult, render, render_model_source, shared_render_model
 from keyframe.track import CheckResult, check_clip
+from keyframe.upscale import UpscaleResult, shared_upscale_model, upscale
 
 CACHE_DIR = ".keyframe-cache"
 TRANSIENT = (OSError, TimeoutError)
@@ -60,25 +60,15 @@ def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(error, TRANSIENT) and not isinstance(error, KeyframeError)
 
 
-def _digest_value(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return array_sha256(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 def content_key(context: Any, parameters: dict[str, Any]) -> str:
     """Cache key of a stage task: its name, keyframe's version and the content of every input.
 
     A key whose persisted result is missing or cut short is forgotten here, so the stage
     recomputes instead of failing on the read (Prefect trusts a key record it finds).
     """
-    digest = hashlib.sha256(f"{context.task.name}\0{__version__}\0".encode())
-    for name in sorted(parameters):
-        if name not in _LABELS:
-            digest.update(name.encode() + b"\0" + _digest_value(parameters[name]).encode() + b"\0")
-    key = f"{context.task.name}-{digest.hexdigest()}"
+    inputs = {name: value for name, value in parameters.items() if name not in _LABELS}
+    prefix = f"{context.task.name}\0{__version__}"
+    key = f"{context.task.name}-{content_digest(prefix, inputs)}"
     _forget_if_damaged(key, keys=context.task.cache_policy.key_storage, results=context.task.result_storage)
     return key
 
@@ -132,29 +122,21 @@ class CacheStorage(LocalFileSystem):
         return self.write_path(path, content)
 
 
-_models: dict[str, Any] = {}
-_models_lock = threading.Lock()
+_block_save_lock = threading.Lock()
 
 
-def shared_model(loader: Callable[..., Any], key: str, *args: Any, **kwargs: Any) -> Any:
-    """Load a model once per process and reuse it for every shot of a batch."""
-    with _models_lock:
-        if key not in _models:
-            _models[key] = loader(*args, **kwargs)
-        return _models[key]
+def save_cache_block(storage: CacheStorage, name: str) -> None:
+    """Save ``storage`` on the Prefect server under ``name`` (Prefect takes only saved blocks as result storage).
 
-
-def _inpaint_model(cfg: InpaintConfig) -> Any:
-    if cfg.backend != "diffusers" or not cfg.model:
-        return None  # the stage itself reports a missing model
-    return shared_model(load_pipeline, f"inpaint:{cfg.model}:{cfg.allow_pickle}", cfg.model, allow_pickle=cfg.allow_pickle)
-
-
-def _render_model(cfg: RenderConfig) -> Any:
-    loader, section = {"svd": (load_svd, cfg.svd), "diffusers": (load_i2v, cfg.diffusers)}.get(cfg.backend, (None, None))
-    if loader is None or not section.model:
-        return None  # camera, or the stage itself reports a missing model
-    return shared_model(loader, f"{cfg.backend}:{section.model_dump_json()}", section)
+    The first save also registers the block's type and schema; shots starting together (Dask
+    threads or worker processes) race to register them, and the loser's ``ObjectAlreadyExists``
+    only means the other one got there first, so the save is tried once more.
+    """
+    with _block_save_lock:
+        try:
+            storage.save(name, overwrite=True)
+        except ObjectAlreadyExists:
+            storage.save(name, overwrite=True)
 
 
 #: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
@@ -168,7 +150,7 @@ def inpaint_task(
     plate: np.ndarray, mask: np.ndarray, cfg: InpaintConfig, seed: int, weights: str | None, label: str
 ) -> InpaintResult:
     """Clean the masked region (``weights`` only keys the cache)."""
-    return inpaint(plate, mask, cfg, seed=seed, model=_inpaint_model(cfg))
+    return inpaint(plate, mask, cfg, seed=seed, model=shared_pipeline(cfg))
 
 
 @task(name="gate", task_run_name="gate [{label}]", **_STAGE)
@@ -181,7 +163,7 @@ def gate_task(plate: np.ndarray, mask: np.ndarray, cfg: GateConfig, label: str) 
 def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str,
                 last: np.ndarray | None = None) -> RenderResult:
     """Render a clip from the cleaned plate, towards the end plate ``last`` (``weights`` keys the cache)."""
-    return render(plate, cfg, seed=seed, model=_render_model(cfg), last=last)
+    return render(plate, cfg, seed=seed, model=shared_render_model(cfg), last=last)
 
 
 @task(name="check", task_run_name="check [{label}]", **_STAGE)
@@ -200,7 +182,33 @@ def check_task(
     return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0, end_plate=end_plate, end_to_last=end_to_last)
 
 
-_TASKS = (inpaint_task, gate_task, render_task, check_task)
+@task(name="upscale", task_run_name="upscale [{label}]", **_STAGE)
+def upscale_task(
+    plate: np.ndarray, mask: np.ndarray, cfg: UpscaleConfig, seed: int, weights: str | None, label: str
+) -> UpscaleResult:
+    """Upscale the cleaned plate and measure the edit's uniformity (``weights`` only keys the cache)."""
+    return upscale(plate, cfg, mask=mask, seed=seed, model=shared_upscale_model(cfg))
+
+
+_TASKS = (inpaint_task, gate_task, render_task, check_task, upscale_task)
+
+
+def task_runner(cfg: NightlyConfig) -> Any:
+    """The task runner the shots run on: a bounded thread pool, or Dask (a cluster or a local one)."""
+    if cfg.task_runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=cfg.concurrency)
+    from prefect_dask import DaskTaskRunner
+
+    if cfg.dask_address:
+        return DaskTaskRunner(address=cfg.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": cfg.concurrency,
+            "threads_per_worker": 1,
+            "processes": cfg.dask_processes,
+            "dashboard_address": None,
+        }
+    )
 
 
 def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
@@ -209,12 +217,13 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     Each cache key's small metadata record (``keys/``) is kept apart from the result it names
     (``results/``): Prefect then checks a key without loading the result, and writes the
     serializer's bytes as they are instead of embedding them in a JSON record. ``label`` names
-    the task runs.
+    the task runs. Best of N's candidates are rendered, then checked, as mapped tasks: in parallel
+    on the flow's task runner.
     """
     cache = Path(out_dir).resolve() / CACHE_DIR
     keys, results = CacheStorage(basepath=str(cache / "keys")), CacheStorage(basepath=str(cache / "results"))
     # Prefect takes a block as result storage only once saved on its server (one document per folder).
-    results.save(f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}", overwrite=True)
+    save_cache_block(results, f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}")
     for path in tidy_cache(keys.folder, results.folder):
         flow_logger().warning("stage cache entry %s is damaged or missing its result; removed, the stage is recomputed", path)
     options = dict(
@@ -224,13 +233,32 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
         retries=nightly.retries,
         retry_delay_seconds=nightly.retry_delay_s,
     )
-    inpaint_run, gate_run, render_run, check_run = (t.with_options(**options) for t in _TASKS)
+    inpaint_run, gate_run, render_run, check_run, upscale_run = (t.with_options(**options) for t in _TASKS)
+
+    def names(configs: list[Config]) -> list[str]:
+        return [f"{label} c{i}" for i in range(len(configs))]
+
+    def render_many(image: np.ndarray, configs: list[Config], last: np.ndarray | None) -> list[RenderResult]:
+        return render_run.map(unmapped(image), [c.render for c in configs], [c.seed for c in configs],
+                              [weights_fingerprint(render_model_source(c.render)) for c in configs], names(configs),
+                              unmapped(last)).result()
+
+    def check_many(clips: list[RenderResult], plate: np.ndarray, edit: np.ndarray, configs: list[Config],
+                   last: np.ndarray | None) -> list[CheckResult]:
+        return check_run.map([c.frames for c in clips], unmapped(plate), unmapped(edit), [c.check for c in configs],
+                             [c.fps for c in clips], [c.plate_to_frame0 for c in clips], names(configs), unmapped(last),
+                             [c.last_to_frame for c in clips]).result()
+
     return Stages(
         inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,
                                                      weights_fingerprint(cfg.inpaint.model), label),
         gate=lambda image, edit, cfg: gate_run(image, edit, cfg.gate, label),
-        render=lambda image, cfg, last=None: render_run(image, cfg.render, cfg.seed, weights_fingerprint(render_model_source(cfg.render)), label,
-                                                        last),
+        render=lambda image, cfg, last=None: render_run(image, cfg.render, cfg.seed, weights_fingerprint(render_model_source(cfg.render)),
+                                                        label, last),
         check=lambda clip, plate, edit, cfg, last=None: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
                                                                   clip.plate_to_frame0, label, last, clip.last_to_frame),
+        upscale=lambda image, edit, cfg: upscale_run(image, edit, cfg.upscale, cfg.seed,
+                                                     weights_fingerprint(cfg.upscale.model), label),
+        render_many=render_many,
+        check_many=check_many,
     )

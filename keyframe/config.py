@@ -44,6 +44,8 @@ class InpaintConfig(Section):
     crop_padding: int = Field(32, ge=0, le=4096)
     seam_match: Literal["none", "color", "color+grain"] = "color+grain"
     seam_band: int = Field(8, ge=1, le=128)
+    texture: Literal["synthesize", "none"] = "synthesize"
+    texture_sigma: float = Field(3.0, gt=0.0, le=64.0)
     blend: Literal["alpha", "poisson"] = "alpha"
     radius: int = Field(3, ge=1, le=64)
     model: str | None = None
@@ -134,9 +136,29 @@ class RenderConfig(Section):
     fps: int = Field(7, ge=1, le=120)
     size: str | None = Field(None, pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")
     fit: Literal["crop", "pad"] = "crop"
+    candidates: int = Field(1, ge=1, le=32)
     camera: RenderCameraConfig = RenderCameraConfig()
     svd: RenderSvdConfig = RenderSvdConfig()
     diffusers: RenderDiffusersConfig = RenderDiffusersConfig()
+
+
+class UpscaleConfig(Section):
+    backend: Literal["lanczos", "spandrel", "diffusers"] = "lanczos"
+    scale: int | None = Field(None, ge=2, le=8)
+    in_prep: bool = False
+    detail: float = Field(1.0, ge=0.0, le=4.0)
+    model: str | None = None
+    allow_pickle: bool = False
+    tile: int = Field(512, ge=0, le=8192)
+    tile_overlap: int = Field(32, ge=0, le=512)
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    prompt: str = ""
+    noise_level: int = Field(10, ge=0, le=1000)
+    steps: int = Field(25, ge=1, le=1000)
+    guidance: float = Field(1.0, ge=0.0, le=50.0)
+    max_output_pixels: int = Field(268_435_456, gt=0)
+    uniformity_worse_max: float = Field(1.24, ge=1.0)
 
 
 class CheckConfig(Section):
@@ -207,6 +229,7 @@ class Config(Section):
     inpaint: InpaintConfig = InpaintConfig()
     gate: GateConfig = GateConfig()
     render: RenderConfig = RenderConfig()
+    upscale: UpscaleConfig = UpscaleConfig()
     check: CheckConfig = CheckConfig()
     report: ReportConfig = ReportConfig()
     nightly: NightlyConfig = NightlyConfig()

@@ -9,6 +9,7 @@ A manifest is a YAML file listing shots::
         prompt: "clean wall"         # optional
         last: plates/sh010_end.png   # optional end plate of a keyframe pair (render: diffusers,
         last_mask: masks/sh010_end.png  # a first-last-frame model), with its own mask
+        candidates: 3                # optional: best of 3 renders, the steadiest kept
         config:                      # optional, merged over the run's configuration
           render: {backend: camera}
         previous:                    # optional: the shot's last revision, to compare against
@@ -42,7 +43,7 @@ from keyframe.errors import KeyframeError
 from keyframe.io import clip_source, file_sha256, read_json_object, read_yaml_mapping
 from keyframe.io import write_json_atomic
 from keyframe.io.ledger import FINISHED, SHOT_RECORD_SCHEMA, Ledger
-from keyframe.pipeline import OUTPUT_KEYS, PlateEntry, Revision, locate
+from keyframe.pipeline import OUTPUT_KEYS, PlateEntry, Revision, locate, read_inputs
 from keyframe.report.html import write_html_index
 from keyframe.report.otio import write_flags_otio
 
@@ -76,6 +77,7 @@ class ShotSpec(BaseModel):
     prompt: str | None = None
     last: str | None = Field(None, min_length=1)
     last_mask: str | None = Field(None, min_length=1)
+    candidates: int | None = Field(None, ge=1, le=32)  # best of N for this shot (render.candidates)
     config: dict[str, Any] = Field(default_factory=dict)
     previous: PreviousSpec | None = None
 
@@ -194,6 +196,14 @@ class Shot:
             digest.update(part.encode() + b"\0")
         return digest.hexdigest()
 
+    def check_inputs(self) -> None:
+        """Read and validate every plate and mask the shot names (its end plate and previous
+        revision's too), so a bad one refuses the shot before it runs (raises KeyframeError)."""
+        pairs = [(self.plate, self.mask), *([self.last] if self.last else []),
+                 *([(self.previous.plate, self.previous.mask)] if self.previous else [])]
+        for plate, mask in pairs:
+            read_inputs(plate, mask, self.config)
+
 
 def confined_path(folder: Path, relative: str, what: str) -> Path:
     """Resolve ``relative`` inside ``folder``; refuse absolute paths and any that escape it.
@@ -212,7 +222,8 @@ def confined_path(folder: Path, relative: str, what: str) -> Path:
 def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     """Turn a manifest entry into a :class:`Shot`: confined paths, overrides merged over ``base``.
 
-    The shot's ``prompt``, when given, becomes its ``inpaint.prompt``.
+    The shot's ``prompt``, when given, becomes its ``inpaint.prompt``; its ``candidates``, its
+    ``render.candidates`` (best of N).
 
     Raises
     ------
@@ -231,6 +242,8 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     overrides = dict(spec.config)
     if spec.prompt is not None:  # the shot's prompt drives the diffusers inpaint backend
         overrides = merge(overrides, {"inpaint": {"prompt": spec.prompt}})
+    if spec.candidates is not None:
+        overrides = merge(overrides, {"render": {"candidates": spec.candidates}})
     config = validate(merge(base.model_dump(), overrides), f"shot {spec.id} config") if overrides else base
     last = None
     if spec.last is not None and spec.last_mask is not None:
@@ -278,6 +291,28 @@ def steadier_text(previous: dict[str, Any] | None) -> str:
     if previous.get("steadier") is None:
         return "as steady" if previous.get("more_stable") is None and previous.get("compare") else "not compared"
     return "steadier" if previous["steadier"] else "less steady"
+
+
+def shots_table(summary: dict[str, Any]) -> list[dict[str, str]]:
+    """The batch's shots as table rows: status, reason codes, against the previous revision, error, report."""
+    return [
+        {"shot": row["id"], "status": row["status"], "reasons": ", ".join(r["code"] for r in row["reasons"]),
+         "vs previous": steadier_text(row.get("previous")), "error": row["error"] or "", "report": row.get("html", "")}
+        for row in summary["shots"]
+    ]
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The batch in markdown: its counts, then every shot that did not pass, with its reason codes or error."""
+    counts = summary["counts"]
+    lines = [f"# keyframe nightly: {Path(summary['manifest']).name}", "",
+             f"**{counts['pass']} pass, {counts['flagged']} flagged, {counts['failed']} failed** "
+             f"of {len(summary['shots'])} shots.", ""]
+    lines += [f"- `{row['id']}`: **{row['status']}**"
+              + (f" ({', '.join(r['code'] for r in row['reasons'])})" if row["reasons"] else "")
+              + (f": {row['error']}" if row["error"] else "")
+              for row in summary["shots"] if row["status"] != "pass"]
+    return "\n".join(lines)
 
 
 def compare_with_previous(previous: Revision, out_dir: Path, entry: PlateEntry, cfg: Config) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The per-plate chain, inpaint -> gate -> render -> check -> report, as plain functions on arrays.
+"""The per-plate chain, inpaint -> gate -> [upscale] -> render -> check -> report, as plain functions on arrays.
 
 :func:`run_plate` is the chain itself, readable top to bottom; :func:`write_plate` writes its
 outputs into a folder; :func:`process_plate` does both from files. None of it needs Prefect: a
@@ -25,22 +25,26 @@ from typing import Any
 
 import numpy as np
 
+from keyframe.candidates import BestOf, CandidateRun, best_of, plan_candidates
 from keyframe.config import Config
 from keyframe.gate import GateResult, run_gate, write_heatmaps
 from keyframe.inpaint import InpaintResult, inpaint, write_inpaint
 from keyframe.io import check_output_dir, clip_source, output_group, read_mask, read_plate, write_json_atomic
 from keyframe.render import RenderResult, render, write_render
 from keyframe.report import build_report, write_check_outputs
-from keyframe.report.html import ASSETS, write_html_report
+from keyframe.report.html import ASSETS, contact_sheet, edit_crops, write_html_report
 from keyframe.report.otio import write_flags_otio
 from keyframe.revisions import RevisionClip, open_revision_clip
 from keyframe.track import CheckResult, check_clip
+from keyframe.upscale import UpscaleResult, upscale, write_upscale
 
 CLEAN = "clean.png"
 END_CLEAN = "clean_last.png"  # the cleaned end plate of a keyframe pair
 CLIP = "clip.mp4"
+UPSCALED = "upscaled.png"
+CANDIDATES = "candidates"  # best of N: every candidate's clip, as candidates/<id>.mp4
 #: The outputs a :class:`PlateEntry` names, as paths relative to the plate's folder.
-OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail")
+OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail", "upscaled")
 
 
 def read_plate_file(plate_path: Path, cfg: Config) -> np.ndarray:
@@ -80,14 +84,28 @@ def check_stage(clip: RenderResult, plate: np.ndarray, edit: np.ndarray, cfg: Co
                       end_plate=last, end_to_last=clip.last_to_frame)
 
 
+def upscale_stage(image: np.ndarray, edit: np.ndarray, cfg: Config) -> UpscaleResult:
+    """Upscale the cleaned plate and measure the edit's uniformity before and after (``cfg.upscale``)."""
+    return upscale(image, cfg.upscale, mask=edit, seed=cfg.seed)
+
+
 @dataclass(frozen=True)
 class Stages:
-    """The four stage functions the chain calls; by default the library's own, called directly."""
+    """The stage functions the chain calls; by default the library's own, called directly.
+
+    ``render_many`` / ``check_many`` render and check the candidates of best of N all at once
+    (flows map them over Prefect tasks); None renders and checks them one after another. The end
+    plate of a keyframe pair (``last``) is passed to ``render`` / ``check`` only when there is one,
+    and to ``render_many`` / ``check_many`` always (None without one).
+    """
 
     inpaint: Callable[[np.ndarray, np.ndarray, Config], InpaintResult] = inpaint_stage
     gate: Callable[[np.ndarray, np.ndarray, Config], GateResult] = gate_stage
-    render: Callable[..., RenderResult] = render_stage  # (image, cfg, last=None)
-    check: Callable[..., CheckResult] = check_stage  # (clip, plate, edit, cfg, last=None)
+    render: Callable[..., RenderResult] = render_stage  # (image, cfg[, last])
+    check: Callable[..., CheckResult] = check_stage  # (clip, plate, edit, cfg[, last])
+    upscale: Callable[[np.ndarray, np.ndarray, Config], UpscaleResult] = upscale_stage
+    render_many: Callable[..., list[RenderResult]] | None = None  # (image, configs, last)
+    check_many: Callable[..., list[CheckResult]] | None = None  # (clips, plate, edit, configs, last)
 
 
 DIRECT = Stages()
@@ -113,6 +131,9 @@ class PlateResult:
     clip: RenderResult | None = None
     check: CheckResult | None = None
     end: EndPlate | None = None
+    upscaled: UpscaleResult | None = None
+    candidates: BestOf | None = None  # best of N: every candidate; clip and check are the selected one's
+    plate: np.ndarray | None = None  # the plate as given, for the report's before / after crops
 
     @property
     def stopped_at_gate(self) -> bool:
@@ -124,14 +145,33 @@ def edit_region(cleaned: InpaintResult) -> np.ndarray:
     return cleaned.effective_mask > 0
 
 
+def _render(stages: Stages, plate: np.ndarray, cfg: Config, last: np.ndarray | None) -> RenderResult:
+    return stages.render(plate, cfg) if last is None else stages.render(plate, cfg, last)
+
+
+def _check(stages: Stages, clip: RenderResult | RevisionClip, plate: np.ndarray, edit: np.ndarray, cfg: Config,
+           last: np.ndarray | None) -> CheckResult:
+    return stages.check(clip, plate, edit, cfg) if last is None else stages.check(clip, plate, edit, cfg, last)
+
+
 def render_and_check(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT, *,
                      last: np.ndarray | None = None) -> tuple[RenderResult, CheckResult]:
     """Render a clip from ``plate`` (towards the end plate ``last``) and check the ``edit`` region through it."""
-    if last is None:
-        clip = stages.render(plate, cfg)
-        return clip, stages.check(clip, plate, edit, cfg)
-    clip = stages.render(plate, cfg, last)
-    return clip, stages.check(clip, plate, edit, cfg, last)
+    clip = _render(stages, plate, cfg, last)
+    return clip, _check(stages, clip, plate, edit, cfg, last)
+
+
+def render_best_of(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT, *,
+                   last: np.ndarray | None = None) -> BestOf:
+    """Best of N: render and check ``cfg.render.candidates`` variants (each towards the end plate
+    ``last``, when given) and keep the steadiest."""
+    planned = plan_candidates(cfg.render, cfg.render.candidates, cfg.seed)
+    configs = [candidate.config(cfg) for candidate in planned]
+    clips = (stages.render_many(plate, configs, last) if stages.render_many
+             else [_render(stages, plate, c, last) for c in configs])
+    checks = (stages.check_many(clips, plate, edit, configs, last) if stages.check_many
+              else [_check(stages, clip, plate, edit, c, last) for clip, c in zip(clips, configs)])
+    return best_of([CandidateRun(*run) for run in zip(planned, clips, checks)], cfg.check)
 
 
 def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool = False, stages: Stages = DIRECT,
@@ -150,10 +190,17 @@ def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool =
         end_edit = edit_region(end_cleaned)
         end = EndPlate(end_cleaned, end_edit, stages.gate(end_cleaned.image, end_edit, cfg))
     if not (gate.passed and (end is None or end.gate.passed)) and not force:
-        return PlateResult(cleaned, edit, gate, end=end)
-    # 3. Render and 4. check: does the edit stay glued to the scene through the clip?
-    clip, check = render_and_check(cleaned.image, edit, cfg, stages, last=None if end is None else end.cleaned.image)
-    return PlateResult(cleaned, edit, gate, clip, check, end)
+        return PlateResult(cleaned, edit, gate, end=end, plate=plate)
+    # 3. Upscale (when asked): the master keyframe, without magnifying the edit.
+    upscaled = stages.upscale(cleaned.image, edit, cfg) if cfg.upscale.in_prep else None
+    # 4. Render and 5. check: does the edit stay glued to the scene through the clip? Best of N
+    # renders several candidates and keeps the steadiest; a pair's clips all end on its end plate.
+    end_image = None if end is None else end.cleaned.image
+    if cfg.render.candidates == 1:
+        clip, check = render_and_check(cleaned.image, edit, cfg, stages, last=end_image)
+        return PlateResult(cleaned, edit, gate, clip, check, end, upscaled, plate=plate)
+    best = render_best_of(cleaned.image, edit, cfg, stages, last=end_image)
+    return PlateResult(cleaned, edit, gate, best.chosen.clip, best.chosen.check, end, upscaled, best, plate)
 
 
 @dataclass
@@ -166,12 +213,15 @@ class PlateEntry:
     frames: int | None = None
     fps: float | None = None
     paths: dict[str, str | None] = field(default_factory=dict)
+    selected: str | None = None  # best of N: the candidate kept, and why
+    selected_why: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``status`` and ``verdict``, ``reasons``, ``stopped_at_gate``, ``frames``, ``fps`` and the paths."""
+        """JSON-ready: ``status`` and ``verdict``, ``reasons``, ``stopped_at_gate``, ``frames``, ``fps``, the paths,
+        and ``selected`` / ``selected_why`` for best of N."""
         return {**{key: self.paths.get(key) for key in OUTPUT_KEYS}, "frames": self.frames, "fps": self.fps,
                 "stopped_at_gate": self.stopped_at_gate, "status": self.verdict, "verdict": self.verdict,
-                "reasons": self.reasons}
+                "reasons": self.reasons, "selected": self.selected, "selected_why": self.selected_why}
 
 
 def locate(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -218,18 +268,50 @@ def write_plate(result: PlateResult, out_dir: Path, cfg: Config, *, inputs: dict
     heatmaps = {name: c.heatmap for name, c in result.gate.criteria.items() if c.heatmap is not None}
     html = dict(title=title, plate=result.cleaned.image, heatmaps=heatmaps, extra=extra)
     paths: dict[str, str | None] = {"plate": CLEAN, "html": "report.html", "report": "report.json", "thumbnail": CLEAN}
-    report = build_report(check=result.check, gate=gate, end_gate=end_gate, inputs=inputs, params=params)
+    clip_inputs = {"plate": out_dir / CLEAN, **({"last": out_dir / END_CLEAN} if result.end is not None else {})}
+    parts: dict[str, Any] = {}
+    if result.upscaled is not None:
+        parts["upscale"] = write_upscaled(result, out_dir, cfg, html)
+        paths["upscaled"] = UPSCALED
+    if result.candidates is not None:
+        best = result.candidates
+        parts.update(candidates=best.records, selected=(best.selected, best.why))
+        html["candidate_sheets"] = write_candidates(best, out_dir, cfg, clip_inputs)
+    report = build_report(check=result.check, gate=gate, end_gate=end_gate, inputs=inputs, params=params, **parts)
     if result.clip is None or result.check is None:
         write_json_atomic(out_dir / "report.json", report)
         write_html_report(out_dir, report, media={"cleaned plate": out_dir / CLEAN}, cfg=cfg.report, **html)
         return PlateEntry(report["verdict"], report["reasons"], True, paths=paths)
-    clip_inputs = {"plate": out_dir / CLEAN, **({"last": out_dir / END_CLEAN} if result.end is not None else {})}
     media = {"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN,
-             **({"cleaned end plate": out_dir / END_CLEAN} if result.end is not None else {})}
+             **({"cleaned end plate": out_dir / END_CLEAN} if result.end is not None else {}),
+             **({"upscaled plate": out_dir / UPSCALED} if result.upscaled is not None else {})}
     write_checked_clip(out_dir, result.clip, result.check, report, cfg, clip_inputs=clip_inputs, media=media, **html)
     paths.update(clip=CLIP, thumbnail=f"{ASSETS}/contact_sheet.png")
     return PlateEntry(report["verdict"], report["reasons"], False, int(len(result.clip.frames)), float(result.clip.fps),
-                      paths)
+                      paths, report.get("selected"), report.get("selected_why"))
+
+
+def write_upscaled(result: PlateResult, out_dir: Path, cfg: Config, html: dict[str, Any]) -> dict[str, Any]:
+    """Write ``upscaled.png`` and its sidecar, add the plate / cleaned / upscaled crops of the edit
+    to the report's ``html`` arguments, and return the report's ``upscale`` part."""
+    upscaled = result.upscaled
+    write_upscale(upscaled, out_dir / UPSCALED, inputs={"plate": out_dir / CLEAN}, seed=cfg.seed)
+    images = {"plate": result.plate, "cleaned": result.cleaned.image, f"upscaled {upscaled.scale}x": upscaled.image}
+    html["crops"] = edit_crops({k: v for k, v in images.items() if v is not None}, result.edit, width=cfg.report.thumbnail_width)
+    return upscaled.to_dict(UPSCALED)
+
+
+def write_candidates(best: BestOf, out_dir: Path, cfg: Config, inputs: dict[str, Path]) -> dict[str, np.ndarray]:
+    """Write every candidate's clip as ``candidates/<id>.mp4`` (its sidecar naming ``inputs``: the
+    cleaned plate, and end plate of a pair); return a strip of frames per candidate for the report."""
+    folder = check_output_dir(out_dir / CANDIDATES)
+    strips = {}
+    for run, record in zip(best.runs, best.records):
+        write_render(run.clip, folder / f"{record['id']}.mp4", inputs=inputs,
+                     seed=run.candidate.seed, quality=cfg.io.video_quality)
+        strips[record["id"]] = contact_sheet(run.clip.frames, run.check.tracked_masks, record["reasons"],
+                                             n_frames=4, width=cfg.report.thumbnail_width // 2)
+    return strips
 
 
 def process_plate(plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, *, label: str, force: bool = False,
@@ -295,7 +377,7 @@ def check_revision(name: str, plate_path: Path, mask_path: Path, out_dir: Path, 
         clip, check = render_and_check(plate, mask, cfg, stages, last=end)
     else:
         clip = open_revision_clip(label, clip_path, plate, mask, cfg)
-        check = stages.check(clip, plate, mask, cfg) if end is None else stages.check(clip, plate, mask, cfg, end)
+        check = _check(stages, clip, plate, mask, cfg, end)
     report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path,
                                                "clip": None if clip_path is None else clip_source(clip_path), **ends},
                           params={"config": cfg.model_dump(mode="json"), "revision": name})

@@ -102,6 +102,11 @@ def _describe(ranges: list[list[int]]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
 
 
+def lost_frames(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[bool]:
+    """Per frame, whether the region is lost (less than ``cfg.lost_visible`` of it visible)."""
+    return [row.get("visible") is not None and row["visible"] < cfg.lost_visible for row in per_frame]
+
+
 def _exceeds(row: dict[str, Any], rule: Rule, cfg: CheckConfig) -> float | None:
     """The rule's value in ``row`` when it is past its threshold (and its relative part too), else None."""
     value, limit = row.get(rule.key), rule.threshold(cfg)
@@ -137,7 +142,7 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig, *, cut_at: int 
     >>> [r.code for r in judge(rows, CheckConfig())]
     ['lost']
     """
-    lost = [row.get("visible") is not None and row["visible"] < cfg.lost_visible for row in per_frame]
+    lost = lost_frames(per_frame, cfg)
     reasons = []
     if cut_at is not None:
         reasons.append(Reason("cut", f"cut: a hard scene cut at frame {cut_at} (the frame is not explained by the one "
@@ -163,3 +168,40 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig, *, cut_at: int 
             parts.append(f"after the cut at frame {cut_at} the region is not in the shot")
         reasons.append(Reason(code, f"{code}: " + "; ".join(parts) + f" in frames {_describe(ranges)}", ranges))
     return reasons
+
+
+def stability(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> float | None:
+    """One number for how steady the edited region stayed: the headroom left to the nearest threshold.
+
+    For every rule of :data:`RULES`, the worst frame's value as a fraction of its threshold
+    (``lost``: the share of the region lost over the share that may be lost); stability is
+    ``1 -`` the largest fraction. 1 means perfectly glued (no float, flicker, warp, drift or
+    loss), 0 means the worst metric sits exactly at its threshold, below 0 it is past it. Higher
+    is steadier; None when nothing could be measured. As in :func:`judge`, frames where the
+    region is lost count only towards ``lost``, and a rule that also needs a relative value past
+    its own limit (float against the surroundings' motion) counts the nearer of the two.
+
+    Examples
+    --------
+    >>> cfg = CheckConfig()
+    >>> rows = [{"float_px": 0.1, "float_ratio": 1.0, "visible": 1.0}, {"float_px": 0.2, "float_ratio": 1.0, "visible": 0.97}]
+    >>> stability(rows, cfg)  # float 0.2 of its 0.4 px/frame threshold: half the headroom used
+    0.5
+    """
+    lost = lost_frames(per_frame, cfg)
+    fractions = []
+    for rule in RULES:
+        values = [row[rule.key] for row, gone in zip(per_frame, lost)
+                  if row.get(rule.key) is not None and (rule.code == "lost" or not gone)]
+        if not values:
+            continue
+        limit = rule.threshold(cfg)
+        if not rule.above:  # a share that must stay above the limit: the share lost, over the share that may be lost
+            fractions.append((1.0 - min(values)) / max(1.0 - limit, 1e-6))
+        elif rule.relative is None:
+            fractions.append(max(values) / limit)
+        else:  # flagged only when past both limits: a frame is as close to failing as its nearer one allows
+            key, relative = rule.relative
+            fractions.append(max(min(row[rule.key] / limit, (row.get(key) or 0.0) / getattr(cfg, relative))
+                                 for row, gone in zip(per_frame, lost) if row.get(rule.key) is not None and not gone))
+    return None if not fractions else round(1.0 - max(fractions), 4)

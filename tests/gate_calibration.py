@@ -25,8 +25,8 @@ planted defects (and the criteria any of which each must fail)
     feathered over 4 px.
     soft fills (edge or texture): ``blurred_mild`` / ``blurred`` / ``blurred_strong`` (Gaussian
     sigma 1.5 / 2.5 / 4, 2 px feather), ``telea`` (plain Telea smear), ``stage_fill`` (keyframe's
-    own default inpaint: biharmonic with colour and grain matched), ``soft_grain`` (blur sigma 2
-    plus white luminance grain at the ring's noise level), ``telea_grain`` (Telea plus 1.5x that
+    biharmonic inpaint, colour and grain matched, without its texture synthesis), ``soft_grain``
+    (blur sigma 2 plus white luminance grain at the ring's noise level), ``telea_grain`` (Telea plus 1.5x that
     grain), ``soft_coarse_grain`` (blur sigma 3 plus grain correlated over ~1 px). Not planted on
     ``SMOOTH`` photos, where smoothing smooth content is no defect.
     ``grain_free`` (seam): grain added everywhere except the patch. ``hard_paste`` (seam): the
@@ -277,9 +277,10 @@ def soft_grained(plate: np.ndarray, soft: np.ndarray, mask: np.ndarray, strength
 
 
 def stage_fill(plate: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """keyframe's own default inpaint (biharmonic, colour + grain matched): smooth with white grain."""
+    """keyframe's biharmonic inpaint, colour and grain matched, without texture synthesis
+    (``inpaint.texture: none``; the default restores the plate's detail): smooth with white grain."""
     u8 = np.clip(plate * 255 + 0.5, 0, 255).astype(np.uint8)
-    return to_float(inpaint(u8, mask, InpaintConfig()).image)
+    return to_float(inpaint(u8, mask, InpaintConfig(texture="none")).image)
 
 
 def _beside(mask: np.ndarray) -> list[np.ndarray]:

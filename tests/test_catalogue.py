@@ -402,6 +402,17 @@ CASES: list[Case] = [
     Case("render", "image model given to diffusers", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "diffusers", "--model", model_index_only(d)], says="not a supported image-to-video pipeline"),
     Case("render", "end plate for the camera", lambda d: [PLATE, "-o", out_mp4(d), "--last", PLATE], says="takes no end plate"),
     *_config_cases("render", lambda d: [PLATE, "-o", out_mp4(d)]),
+    # upscale
+    *_plate_cases("upscale", lambda d: ["-o", out_png(d)]),
+    *_mask_cases("upscale", lambda d: [PLATE], lambda d: ["-o", out_png(d)]),
+    Case("upscale", "output folder missing", lambda d: [PLATE, "-o", d / "nowhere" / "up.png"], says="does not exist"),
+    Case("upscale", "output that is not a PNG", lambda d: [PLATE, "-o", d / "up.jpg"], says=".png"),
+    Case("upscale", "scale out of range", lambda d: [PLATE, "-o", out_png(d), "--scale", "1"], says="upscale.scale"),
+    Case("upscale", "spandrel without a model", lambda d: [PLATE, "-o", out_png(d), "--backend", "spandrel"], says="needs a model"),
+    Case("upscale", "spandrel model missing", lambda d: [PLATE, "-o", out_png(d), "--backend", "spandrel", "--model", d / "x.safetensors"], says="not found"),
+    Case("upscale", "diffusers folder of another pipeline", lambda d: [PLATE, "-o", out_png(d), "--backend", "diffusers", "--model", model_index_only(d)], says="not an upscale pipeline"),
+    Case("upscale", "unknown backend", lambda d: [PLATE, "-o", out_png(d), "--backend", "magic"], says="'upscale.backend'"),
+    *_config_cases("upscale", lambda d: [PLATE, "-o", out_png(d)]),
     # check
     Case("check", "clip folder with no frames", lambda d: [clip_empty_folder(d), "--plate", PLATE, "--mask", MASK], says="0 frames"),
     Case("check", "clip with one frame", lambda d: [clip_one_frame(d), "--plate", PLATE, "--mask", MASK], says="at least 2"),
@@ -510,7 +521,8 @@ def test_catalogue(cli, tmp_path, case: Case):
 
 def test_the_catalogue_covers_every_command_with_many_cases():
     commands = {case.command for case in CASES}
-    assert {"validate", "inpaint", "gate", "render", "check", "prep", "demo", "nightly", "compare", "bench render"} <= commands
+    assert {"validate", "inpaint", "gate", "render", "upscale", "check", "prep", "demo", "nightly", "compare",
+            "bench render"} <= commands
     assert len(CASES) >= 40
 
 
@@ -521,6 +533,7 @@ def _writing_commands(out: Path, clip: Path) -> dict[str, list]:
         "render": ["render", PLATE, "-o", out / "clip.mp4", "--frames", "12"],
         "gate": ["gate", PLATE, "--mask", MASK, "-o", out / "heatmaps"],
         "check": ["check", clip, "--plate", PLATE, "--mask", MASK, "-o", out / "report"],
+        "upscale": ["upscale", PLATE, "--mask", MASK, "-o", out / "up.png"],
     }
 
 
@@ -533,14 +546,14 @@ def camera_clip(tmp_path_factory) -> Path:
     return clip
 
 
-@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check"])
+@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check", "upscale"])
 def test_read_only_output_folder(cli, readonly_dir, camera_clip, command):
     result = cli(*_writing_commands(readonly_dir, camera_clip)[command])
     assert_one_line_error(result, 2, "writable")
     assert list(readonly_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check"])
+@pytest.mark.parametrize("command", ["inpaint", "render", "gate", "check", "upscale"])
 def test_full_output_folder_leaves_no_partial_file(cli, full_dir, camera_clip, command):
     filler = full_dir / "filler"  # leave ~8 KiB: enough to start writing, not to finish
     filler.write_bytes(b"\0" * (56 * 1024))

@@ -17,14 +17,14 @@ def test_inpaint_writes_clean_plate_mask_and_sidecar(cli, tmp_path):
     out = tmp_path / "clean.png"
     result = cli("inpaint", plate_path("coffee_defect"), "--mask", mask_path("coffee_defect"), "-o", out,
                  "--backend", "ns", "--grow", "2", "--feather", "3", "--crop-padding", "16", "--seam-match", "color",
-                 "--blend", "poisson", "--seed", "4")
+                 "--blend", "poisson", "--texture", "none", "--seed", "4")
     assert result.code == 0, result.stderr
     assert result.stdout == ""  # status goes to stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.mask.png", "clean.png", "clean.png.json"]
     params = json.loads((tmp_path / "clean.png.json").read_text())["params"]
     assert params == {**params, "backend": "ns", "grow": 2, "feather": 3, "crop_padding": 16,
-                      "seam_match": "color", "blend": "poisson", "seed": 4}
-    assert "Inpaint backend: ns, Radius: 3, Seam match: color, Blend: poisson" in read_png_text(out)["parameters"]
+                      "seam_match": "color", "blend": "poisson", "texture": "none", "seed": 4}
+    assert "Inpaint backend: ns, Radius: 3, Seam match: color, Blend: poisson, Texture: none" in read_png_text(out)["parameters"]
 
 
 def test_default_backend_is_biharmonic_and_json_mask_works(cli, tmp_path):
@@ -72,6 +72,7 @@ def _bad_inputs(tmp):
         "unknown backend": ([*good, "--backend", "photoshop"], "inpaint.backend"),
         "unknown seam match": ([*good, "--seam-match", "grain"], "inpaint.seam_match"),
         "unknown blend": ([*good, "--blend", "multiply"], "inpaint.blend"),
+        "unknown texture": ([*good, "--texture", "grain"], "inpaint.texture"),
         "negative grow": ([*good, "--grow", "-1"], "inpaint.grow"),
         "strength zero": ([*good, "--strength", "0"], "inpaint.strength"),
         "steps not a number": ([*good, "--steps", "many"], "steps"),

@@ -85,3 +85,24 @@ def test_prep_refuses_a_half_pair_or_a_backend_without_end_frames(cli, tmp_path,
     result = cli("prep", plate_path("coffee"), "-m", mask_path("coffee"), "-o", tmp_path / "out", *args)
     assert_one_line_error(result, contains=message)
     assert not (tmp_path / "out").exists()
+
+
+def test_best_of_n_renders_and_checks_every_candidate_towards_the_end_plate(tmp_path):
+    plate, mask = load_pair("coffee")
+    other, other_mask = load_pair("rocket")
+    cfg = CFG.model_copy(update={"render": CFG.render.model_copy(update={"candidates": 2})})
+    same = run_plate(plate, mask, cfg, force=True, stages=STAGES, last=(plate, mask))
+    pair = run_plate(plate, mask, cfg, force=True, stages=STAGES, last=(other, other_mask))
+    for result, ends_on_it in ((same, True), (pair, False)):
+        runs = result.candidates.runs
+        assert len(runs) == 2 and all(run.clip.last_to_frame is not None for run in runs)
+        assert all(("last_frame" not in [r.code for r in run.check.reasons]) == ends_on_it for run in runs)
+        assert all((run.check.summary["clip_qc"]["end_plate_ssim"] > 0.9) == ends_on_it for run in runs)
+    entry = process_plate(plate_path("coffee"), mask_path("coffee"), tmp_path, cfg, label="pair", force=True,
+                          stages=STAGES, last=(plate_path("rocket"), mask_path("rocket")))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [c["id"] for c in report["candidates"]] == ["c0", "c1"] and entry.selected in ("c0", "c1")
+    assert "end_gate" in report and all("last_frame" in [r["code"] for r in c["reasons"]] for c in report["candidates"])
+    for c in report["candidates"]:  # each candidate's clip names the end plate it was rendered towards
+        side = json.loads((tmp_path / "candidates" / f"{c['id']}.mp4.json").read_text())
+        assert side["inputs"]["last"]["path"].endswith(END_CLEAN) and side["last_to_frame"] is not None

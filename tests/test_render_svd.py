@@ -144,3 +144,24 @@ def test_gpu_only_options_are_refused_on_cpu(tiny_dir):
 def test_missing_cache_id_is_a_weights_error():
     with pytest.raises(WeightsError, match="nothing is downloaded"):
         load_svd(RenderSvdConfig(model="nobody/no-such-svd-model"))
+
+
+def test_best_of_n_varies_the_seed_and_keeps_the_steadiest(tiny_model):
+    from keyframe.config import Config
+    from keyframe.pipeline import Stages, render_best_of
+
+    plate = read_plate(plate_path("coffee"))
+    mask = np.zeros(plate.shape[:2], bool)
+    mask[100:180, 200:300] = True
+    # random weights render noise: the check is told not to insist that frame 0 looks like the plate
+    cfg = Config(seed=4, render={"backend": "svd", "frames": 2, "candidates": 2, "svd": {"steps": 1}},
+                 check={"align_min_ncc": 0.0})
+    stages = Stages(render=lambda image, c: render(image, c.render, seed=c.seed, model=tiny_model))
+    best = render_best_of(plate, mask, cfg, stages)
+    assert [r["params"] for r in best.records] == [{"seed": 4}, {"seed": 5}]
+    assert not np.array_equal(best.runs[0].clip.frames, best.runs[1].clip.frames)
+    scores = {r["id"]: r["stability"] for r in best.records}
+    passing = [r["id"] for r in best.records if r["verdict"] == "pass"]
+    assert best.selected == max(passing or scores, key=lambda i: scores[i])
+    again = render_best_of(plate, mask, cfg, stages)
+    assert again.records == best.records and again.selected == best.selected  # deterministic

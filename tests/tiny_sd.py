@@ -26,10 +26,32 @@ def _byte_vocab() -> dict[str, int]:
     return {token: i for i, token in enumerate(tokens)}
 
 
+def tiny_text_encoder():
+    """A tiny random CLIP text encoder and a byte-level tokenizer that needs no files."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab = _byte_vocab()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            projection_dim=32,
+        )
+    )
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    return text_encoder, tokenizer
+
+
 def build_tiny_sd_inpaint(seed: int = 0):
     """Build a ``StableDiffusionInpaintPipeline`` with tiny random components on CPU."""
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -53,22 +75,7 @@ def build_tiny_sd_inpaint(seed: int = 0):
         latent_channels=4,
         norm_num_groups=16,
     )
-    vocab = _byte_vocab()
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-            projection_dim=32,
-        )
-    )
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    text_encoder, tokenizer = tiny_text_encoder()
     scheduler = PNDMScheduler(skip_prk_steps=True, steps_offset=1)
     return StableDiffusionInpaintPipeline(
         unet=unet,

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json
-from keyframe.config import Config
+from keyframe.config import Config, merge
 from keyframe.errors import KeyframeError
 from keyframe.io import check_output_dir
 
@@ -37,6 +37,10 @@ LastOption = Annotated[Optional[Path], typer.Option("--last", help="End plate of
 LastMaskOption = Annotated[Optional[Path], typer.Option("--last-mask", help="Edit mask of the end plate (required with --last).")]
 OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if its parent exists).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
+UpscaleOption = Annotated[Optional[int], typer.Option(
+    "--upscale", min=2, max=8, help="After the gate passes, also upscale the cleaned plate N times (upscaled.png; upscale.* config).")]
+CandidatesOption = Annotated[Optional[int], typer.Option(
+    "--candidates", min=1, max=32, help="Best of N: render N variants, check each, keep the steadiest (render.candidates).")]
 
 
 def prefect_environment(*, foreground: bool = True) -> None:
@@ -61,6 +65,10 @@ def _render_overrides(render: str | None, model: str | None, attach: str | None 
         raise KeyframeError(f"--render must be camera, svd or diffusers, got {render}")
     return {"render": {"backend": render, "svd": {"model": model}, "diffusers": {"model": model}},
             "check": {"attach": attach}}
+
+
+def _stage_overrides(upscale: int | None, candidates: int | None) -> dict[str, Any]:
+    return {"upscale": {"in_prep": True if upscale else None, "scale": upscale}, "render": {"candidates": candidates}}
 
 
 def _checked(cfg: Config, model: str | None, last: Path | None = None) -> Config:
@@ -89,6 +97,8 @@ def _report_prep(entry: dict[str, Any], out: Path, as_json: bool) -> None:
     codes = ", ".join(r["code"] for r in entry["reasons"])
     info(f"{entry['verdict']}{f' ({codes})' if codes else ''}"
          + (": the gate stopped the plate before the render" if entry["stopped_at_gate"] else ""))
+    if entry.get("selected_why"):
+        info(f"best of N: {entry['selected_why']}")
     info(f"report: {located['html']}")
 
 
@@ -102,12 +112,15 @@ def prep(
     last: LastOption = None,
     last_mask: LastMaskOption = None,
     attach: AttachOption = None,
+    upscale: UpscaleOption = None,
+    candidates: CandidatesOption = None,
     config: ConfigOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
-    """inpaint -> gate -> render -> check -> report for one plate (or a keyframe pair with --last), as a Prefect flow."""
-    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model, last)
+    """inpaint -> gate -> [upscale] -> render -> check -> report for one plate (or a keyframe pair with --last), as a Prefect flow."""
+    overrides = merge(_render_overrides(render, model, attach), _stage_overrides(upscale, candidates))
+    cfg = _checked(config_from(config, overrides), model, last)
     pair = _pair(last, last_mask)
     from keyframe.pipeline import read_inputs
 
@@ -116,10 +129,10 @@ def prep(
         read_inputs(*pair, cfg)
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
     prefect_environment()
-    from flows.prep import in_foreground, prep_flow
+    from flows.prep import in_foreground, prep_flow_for
 
     with in_foreground():
-        entry = prep_flow(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force, last=pair)
+        entry = prep_flow_for(cfg)(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force, last=pair)
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -127,25 +140,26 @@ def prep(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("keyframe-demo"),
+    upscale: UpscaleOption = None,
+    candidates: CandidatesOption = None,
     as_json: JsonOption = False,
 ) -> int:
     """Run prep on a bundled real photo (a red square to clean off a saucer) with the embedded defaults.
 
     Classical inpaint, camera renderer, Prefect's temporary local server; prints where the report
-    is. Every stage runs even when the gate flags the plate (as it does the classical fill's soft
-    patch), so the report shows the gate's reasons beside the clip's. Exit codes as for prep:
-    0 pass, 1 flagged.
+    is. Exit codes as for prep: 0 pass, 1 flagged.
     """
     plate, mask = FIXTURES / "plates" / f"{DEMO_FIXTURE}.png", FIXTURES / "masks" / f"{DEMO_FIXTURE}.png"
     if not plate.is_file() or not mask.is_file():
         raise KeyframeError(f"the demo fixture is missing ({plate}); run from a keyframe source checkout")
     out = check_output_dir(out, create=False)
+    cfg = config_from(None, _stage_overrides(upscale, candidates))
     info(f"demo: cleaning {plate.name} and rendering a camera move into {out}/ (first start of Prefect takes ~20 s)")
     prefect_environment()
-    from flows.prep import in_foreground, prep_flow
+    from flows.prep import in_foreground, prep_flow_for
 
     with in_foreground():
-        entry = prep_flow(plate, mask, out.resolve(), config_from(None), force=True)
+        entry = prep_flow_for(cfg)(plate, mask, out.resolve(), cfg)
     _report_prep(entry, out, as_json)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
 
@@ -174,12 +188,14 @@ DaskOption = Annotated[
 ]
 
 
-def _nightly_overrides(concurrency: int | None, runner: str | None, dask_address: str | None) -> dict[str, Any]:
+def _nightly_overrides(concurrency: int | None, runner: str | None, dask_address: str | None,
+                       upscale: int | None = None, candidates: int | None = None) -> dict[str, Any]:
     if runner is not None and runner not in ("threads", "dask"):
         raise KeyframeError(f"--runner must be threads or dask, got {runner}")
     if dask_address is not None:
         runner = "dask"
-    return {"nightly": {"concurrency": concurrency, "task_runner": runner, "dask_address": dask_address}}
+    nightly = {"nightly": {"concurrency": concurrency, "task_runner": runner, "dask_address": dask_address}}
+    return merge(nightly, _stage_overrides(upscale, candidates))
 
 
 def _nightly_inputs(manifest: Path, out: Path, config: Path | None, overrides: dict[str, Any]) -> Path:
@@ -198,13 +214,18 @@ def nightly_run(
     concurrency: ConcurrencyOption = None,
     runner: RunnerOption = None,
     dask_address: DaskOption = None,
+    upscale: UpscaleOption = None,
+    candidates: CandidatesOption = None,
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
-    """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed."""
+    """Run every shot of MANIFEST into DIR; a killed run started again resumes. Exit 1 if any shot is flagged or failed.
+
+    --upscale and --candidates apply to every shot; a shot's own ``candidates:`` field wins.
+    """
     from keyframe.io.ledger import lock_run_folder
 
-    overrides = _nightly_overrides(concurrency, runner, dask_address)
+    overrides = _nightly_overrides(concurrency, runner, dask_address, upscale, candidates)
     out = _nightly_inputs(manifest, out, config, overrides)
     with lock_run_folder(out):  # a second run on this folder is refused before Prefect starts
         prefect_environment(foreground=False)

@@ -25,12 +25,13 @@ def inpaint(
     strength: Annotated[Optional[float], typer.Option(help="Denoising strength (0, 1].")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Denoising steps.")] = None,
     guidance: Annotated[Optional[float], typer.Option(help="Classifier-free guidance scale.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for diffusion noise and grain.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for diffusion noise, texture patches and grain.")] = None,
     grow: Annotated[Optional[int], typer.Option(help="Dilate the mask by this many pixels.")] = None,
     feather: Annotated[Optional[int], typer.Option(help="Fade the fill into the plate over this many pixels.")] = None,
     crop_padding: Annotated[Optional[int], typer.Option(help="Context pixels around each region's crop.")] = None,
     seam_match: Annotated[Optional[str], typer.Option(help="none | color | color+grain.")] = None,
     blend: Annotated[Optional[str], typer.Option(help="alpha | poisson.")] = None,
+    texture: Annotated[Optional[str], typer.Option(help="synthesize (the plate's own fine detail in the fill) | none.")] = None,
     allow_pickle: Annotated[
         Optional[bool], typer.Option("--allow-pickle", help="Load pickle (.bin/.ckpt) weights; they can run code.")
     ] = None,
@@ -41,7 +42,8 @@ def inpaint(
     options = {
         "backend": backend, "model": model, "prompt": prompt, "negative_prompt": negative_prompt,
         "strength": strength, "steps": steps, "guidance": guidance, "grow": grow, "feather": feather,
-        "crop_padding": crop_padding, "seam_match": seam_match, "blend": blend, "allow_pickle": allow_pickle,
+        "crop_padding": crop_padding, "seam_match": seam_match, "blend": blend, "texture": texture,
+        "allow_pickle": allow_pickle,
     }
     cfg = config_from(config, {"seed": seed, "inpaint": options})
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)

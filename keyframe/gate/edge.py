@@ -73,11 +73,15 @@ def focal_sharpness(grey: np.ndarray) -> tuple[float, np.ndarray]:
     return score, local
 
 
-def _detail_bands(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel fine-scale (sigma < 1) and coarse-scale (3 < sigma < 6) detail energy of a grey image."""
-    blur1 = cv2.GaussianBlur(grey, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
-    blur3 = cv2.GaussianBlur(grey, (0, 0), 3.0, borderType=cv2.BORDER_REFLECT)
-    blur6 = cv2.GaussianBlur(blur3, (0, 0), np.sqrt(27.0), borderType=cv2.BORDER_REFLECT)  # 3 then sqrt(27): 6
+def detail_bands(grey: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel fine-scale (sigma < 1) and coarse-scale (3 < sigma < 6) detail energy of a grey image.
+
+    ``scale`` stretches every sigma, so an image upscaled ``scale`` times is measured on the same
+    bands as the original.
+    """
+    blur1 = cv2.GaussianBlur(grey, (0, 0), 1.0 * scale, borderType=cv2.BORDER_REFLECT)
+    blur3 = cv2.GaussianBlur(grey, (0, 0), 3.0 * scale, borderType=cv2.BORDER_REFLECT)
+    blur6 = cv2.GaussianBlur(blur3, (0, 0), np.sqrt(27.0) * scale, borderType=cv2.BORDER_REFLECT)  # 3 then sqrt(27): 6
     return (grey - blur1) ** 2, (blur3 - blur6) ** 2
 
 
@@ -108,7 +112,7 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     ring = (d_out > gap + 0.5) & (d_out <= gap + ring_px + 0.5)
     if ring.sum() < 16 or mask.sum() < 16:
         return None, np.zeros(mask.shape, np.float32)
-    fine, coarse = _detail_bands(grey)
+    fine, coarse = detail_bands(grey)
     window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
     fine, coarse = np.maximum(cv2.blur(fine, window), 0), np.maximum(cv2.blur(coarse, window), 0)
     local = (fine + _ENERGY_FLOOR) / (coarse + _ENERGY_FLOOR)

@@ -20,7 +20,7 @@ from keyframe.errors import KeyframeError, WeightsError
 from keyframe.inpaint.base import INPAINTERS
 from keyframe.registry import Progress
 from keyframe.io import from_float
-from keyframe.io.models import ModelFolder, inspect_model_folder
+from keyframe.io.models import ModelFolder, inspect_model_folder, shared_model
 
 LAYOUT = (
     "a diffusers-format inpainting folder: model_index.json plus unet/ vae/ text_encoder/ tokenizer/ scheduler/ "
@@ -80,18 +80,32 @@ def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
     --------
     >>> pipe = load_pipeline("models/sd-inpainting")  # doctest: +SKIP
     """
-    found = inspect_inpaint_model(source, allow_pickle=allow_pickle)
     from diffusers import AutoPipelineForInpainting
 
+    return load_from_folder(AutoPipelineForInpainting, inspect_inpaint_model(source, allow_pickle=allow_pickle), LAYOUT)
+
+
+def shared_pipeline(cfg: InpaintConfig) -> Any:
+    """The diffusers pipeline ``cfg`` names, loaded once per process for every shot of a batch
+    (:func:`~keyframe.io.models.shared_model`); None for the weight-free backends, or when no model
+    is named (the stage itself then reports it)."""
+    if cfg.backend != "diffusers" or not cfg.model:
+        return None
+    return shared_model(load_pipeline, f"inpaint:{cfg.model}:{cfg.allow_pickle}", cfg.model, allow_pickle=cfg.allow_pickle)
+
+
+def load_from_folder(pipeline_class: Any, folder: ModelFolder, layout: str) -> Any:
+    """Load an inspected diffusers folder with ``pipeline_class`` (local files only), CUDA fp16 when
+    available, else CPU fp32, with its own progress bar off; one-line WeightsError if it fails."""
     device, dtype = device_and_dtype()
     try:
         with _quiet_loading():
-            pipe = AutoPipelineForInpainting.from_pretrained(
-                found.path, dtype=dtype, local_files_only=True, use_safetensors=found.use_safetensors
+            pipe = pipeline_class.from_pretrained(
+                folder.path, dtype=dtype, local_files_only=True, use_safetensors=folder.use_safetensors
             )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot load the model at {found.path} ({first}); expected {LAYOUT}") from None
+        raise WeightsError(f"cannot load the model at {folder.path} ({first}); expected {layout}") from None
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

@@ -10,13 +10,18 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import InpaintConfig
-from keyframe.errors import InputError, KeyframeError
+from keyframe.errors import InputError
 from keyframe.inpaint import classical, diffusion  # noqa: F401  (register the backends)
 from keyframe.inpaint.base import INPAINTERS, Inpainter
 from keyframe.inpaint.composite import edit_zone, match_color, match_grain, paste, poisson_blend, region_boxes
-from keyframe.io import check_output_path, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
+from keyframe.inpaint.texture import synthesize_texture
+from keyframe.io import check_png_output, output_group, file_sha256, to_float, write_image, write_mask, write_sidecar
 from keyframe.registry import Progress
 from keyframe.validation import check_mask, check_plate
+
+#: ``inpaint.texture_sigma`` is in px at this long side; larger plates scale it up with their size.
+TEXTURE_SIDE = 512
+
 
 @dataclass
 class InpaintResult:
@@ -57,8 +62,10 @@ def inpaint(
     """Clean the masked regions of a plate; every pixel beyond ``grow + feather`` of the mask is kept bit for bit.
 
     Each connected region of the edit zone is filled on its own crop (padded by
-    ``cfg.crop_padding``), seam-matched to the plate around it (``cfg.seam_match``), optionally
-    Poisson-blended, and pasted back with the feathered mask as weight.
+    ``cfg.crop_padding``), optionally Poisson-blended, colour-matched to the plate around it
+    (``cfg.seam_match``), given the plate's own fine detail (``cfg.texture``, see
+    :func:`~keyframe.inpaint.synthesize_texture`), topped up with grain, and pasted back with the
+    feathered mask as weight.
 
     Parameters
     ----------
@@ -67,7 +74,7 @@ def inpaint(
         Nonzero where the plate must be cleaned.
     cfg : InpaintConfig
     seed : int
-        Seeds the diffusion noise (``seed + region index``) and the grain.
+        Seeds the diffusion noise (``seed + region index``), the texture patches and the grain.
     model : diffusers pipeline, optional
         An already loaded pipeline for the diffusers backend (see ``load_pipeline``), so a batch
         loads it once.
@@ -97,6 +104,7 @@ def inpaint(
     filled = original.copy()
     outside = zone == 0
     regions = []
+    texture_sigma = cfg.texture_sigma * max(1.0, max(plate.shape[:2]) / TEXTURE_SIDE)
     for i, (part, box) in enumerate(parts):
         crop, hole, keep = original[box.slices], part[box.slices], outside[box.slices]
 
@@ -109,13 +117,19 @@ def inpaint(
             fill = poisson_blend(fill, crop, hole)
         if cfg.seam_match != "none":
             fill = match_color(fill, crop, hole, keep, cfg.seam_band)
+        rng = np.random.default_rng([seed, i])
+        if cfg.texture == "synthesize":
+            filled[box.slices][hole] = fill[hole]
+            filled = synthesize_texture(filled, part, source=outside, sigma=texture_sigma, rng=rng)
+            fill = filled[box.slices]
         grain: dict[str, Any] = {}
         if cfg.seam_match == "color+grain":
-            fill, grain = match_grain(fill, crop, hole, keep, cfg.seam_band, np.random.default_rng([seed, i]))
+            fill, grain = match_grain(fill, crop, hole, keep, cfg.seam_band, rng)
         filled[box.slices][hole] = fill[hole]
         regions.append({"box": [box.x0, box.y0, box.shape[1], box.shape[0]], "pixels": int(hole.sum()), "grain": grain})
     params = {
-        **cfg.model_dump(include={"backend", "grow", "feather", "crop_padding", "seam_match", "seam_band", "blend"}),
+        **cfg.model_dump(include={"backend", "grow", "feather", "crop_padding", "seam_match", "seam_band", "blend",
+                                  "texture", "texture_sigma"}),
         **backend.describe(),
         "seed": seed,
         "size": [int(plate.shape[1]), int(plate.shape[0])],
@@ -139,6 +153,7 @@ _A1111_LABELS = (
     ("radius", "Radius"),
     ("seam_match", "Seam match"),
     ("blend", "Blend"),
+    ("texture", "Texture"),
 )
 
 
@@ -170,10 +185,7 @@ def mask_output_path(out_path: str | Path) -> Path:
 
 def check_inpaint_output(out_path: str | Path) -> Path:
     """Validate the output path before any work: a ``.png`` in an existing, writable folder."""
-    out_path = check_output_path(out_path)
-    if out_path.suffix.lower() != ".png":
-        raise KeyframeError(f"output must be a .png file (it keeps 16-bit depth and the parameters): {out_path}")
-    return out_path
+    return check_png_output(out_path)
 
 
 @output_group()

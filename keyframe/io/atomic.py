@@ -101,6 +101,15 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
+def check_png_output(path: str | Path) -> Path:
+    """Validate an image output path before any work: a ``.png`` (it keeps 16-bit depth and text
+    chunks) in an existing, writable folder."""
+    path = check_output_path(path)
+    if path.suffix.lower() != ".png":
+        raise KeyframeError(f"output must be a .png file (it keeps 16-bit depth and the parameters): {path}")
+    return path
+
+
 def pending_path(path: str | Path) -> Path:
     """Where ``path``'s content is right now: its temporary name while its group is open."""
     group = _active_group.get()

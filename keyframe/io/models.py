@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,62 @@ def inspect_model_folder(
     for file in sorted(path.rglob("*.json")):
         digest.update(f"{file.relative_to(path)}\0{file_sha256(file)}\n".encode())
     return ModelFolder(path, found, components, weights, variant, None if needs_pickle else True, digest.hexdigest())
+
+
+def inspect_model_file(source: str | Path | None, *, what: str, allow_pickle: bool = False) -> Path:
+    """Check a single-file model (``.safetensors``, or a pickle with ``allow_pickle``) before loading it.
+
+    Parameters
+    ----------
+    source : str or Path or None
+        The model file.
+    what : str
+        What the caller loads, for the messages (``"the spandrel backend"``).
+    allow_pickle : bool
+        Accept pickle files (:data:`PICKLE_SUFFIXES`), which can run code when loaded.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    WeightsError
+        One line: no file named, a folder, a missing file, a pickle without ``allow_pickle``, or
+        another kind of file.
+
+    Examples
+    --------
+    >>> inspect_model_file("weights.pth", what="the spandrel backend")
+    Traceback (most recent call last):
+    ...
+    keyframe.errors.WeightsError: model file not found: weights.pth
+    """
+    if not source:
+        raise WeightsError(f"{what} needs a model: --model FILE (a .safetensors file)")
+    file = Path(source).expanduser()
+    if file.is_dir():
+        raise WeightsError(f"model {file} is a folder; {what} loads one model file (.safetensors)")
+    if not file.is_file():
+        raise WeightsError(f"model file not found: {file}")
+    suffix = file.suffix.lower()
+    if suffix in PICKLE_SUFFIXES and not allow_pickle:
+        raise WeightsError(
+            f"model {file} is a pickle ({suffix}), which can run code when loaded; convert it to .safetensors, "
+            "or pass --allow-pickle (config: allow_pickle: true) if you trust the source"
+        )
+    if suffix != ".safetensors" and suffix not in PICKLE_SUFFIXES:
+        raise WeightsError(f"model {file} is not a model file {what} reads (.safetensors, or a pickle with --allow-pickle)")
+    return file
+
+
+_loaded: dict[str, Any] = {}
+_loaded_lock = threading.Lock()
+
+
+def shared_model(loader: Callable[..., Any], key: str, *args: Any, **kwargs: Any) -> Any:
+    """``loader(*args, **kwargs)`` once per process and ``key``: every shot of a batch reuses the model."""
+    with _loaded_lock:
+        if key not in _loaded:
+            _loaded[key] = loader(*args, **kwargs)
+        return _loaded[key]

@@ -9,12 +9,15 @@ rebuilt, so a tampered file can at worst fail to load.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from keyframe.io.sidecar import array_sha256
 
 _MAGIC = b"keyframe-result 1\n"
 
@@ -120,3 +123,25 @@ def tidy_cache(keys: Path, results: Path) -> list[Path]:
             path.unlink(missing_ok=True)
         removed += damaged
     return removed
+
+
+def content_digest(prefix: str, inputs: dict[str, Any]) -> str:
+    """SHA-256 of ``prefix`` and every input's content: arrays by their bytes, pydantic models by
+    their JSON, anything else by its sorted JSON; the inputs' order does not matter.
+
+    Examples
+    --------
+    >>> content_digest("gate", {"b": 1, "a": np.zeros(2)}) == content_digest("gate", {"a": np.zeros(2), "b": 1})
+    True
+    """
+    def text(value: Any) -> str:
+        if isinstance(value, np.ndarray):
+            return array_sha256(value)
+        if hasattr(value, "model_dump_json"):
+            return value.model_dump_json()
+        return json.dumps(value, sort_keys=True, default=str)
+
+    digest = hashlib.sha256(f"{prefix}\0".encode())
+    for name in sorted(inputs):
+        digest.update(name.encode() + b"\0" + text(inputs[name]).encode() + b"\0")
+    return digest.hexdigest()

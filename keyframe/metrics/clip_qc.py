@@ -34,6 +34,9 @@ QC_FIELDS = (
     "sharpness_ratio", "plate_delta_e", "plate_ssim", "end_plate_delta_e", "end_plate_ssim",
 )  # fmt: skip
 QC_CODES = ("first_frame", "last_frame", "global_drift", "frozen", "black", "sharpness")
+#: Codes that compare a frame with the plate or frame 0: after a hard cut the frames show another
+#: shot (reported as ``cut``), whose own colour and sharpness are not drift or decay.
+SHOT_CODES = ("global_drift", "sharpness")
 STATS_SIDE = 512  # long side the per-frame statistics are measured at (frames are shrunk, never enlarged)
 FIDELITY_SIDE = 256  # long side of the plate-vs-frame comparison: the picture, not a VAE's fine detail
 # long side sharpness is measured at: a camera push-in's resampling softens pixel-level detail
@@ -231,8 +234,10 @@ QC_RULES = (
 )  # fmt: skip
 
 
-def judge_clip(per_frame: list[dict[str, Any]], cfg: CheckConfig, *, plate_black: bool = False) -> list[Reason]:
-    """The clip-level reasons, one per code of :data:`QC_CODES` that fails.
+def judge_clip(per_frame: list[dict[str, Any]], cfg: CheckConfig, *, plate_black: bool = False,
+               cut_at: int | None = None) -> list[Reason]:
+    """The clip-level reasons, one per code of :data:`QC_CODES` that fails; the :data:`SHOT_CODES`
+    are judged only before a hard cut at frame ``cut_at``.
 
     ``plate_black``: the plate itself is darker than ``check.black_levels`` (a night sky), so dark
     frames are not black frames. Black frames count only towards ``black``: their colour and
@@ -250,6 +255,7 @@ def judge_clip(per_frame: list[dict[str, Any]], cfg: CheckConfig, *, plate_black
         for rule in rules:
             limit = getattr(cfg, rule.limit)
             hits = [rule.exceeds(row.get(rule.key), limit) and (code == "black" or not black[t])
+                    and not (code in SHOT_CODES and cut_at is not None and t >= cut_at)
                     for t, row in enumerate(per_frame)]
             runs = frame_ranges(hits, cfg.min_run if rule.run else 1)
             found[rule] = [t for a, b in runs for t in range(a, b + 1)]
@@ -271,7 +277,7 @@ def judge_clip(per_frame: list[dict[str, Any]], cfg: CheckConfig, *, plate_black
 
 
 def check_clip_qc(frames: np.ndarray, plate: np.ndarray, plate_to_frame0: Any, cfg: CheckConfig, *,
-                  end_plate: np.ndarray | None = None, end_to_last: Any = None) -> ClipQC:
+                  end_plate: np.ndarray | None = None, end_to_last: Any = None, cut_at: int | None = None) -> ClipQC:
     """Measure and judge a clip as a whole (see the module docstring).
 
     Parameters
@@ -285,6 +291,8 @@ def check_clip_qc(frames: np.ndarray, plate: np.ndarray, plate_to_frame0: Any, c
         ``frozen_levels``, ``black_levels``, ``sharpness_min`` and ``min_run``.
     end_plate, end_to_last : optional
         The end plate and its transform into the last frame.
+    cut_at : int, optional
+        The first frame after a hard cut: from there on, drift and sharpness are not judged.
 
     Returns
     -------
@@ -300,7 +308,7 @@ def check_clip_qc(frames: np.ndarray, plate: np.ndarray, plate_to_frame0: Any, c
     """
     per_frame = measure_clip(frames, plate, plate_to_frame0, end_plate=end_plate, end_to_last=end_to_last)
     plate_black = float(np.percentile(cv2.cvtColor(to_float(plate), cv2.COLOR_RGB2GRAY), 99)) * 255 < cfg.black_levels
-    reasons = judge_clip(per_frame, cfg, plate_black=plate_black)
+    reasons = judge_clip(per_frame, cfg, plate_black=plate_black, cut_at=cut_at)
     status = {
         "first_frame": _available(per_frame[0]["plate_ssim"], "the plate does not cover frame 0 where aligned"),
         "last_frame": _available(per_frame[-1]["end_plate_ssim"] if end_plate is not None else None,

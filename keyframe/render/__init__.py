@@ -14,6 +14,7 @@ import numpy as np
 
 from keyframe.config import RenderConfig
 from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
+from keyframe.io.models import shared_model
 from keyframe.errors import KeyframeError
 from keyframe.registry import Progress
 from keyframe.render.base import RENDERERS, Renderer, RenderResult
@@ -38,6 +39,7 @@ __all__ = [
     "plan_fit",
     "render",
     "render_model_source",
+    "shared_render_model",
     "write_render",
 ]
 
@@ -45,6 +47,16 @@ __all__ = [
 def render_model_source(cfg: RenderConfig) -> str | None:
     """The weights the configured backend loads (``render.svd.model`` / ``render.diffusers.model``), or None."""
     return {"svd": cfg.svd.model, "diffusers": cfg.diffusers.model}.get(cfg.backend)
+
+
+def shared_render_model(cfg: RenderConfig) -> Any:
+    """The configured backend's model, loaded once per process for every shot of a batch
+    (:func:`~keyframe.io.models.shared_model`); None for the camera, or when no weights are named
+    (the stage itself then reports it)."""
+    loader, section = {"svd": (load_svd, cfg.svd), "diffusers": (load_i2v, cfg.diffusers)}.get(cfg.backend, (None, None))
+    if loader is None or not section.model:
+        return None
+    return shared_model(loader, f"{cfg.backend}:{section.model_dump_json()}", section)
 
 
 def render(

@@ -20,8 +20,9 @@ import numpy as np
 from keyframe import __version__
 from keyframe.config import ReportConfig
 from keyframe.io import check_output_dir, from_float, to_float, write_image, write_text_atomic
+from keyframe.masks import bounding_box
 from keyframe.render.base import to_uint8
-from keyframe.report.json import GATE_CODES
+from keyframe.report.json import PLATE_CODES
 from keyframe.report.outputs import flagged_frames, overlay_frames
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -52,7 +53,7 @@ def frame_ranges_text(reason: Mapping[str, Any]) -> str:
     """
     frames = reason.get("frames")
     if not frames:
-        return "the plate" if reason.get("code") in GATE_CODES else "whole clip"
+        return "the plate" if reason.get("code") in PLATE_CODES else "whole clip"
     return ", ".join(f"{s}" if s == e else f"{s}-{e}" for s, e in frames)
 
 
@@ -117,6 +118,45 @@ def contact_sheet(
     return sheet
 
 
+def edit_crops(images: Mapping[str, np.ndarray], mask: np.ndarray, *, width: int = 320, padding: int = 16) -> np.ndarray:
+    """The edited region cut from each image and laid side by side, labelled, at one display size.
+
+    Parameters
+    ----------
+    images : mapping
+        Label -> (H*s, W*s, 3) image, each an integer multiple ``s`` of the mask's size (the plate
+        and the cleaned plate at 1, the upscaled plate at its scale).
+    mask : ndarray (H, W)
+        The edited region; the crop is its bounding box padded by ``padding`` plate pixels.
+    width : int
+        Width of each panel in pixels. Smaller crops are enlarged with nearest-neighbour
+        sampling, so the plate's own pixels stay visible next to the upscale's.
+
+    Returns
+    -------
+    ndarray (h, len(images) * width, 3), uint8
+
+    Examples
+    --------
+    >>> mask = np.zeros((40, 60), bool); mask[10:20, 20:40] = True
+    >>> plate = np.zeros((40, 60, 3), np.uint8)
+    >>> edit_crops({"plate": plate, "upscaled": np.zeros((80, 120, 3), np.uint8)}, mask, width=100).shape
+    (69, 200, 3)
+    """
+    box = bounding_box(np.asarray(mask) > 0, padding)
+    rows, cols = box.slices
+    height = max(1, int(round(box.shape[0] * width / box.shape[1])))
+    panels = []
+    for label, image in images.items():
+        scale = image.shape[0] // mask.shape[0]
+        crop = to_uint8(np.asarray(image))[rows.start * scale : rows.stop * scale, cols.start * scale : cols.stop * scale]
+        enlarge = width >= crop.shape[1]
+        panel = cv2.resize(crop, (width, height), interpolation=cv2.INTER_NEAREST if enlarge else cv2.INTER_AREA)
+        cv2.putText(panel, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        panels.append(panel)
+    return np.concatenate(panels, axis=1)
+
+
 def heatmap_overlay(plate: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6) -> np.ndarray:
     """Blend a [0, 1] heatmap (inferno colours) over a plate, stronger where the heat is higher.
 
@@ -157,6 +197,8 @@ def write_html_report(
     drift_plot: str | Path | None = None,
     media: Mapping[str, str | Path] | None = None,
     extra: Mapping[str, Any] | None = None,
+    crops: np.ndarray | None = None,
+    candidate_sheets: Mapping[str, np.ndarray] | None = None,
     cfg: ReportConfig = ReportConfig(),
 ) -> Path:
     """Write ``out_dir/report.html`` and its images in ``out_dir/report_files/``.
@@ -182,6 +224,10 @@ def write_html_report(
         Label -> file inside ``out_dir`` to link (clip, overlay video, CSV, report.json).
     extra : mapping, optional
         Further metadata to list (e.g. the shot's prompt).
+    crops : ndarray, optional
+        Plate / cleaned / upscaled crops of the edited region side by side (:func:`edit_crops`).
+    candidate_sheets : mapping, optional
+        Candidate id -> a strip of its frames, shown beside the report's ``candidates`` scores.
     cfg : ReportConfig
 
     Returns
@@ -207,6 +253,11 @@ def write_html_report(
         {**criterion, "name": name, "overlay": overlays.get(name)}
         for name, criterion in (gate.get("criteria") or {}).items()
     ]
+    crops_file = None if crops is None else _relative(write_image(assets / "edit_crops.png", crops), out_dir)
+    strips = {cid: _relative(write_image(assets / f"candidate_{cid}.png", image), out_dir)
+              for cid, image in (candidate_sheets or {}).items()}
+    candidates = [{**c, "strip": strips.get(c["id"]), "reasons": [{**r, "ranges": frame_ranges_text(r)} for r in c["reasons"]]}
+                  for c in report.get("candidates") or []]
     reasons = [{**reason, "ranges": frame_ranges_text(reason)} for reason in report.get("reasons") or []]
     html = _env.get_template("report.html.j2").render(
         title=title,
@@ -217,6 +268,10 @@ def write_html_report(
         criteria=criteria,
         drift_plot=_relative(drift_plot, out_dir),
         contact_sheet=sheet,
+        crops=crops_file,
+        upscale=report.get("upscale"),
+        candidates=candidates,
+        selected=report.get("selected"),
         media={label: _relative(path, out_dir) for label, path in (media or {}).items()},
         extra=dict(extra or {}),
         generator=f"keyframe {__version__}",

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 SCHEMA = "keyframe.report/1"
 GATE_CODES = tuple(CRITERIA.names())  # the gate's reason codes: its criteria
+#: Reasons about the plate itself (no frames): the gate's, and the upscale's.
+PLATE_CODES = (*GATE_CODES, "upscale")
 
 
 def _gate_dict(gate: GateResult | Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -45,7 +47,8 @@ def gate_reasons(gate: dict[str, Any]) -> list[dict[str, Any]]:
 
 def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping[str, Any] | None = None,
                  inputs: dict[str, str | Path | None], params: dict[str, Any],
-                 end_gate: GateResult | Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 end_gate: GateResult | Mapping[str, Any] | None = None, upscale: dict[str, Any] | None = None,
+                 candidates: list[dict[str, Any]] | None = None, selected: tuple[str, str] | None = None) -> dict[str, Any]:
     """Assemble the report of a check and/or a gate.
 
     Parameters
@@ -62,13 +65,21 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
     end_gate : GateResult or dict, optional
         The end plate's gate, for a keyframe pair: its failed criteria become reasons too (same
         codes, messages starting ``end plate:``), and the report gains an ``end_gate`` field.
+    upscale : dict, optional
+        The upscale stage's part (``scale``, ``params``, ``uniformity``, ``verdict``,
+        ``reasons``, ``output``); its reasons (code ``upscale``) join the report's.
+    candidates : list of dict, optional
+        Best of N: ``{id, params, stability, verdict, reasons}`` per candidate.
+    selected : tuple of str, optional
+        The chosen candidate's id and why (:func:`keyframe.candidates.select_candidate`).
 
     Returns
     -------
     dict
         ``schema``, ``verdict`` (``pass`` | ``flagged``), ``reasons``, ``gate``, ``frames``,
         ``summary``, ``metrics`` (availability with the why), ``inputs``, ``params``,
-        ``versions``, ``created``.
+        ``versions``, ``created``; ``upscale`` when given; ``candidates``, ``selected`` and
+        ``selected_why`` for best of N.
     """
     if check is None and gate is None:
         raise ValueError("build_report needs a check result, a gate result, or both")
@@ -79,7 +90,13 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         reasons += [{**reason, "message": f"end plate: {reason['message']}"} for reason in gate_reasons(end_part)]
     if check is not None:
         reasons += [reason.to_dict() for reason in check.reasons]
-    extra = {} if end_part is None else {"end_gate": end_part}
+    extra: dict[str, Any] = {} if end_part is None else {"end_gate": end_part}
+    if upscale is not None:
+        reasons += upscale["reasons"]
+        extra["upscale"] = upscale
+    if candidates is not None:
+        extra.update(candidates=candidates, selected=selected[0] if selected else None,
+                     selected_why=selected[1] if selected else None)
     return {
         "schema": SCHEMA,
         "verdict": verdict_of(reasons),

@@ -297,7 +297,7 @@ def check_clip(frames: np.ndarray, plate: np.ndarray, mask: np.ndarray, cfg: Che
     _mark_unmeasured(status, per_frame)
     end_alignment = None if end_plate is None else _align_end(end_plate, frames[-1], end_to_last, cfg)
     qc = check_clip_qc(frames, plate, alignment.matrix, cfg, end_plate=end_plate,
-                       end_to_last=None if end_alignment is None else end_alignment.matrix)
+                       end_to_last=None if end_alignment is None else end_alignment.matrix, cut_at=cut_at)
     per_frame = [dataclasses.replace(row, **qc_row) for row, qc_row in zip(per_frame, qc.per_frame)]
     status.update(qc.status)
     reasons = judge(per_frame, cfg, cut_at=cut_at) + qc.reasons

@@ -10,11 +10,9 @@ import yaml
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 #: Short clips keep every flow test fast; the stages' own tests cover full-length clips.
 SHORT_CLIP = {"render": {"frames": 8}}
-#: The flow tests need plates that pass the gate. The fixtures' classical (biharmonic) fills are
-#: soft blobs with white grain, which the gate's texture check rightly flags (fine detail 0.32 of
-#: what the ring predicts on brick, 0.56 on coffee_defect; limit 0.66), so these tests relax that
-#: one limit: they test the flows, not the gate's calibration (tests/test_gate_calibration.py does).
-GATE_PASSING = {"inpaint": {"backend": "biharmonic"}, "gate": {"texture_detail_min": 0.25}}
+#: The classical backend whose fills (with the default texture synthesis) pass the calibrated gate
+#: on the fixtures.
+GATE_PASSING = {"inpaint": {"backend": "biharmonic"}}
 
 
 def crash(message: str):

@@ -130,7 +130,7 @@ def test_a_second_run_on_the_same_folder_is_refused_in_one_line(cli, tmp_path):
 
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
 def test_a_killed_run_resumes_without_redoing_or_losing_shots(cli, tmp_path, prefect_env, kill_point):
-    names = ["coffee_defect", "brick", "astronaut", "coffee"]  # all pass the GATE_PASSING gate with biharmonic fills
+    names = ["coffee_defect", "brick", "astronaut", "coffee"]  # all pass the gate with biharmonic fills
     folder = _shots_folder(tmp_path, names)
     ids = [f"sh{i}" for i in range(1, 5)]
     manifest = write_manifest(folder, [_shot(shot_id, name) for shot_id, name in zip(ids, names)])

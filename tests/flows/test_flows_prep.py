@@ -113,9 +113,7 @@ def test_demo_runs_the_bundled_fixture_and_says_where_the_report_is(cli, tmp_pat
     assert f"report: {(out / 'report.html').resolve()}" in result.stderr
     assert report["params"]["config"] == Config().model_dump(mode="json")  # the embedded defaults
     assert report["params"]["config"]["render"]["backend"] == "camera"
-    # the classical fill leaves a soft patch the gate flags; the demo renders anyway and says why
-    gate_codes = {reason["code"] for reason in report["reasons"]} & set(report["gate"]["criteria"])
-    assert report["gate"]["pass"] or (report["verdict"] == "flagged" and gate_codes), report["reasons"]
+    assert report["gate"]["pass"], "the demo plate passes the gate with the default classical inpaint"
     assert len(report["frames"]) == read_clip(out / "clip.mp4").frames.shape[0]
     assert (out / "report_files" / "contact_sheet.png").is_file()
 
