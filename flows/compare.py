@@ -23,12 +23,11 @@ from keyframe.pipeline import check_revision
 
 @flow(name="keyframe-compare", persist_result=False)
 def compare_flow(a: Path, b: Path, mask: Path | None, out_dir: Path, config: Config, b_mask: Path | None = None,
-                 clips: tuple[Path, Path] | None = None) -> dict[str, Any]:
+                 clips: tuple[Path, Path] | None = None, last: Path | None = None) -> dict[str, Any]:
     """Check both revisions alike, then compare them.
 
-    Without ``clips`` both are rendered here with the same seed and settings; with ``clips`` (A's
-    and B's clips, rendered elsewhere) each is checked against its own plate. ``b_mask`` is B's
-    edit mask when it differs from ``mask``.
+    Without ``clips`` both are rendered here alike (towards the end plate ``last``); with ``clips``
+    (rendered elsewhere) each is checked against its own plate. ``b_mask``: B's own mask.
 
     Every output is committed together at the end (``output_group``), as in prep: a compare that
     fails part way leaves the folder as it was, apart from the stage cache.
@@ -36,7 +35,7 @@ def compare_flow(a: Path, b: Path, mask: Path | None, out_dir: Path, config: Con
     with output_group():
         out_dir = check_output_dir(out_dir)
         revisions = [check_revision(name, *revision_inputs(Path(revision), revision_mask), out_dir / name, config,
-                                    stage_tasks(out_dir, config.nightly, name), clip_path=clip)
+                                    stage_tasks(out_dir, config.nightly, name), clip_path=clip, last=last)
                      for name, revision, revision_mask, clip in (("a", a, mask, clips and clips[0]),
                                                                  ("b", b, b_mask or mask, clips and clips[1]))]
         result = write_comparison(out_dir, *revisions, config)

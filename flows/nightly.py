@@ -31,7 +31,7 @@ from keyframe.config import Config, NightlyConfig, load_config
 from keyframe.errors import KeyframeError
 from keyframe.nightly import (PREVIOUS, Ledger, MemoryBudget, Shot, batch_row, compare_with_previous, load_manifest,
                               one_line, resolve_shot, shot_memory, write_batch_outputs)
-from keyframe.pipeline import check_revision, process_plate, read_inputs
+from keyframe.pipeline import check_revision, process_plate
 from keyframe.report.batch import batch_markdown, batch_table
 
 
@@ -55,7 +55,7 @@ def shot_task(shot: Shot, key: str, out_dir: Path, force: bool) -> dict[str, Any
                                       stage_tasks(out_dir, shot.config.nightly, f"{shot.id} previous"),
                                       clip_path=shot.previous.clip, label="previous revision")
         entry = process_plate(shot.plate, shot.mask, staging, shot.config, label=shot.id, force=force, stages=stages,
-                              extra={"shot": shot.id, "prompt": shot.prompt or ""})
+                              extra={"shot": shot.id, "prompt": shot.prompt or ""}, last=shot.last)
         compared = {} if previous is None else {"previous": compare_with_previous(previous, staging, entry, shot.config)}
     except Exception as error:
         ledger.discard(staging)
@@ -92,10 +92,7 @@ def run_nightly(manifest_path: Path, out_dir: Path, cfg: Config, *, force: bool 
             key = None
             try:
                 shot = resolve_shot(manifest, spec, cfg)
-                plate, _ = read_inputs(shot.plate, shot.mask, shot.config)
-                need = shot_memory(plate.shape, shot.config)
-                if shot.previous is not None:
-                    read_inputs(shot.previous.plate, shot.previous.mask, shot.config)
+                need = shot_memory(shot.check_inputs(), shot.config)
                 key = shot.key()
             except Exception as error:  # noqa: BLE001 - one bad shot never stops the others
                 logger.error("shot %s refused: %s", spec.id, one_line(error))

@@ -43,8 +43,9 @@ def log_outcome(label: str, entry: PlateEntry) -> None:
 
 
 @flow(name="keyframe-prep", persist_result=False)
-def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: bool = False) -> dict[str, Any]:
-    """inpaint -> gate -> render -> check -> report for one plate; writes ``flags.otio`` too.
+def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: bool = False,
+              last: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """inpaint -> gate -> render -> check -> report for one plate or pair (``last``: end plate, mask); writes ``flags.otio``.
 
     The outputs are committed together at the end (``output_group``): a prep that fails part way
     leaves the folder as it was. The stage cache is written as each stage finishes, so a rerun
@@ -52,7 +53,7 @@ def prep_flow(plate: Path, mask: Path, out_dir: Path, config: Config, force: boo
     """
     plate, out_dir = Path(plate), Path(out_dir)
     stages = stage_tasks(out_dir, config.nightly, plate.stem)
-    entry = prep_plate(plate, Path(mask), out_dir, config, force=force, stages=stages)
+    entry = prep_plate(plate, Path(mask), out_dir, config, force=force, stages=stages, last=last)
     log_outcome(plate.stem, entry)
     return entry.to_dict()
 

@@ -27,19 +27,17 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from keyframe import __version__
-from keyframe.config import (
-    CheckConfig, Config, GateConfig, InpaintConfig, NightlyConfig, RenderConfig, RenderSvdConfig, UpscaleConfig,
-)
+from keyframe.config import CheckConfig, Config, GateConfig, InpaintConfig, NightlyConfig, RenderConfig, UpscaleConfig
 from keyframe.errors import KeyframeError
 from keyframe.gate import GateResult, run_gate
-from keyframe.inpaint import InpaintResult, inpaint, load_pipeline
+from keyframe.inpaint import InpaintResult, inpaint, shared_pipeline
 from keyframe.io import make_dirs, write_bytes_now
-from keyframe.io.models import shared_model, weights_fingerprint
+from keyframe.io.models import weights_fingerprint
 from keyframe.io.results import content_digest, decode_result, encode_result, forget_damaged_result, tidy_cache
 from keyframe.pipeline import Stages
-from keyframe.render import RenderResult, load_svd, render
+from keyframe.render import RenderResult, render, render_model_source, shared_render_model
 from keyframe.track import CheckResult, check_clip
-from keyframe.upscale import UpscaleResult, load_model as load_upscale_model, upscale
+from keyframe.upscale import UpscaleResult, shared_upscale_model, upscale
 
 CACHE_DIR = ".keyframe-cache"
 TRANSIENT = (OSError, TimeoutError)
@@ -141,19 +139,6 @@ def save_cache_block(storage: CacheStorage, name: str) -> None:
             storage.save(name, overwrite=True)
 
 
-def _inpaint_model(cfg: InpaintConfig) -> Any:
-    if cfg.backend != "diffusers" or not cfg.model:
-        return None  # the stage itself reports a missing model
-    return shared_model(load_pipeline, f"inpaint:{cfg.model}:{cfg.allow_pickle}", cfg.model, allow_pickle=cfg.allow_pickle)
-
-
-def _render_model(cfg: RenderConfig) -> Any:
-    if cfg.backend != "svd" or not cfg.svd.model:
-        return None
-    svd: RenderSvdConfig = cfg.svd
-    return shared_model(load_svd, f"svd:{svd.model_dump_json()}", svd)
-
-
 #: Cache keys from :func:`content_key`; stage_tasks binds where keys and results are kept.
 CONTENT_POLICY = CacheKeyFnPolicy(cache_key_fn=content_key)
 # Retries and result storage are bound per run by stage_tasks (from the nightly config).
@@ -165,7 +150,7 @@ def inpaint_task(
     plate: np.ndarray, mask: np.ndarray, cfg: InpaintConfig, seed: int, weights: str | None, label: str
 ) -> InpaintResult:
     """Clean the masked region (``weights`` only keys the cache)."""
-    return inpaint(plate, mask, cfg, seed=seed, model=_inpaint_model(cfg))
+    return inpaint(plate, mask, cfg, seed=seed, model=shared_pipeline(cfg))
 
 
 @task(name="gate", task_run_name="gate [{label}]", **_STAGE)
@@ -175,9 +160,10 @@ def gate_task(plate: np.ndarray, mask: np.ndarray, cfg: GateConfig, label: str) 
 
 
 @task(name="render", task_run_name="render [{label}]", **_STAGE)
-def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str) -> RenderResult:
-    """Render a clip from the cleaned plate (``weights`` only keys the cache)."""
-    return render(plate, cfg, seed=seed, model=_render_model(cfg))
+def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str,
+                last: np.ndarray | None = None) -> RenderResult:
+    """Render a clip from the cleaned plate, towards the end plate ``last`` (``weights`` keys the cache)."""
+    return render(plate, cfg, seed=seed, model=shared_render_model(cfg), last=last)
 
 
 @task(name="check", task_run_name="check [{label}]", **_STAGE)
@@ -189,9 +175,11 @@ def check_task(
     fps: float,
     plate_to_frame0: list[list[float]] | None,
     label: str,
+    end_plate: np.ndarray | None = None,
+    end_to_last: list[list[float]] | None = None,
 ) -> CheckResult:
-    """Track the edited region through the clip and judge it."""
-    return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0)
+    """Track the edited region through the clip and judge it (the last frame against ``end_plate``)."""
+    return check_clip(frames, plate, mask, cfg, fps=fps, plate_to_frame0=plate_to_frame0, end_plate=end_plate, end_to_last=end_to_last)
 
 
 @task(name="upscale", task_run_name="upscale [{label}]", **_STAGE)
@@ -199,8 +187,7 @@ def upscale_task(
     plate: np.ndarray, mask: np.ndarray, cfg: UpscaleConfig, seed: int, weights: str | None, label: str
 ) -> UpscaleResult:
     """Upscale the cleaned plate and measure the edit's uniformity (``weights`` only keys the cache)."""
-    identity = cfg.model_dump_json(include={"backend", "model", "allow_pickle", "device", "dtype"})
-    return upscale(plate, cfg, mask=mask, seed=seed, model=shared_model(load_upscale_model, f"upscale:{identity}", cfg))
+    return upscale(plate, cfg, mask=mask, seed=seed, model=shared_upscale_model(cfg))
 
 
 _TASKS = (inpaint_task, gate_task, render_task, check_task, upscale_task)
@@ -251,21 +238,25 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     def names(configs: list[Config]) -> list[str]:
         return [f"{label} c{i}" for i in range(len(configs))]
 
-    def render_many(image: np.ndarray, configs: list[Config]) -> list[RenderResult]:
+    def render_many(image: np.ndarray, configs: list[Config], last: np.ndarray | None) -> list[RenderResult]:
         return render_run.map(unmapped(image), [c.render for c in configs], [c.seed for c in configs],
-                              [weights_fingerprint(c.render.svd.model) for c in configs], names(configs)).result()
+                              [weights_fingerprint(render_model_source(c.render)) for c in configs], names(configs),
+                              unmapped(last)).result()
 
-    def check_many(clips: list[RenderResult], plate: np.ndarray, edit: np.ndarray, configs: list[Config]) -> list[CheckResult]:
+    def check_many(clips: list[RenderResult], plate: np.ndarray, edit: np.ndarray, configs: list[Config],
+                   last: np.ndarray | None) -> list[CheckResult]:
         return check_run.map([c.frames for c in clips], unmapped(plate), unmapped(edit), [c.check for c in configs],
-                             [c.fps for c in clips], [c.plate_to_frame0 for c in clips], names(configs)).result()
+                             [c.fps for c in clips], [c.plate_to_frame0 for c in clips], names(configs), unmapped(last),
+                             [c.last_to_frame for c in clips]).result()
 
     return Stages(
         inpaint=lambda plate, mask, cfg: inpaint_run(plate, mask, cfg.inpaint, cfg.seed,
                                                      weights_fingerprint(cfg.inpaint.model), label),
         gate=lambda image, edit, cfg: gate_run(image, edit, cfg.gate, label),
-        render=lambda image, cfg: render_run(image, cfg.render, cfg.seed, weights_fingerprint(cfg.render.svd.model), label),
-        check=lambda clip, plate, edit, cfg: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
-                                                       clip.plate_to_frame0, label),
+        render=lambda image, cfg, last=None: render_run(image, cfg.render, cfg.seed, weights_fingerprint(render_model_source(cfg.render)),
+                                                        label, last),
+        check=lambda clip, plate, edit, cfg, last=None: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
+                                                                  clip.plate_to_frame0, label, last, clip.last_to_frame),
         upscale=lambda image, edit, cfg: upscale_run(image, edit, cfg.upscale, cfg.seed,
                                                      weights_fingerprint(cfg.upscale.model), label),
         render_many=render_many,

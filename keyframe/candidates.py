@@ -3,7 +3,7 @@
 Editors re-roll renders until one holds; this does the rolling for them. The variants are
 deterministic for the same inputs:
 
-- learned backends (``svd``): the same settings with seeds ``seed, seed + 1, ...``;
+- learned backends (``svd``, ``diffusers``): the same settings with seeds ``seed, seed + 1, ...``;
 - the camera backend (no randomness): the configured move first, then the other moves at the
   configured amplitude, then every move again at half the amplitude, a quarter, ... A gentler or
   different move is what an editor tries when a region floats.

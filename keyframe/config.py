@@ -105,8 +105,33 @@ class RenderSvdConfig(Section):
     offload: Literal["none", "model", "sequential"] = "none"
 
 
+class RenderDiffusersConfig(Section):
+    model: str | None = None
+    variant: str | None = None
+    allow_pickle: bool = False
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int | None = Field(None, ge=1, le=500)
+    guidance: float | None = Field(None, ge=0.0, le=50.0)
+    fps: int | None = Field(None, ge=1, le=120)
+    extras: dict[str, Any] = Field(default_factory=dict)
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    cache: Literal["none", "first_block", "mag", "faster", "pab"] = "none"
+    cache_threshold: float | None = Field(None, gt=0.0, le=1.0)
+    mag_ratios: list[float] | None = None
+    attention_backend: str | None = None
+    layerwise_casting: Literal["none", "fp8_e4m3", "fp8_e5m2"] = "none"
+    group_offload: Literal["none", "block_level", "leaf_level"] = "none"
+    group_offload_blocks: int = Field(1, ge=1)
+    compile: Literal["none", "full", "regional"] = "none"
+    compile_mode: Literal["default", "max-autotune-no-cudagraphs", "max-autotune"] = "default"
+    compile_cache_dir: str = "~/.cache/keyframe/inductor"
+    quantize: Literal["none", "fp8"] = "none"
+
+
 class RenderConfig(Section):
-    backend: Literal["camera", "svd"] = "camera"
+    backend: Literal["camera", "svd", "diffusers"] = "camera"
     frames: int | None = Field(None, ge=1, le=2000)
     fps: int = Field(7, ge=1, le=120)
     size: str | None = Field(None, pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")
@@ -114,6 +139,7 @@ class RenderConfig(Section):
     candidates: int = Field(1, ge=1, le=32)
     camera: RenderCameraConfig = RenderCameraConfig()
     svd: RenderSvdConfig = RenderSvdConfig()
+    diffusers: RenderDiffusersConfig = RenderDiffusersConfig()
 
 
 class UpscaleConfig(Section):
@@ -170,6 +196,15 @@ class CheckConfig(Section):
     drift_lpips: float = Field(0.1, gt=0)
     lost_visible: float = Field(0.4, ge=0.0, le=1.0)
     working_size: int = Field(1280, ge=0, le=16384)
+    first_frame_delta_e: float = Field(3.0, gt=0)
+    first_frame_ssim: float = Field(0.75, ge=0.0, le=1.0)
+    drift_brightness: float = Field(5.7, gt=0)
+    drift_color: float = Field(5.8, gt=0)
+    drift_contrast: float = Field(0.84, gt=0.0, lt=1.0)
+    drift_saturation: float = Field(0.78, gt=0.0, lt=1.0)
+    frozen_levels: float = Field(0.004, ge=0)
+    black_levels: float = Field(24.0, ge=0, le=255)
+    sharpness_min: float = Field(0.5, gt=0.0, lt=1.0)
 
 
 class ReportConfig(Section):

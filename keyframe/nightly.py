@@ -7,6 +7,8 @@ A manifest is a YAML file listing shots::
         plate: plates/sh010.png      # relative to the manifest's folder
         mask: masks/sh010.png
         prompt: "clean wall"         # optional
+        last: plates/sh010_end.png   # optional end plate of a keyframe pair (render: diffusers,
+        last_mask: masks/sh010_end.png  # a first-last-frame model), with its own mask
         candidates: 3                # optional: best of 3 renders, the steadiest kept
         config:                      # optional, merged over the run's configuration
           render: {backend: camera}
@@ -42,7 +44,7 @@ from keyframe.errors import KeyframeError
 from keyframe.io import clip_source, file_sha256, read_json_object, read_yaml_mapping
 from keyframe.io import write_json_atomic
 from keyframe.io.ledger import FINISHED, SHOT_RECORD_SCHEMA, Ledger
-from keyframe.pipeline import OUTPUT_KEYS, PlateEntry, Revision, locate
+from keyframe.pipeline import OUTPUT_KEYS, PlateEntry, Revision, locate, read_inputs
 from keyframe.report.batch import steadier_text
 from keyframe.report.html import write_html_index
 from keyframe.report.otio import write_flags_otio
@@ -75,9 +77,17 @@ class ShotSpec(BaseModel):
     plate: str = Field(min_length=1)
     mask: str = Field(min_length=1)
     prompt: str | None = None
+    last: str | None = Field(None, min_length=1)
+    last_mask: str | None = Field(None, min_length=1)
     candidates: int | None = Field(None, ge=1, le=32)  # best of N for this shot (render.candidates)
     config: dict[str, Any] = Field(default_factory=dict)
     previous: PreviousSpec | None = None
+
+    @model_validator(mode="after")
+    def _end_pair(self) -> ShotSpec:
+        if (self.last is None) != (self.last_mask is None):
+            raise ValueError("last and last_mask go together: the end plate is cleaned and gated with its own mask")
+        return self
 
     @field_validator("id")
     @classmethod
@@ -171,6 +181,7 @@ class Shot:
     prompt: str | None
     config: Config
     previous: PreviousRevision | None = None
+    last: tuple[Path, Path] | None = None  # end plate and its mask
 
     def key(self) -> str:
         """Content key: the inputs' hashes, the prompt, the configuration and keyframe's version.
@@ -181,10 +192,19 @@ class Shot:
         """
         digest = hashlib.sha256()
         previous = self.previous.hashes() if self.previous is not None else []
-        for part in (file_sha256(self.plate), file_sha256(self.mask), self.prompt or "",
+        ends = [file_sha256(path) for path in self.last] if self.last is not None else []
+        for part in (file_sha256(self.plate), file_sha256(self.mask), *ends, self.prompt or "",
                      self.config.model_dump_json(exclude={"nightly"}), __version__, *previous):
             digest.update(part.encode() + b"\0")
         return digest.hexdigest()
+
+    def check_inputs(self) -> tuple[int, ...]:
+        """Read and validate every plate and mask the shot names (its end plate and previous
+        revision's too), so a bad one refuses the shot before it runs (raises KeyframeError);
+        return the start plate's shape."""
+        pairs = [(self.plate, self.mask), *([self.last] if self.last else []),
+                 *([(self.previous.plate, self.previous.mask)] if self.previous else [])]
+        return [read_inputs(plate, mask, self.config)[0].shape for plate, mask in pairs][0]
 
 
 def confined_path(folder: Path, relative: str, what: str) -> Path:
@@ -227,7 +247,10 @@ def resolve_shot(manifest: Manifest, spec: ShotSpec, base: Config) -> Shot:
     if spec.candidates is not None:
         overrides = merge(overrides, {"render": {"candidates": spec.candidates}})
     config = validate(merge(base.model_dump(), overrides), f"shot {spec.id} config") if overrides else base
-    return Shot(spec.id, plate, mask, spec.prompt, config, previous)
+    last = None
+    if spec.last is not None and spec.last_mask is not None:
+        last = (confined_path(manifest.folder, spec.last, "last"), confined_path(manifest.folder, spec.last_mask, "last_mask"))
+    return Shot(spec.id, plate, mask, spec.prompt, config, previous, last)
 
 
 def one_line(error: BaseException) -> str:

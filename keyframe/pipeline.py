@@ -39,6 +39,7 @@ from keyframe.track import CheckResult, check_clip
 from keyframe.upscale import UpscaleResult, upscale, write_upscale
 
 CLEAN = "clean.png"
+END_CLEAN = "clean_last.png"  # the cleaned end plate of a keyframe pair
 CLIP = "clip.mp4"
 UPSCALED = "upscaled.png"
 CANDIDATES = "candidates"  # best of N: every candidate's clip, as candidates/<id>.mp4
@@ -46,9 +47,14 @@ CANDIDATES = "candidates"  # best of N: every candidate's clip, as candidates/<i
 OUTPUT_KEYS = ("plate", "html", "report", "clip", "thumbnail", "upscaled")
 
 
+def read_plate_file(plate_path: Path, cfg: Config) -> np.ndarray:
+    """Read and validate a plate with the ``io`` limits (raises KeyframeError)."""
+    return read_plate(plate_path, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+
+
 def read_inputs(plate_path: Path, mask_path: Path, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate a plate and its mask with the ``io`` limits (raises KeyframeError)."""
-    plate = read_plate(plate_path, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
+    plate = read_plate_file(plate_path, cfg)
     mask = read_mask(mask_path, plate.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
                      max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
     return plate, mask
@@ -65,14 +71,17 @@ def gate_stage(image: np.ndarray, edit: np.ndarray, cfg: Config) -> GateResult:
     return run_gate(image, edit, cfg.gate)
 
 
-def render_stage(image: np.ndarray, cfg: Config) -> RenderResult:
-    """Render a clip from the cleaned plate (``cfg.render``, seeded by ``cfg.seed``)."""
-    return render(image, cfg.render, seed=cfg.seed)
+def render_stage(image: np.ndarray, cfg: Config, last: np.ndarray | None = None) -> RenderResult:
+    """Render a clip from the cleaned plate (towards the cleaned end plate ``last``, when given)."""
+    return render(image, cfg.render, seed=cfg.seed, last=last)
 
 
-def check_stage(clip: RenderResult, plate: np.ndarray, edit: np.ndarray, cfg: Config) -> CheckResult:
-    """Track the edited region through the clip and judge it (``cfg.check``)."""
-    return check_clip(clip.frames, plate, edit, cfg.check, fps=clip.fps, plate_to_frame0=clip.plate_to_frame0)
+def check_stage(clip: RenderResult, plate: np.ndarray, edit: np.ndarray, cfg: Config,
+                last: np.ndarray | None = None) -> CheckResult:
+    """Track the edited region through the clip and judge it (``cfg.check``); the last frame is
+    measured against the end plate ``last``, when given."""
+    return check_clip(clip.frames, plate, edit, cfg.check, fps=clip.fps, plate_to_frame0=clip.plate_to_frame0,
+                      end_plate=last, end_to_last=clip.last_to_frame)
 
 
 def upscale_stage(image: np.ndarray, edit: np.ndarray, cfg: Config) -> UpscaleResult:
@@ -85,30 +94,43 @@ class Stages:
     """The stage functions the chain calls; by default the library's own, called directly.
 
     ``render_many`` / ``check_many`` render and check the candidates of best of N all at once
-    (flows map them over Prefect tasks); None renders and checks them one after another.
+    (flows map them over Prefect tasks); None renders and checks them one after another. The end
+    plate of a keyframe pair (``last``) is passed to ``render`` / ``check`` only when there is one,
+    and to ``render_many`` / ``check_many`` always (None without one).
     """
 
     inpaint: Callable[[np.ndarray, np.ndarray, Config], InpaintResult] = inpaint_stage
     gate: Callable[[np.ndarray, np.ndarray, Config], GateResult] = gate_stage
-    render: Callable[[np.ndarray, Config], RenderResult] = render_stage
-    check: Callable[[RenderResult, np.ndarray, np.ndarray, Config], CheckResult] = check_stage
+    render: Callable[..., RenderResult] = render_stage  # (image, cfg[, last])
+    check: Callable[..., CheckResult] = check_stage  # (clip, plate, edit, cfg[, last])
     upscale: Callable[[np.ndarray, np.ndarray, Config], UpscaleResult] = upscale_stage
-    render_many: Callable[[np.ndarray, list[Config]], list[RenderResult]] | None = None
-    check_many: Callable[[list[RenderResult], np.ndarray, np.ndarray, list[Config]], list[CheckResult]] | None = None
+    render_many: Callable[..., list[RenderResult]] | None = None  # (image, configs, last)
+    check_many: Callable[..., list[CheckResult]] | None = None  # (clips, plate, edit, configs, last)
 
 
 DIRECT = Stages()
 
 
 @dataclass
+class EndPlate:
+    """The end keyframe of a pair, cleaned and gated with its own mask."""
+
+    cleaned: InpaintResult
+    edit: np.ndarray
+    gate: GateResult
+
+
+@dataclass
 class PlateResult:
-    """What the chain made of one plate; ``clip`` and ``check`` are None when the gate stopped it."""
+    """What the chain made of one plate (and its end plate); ``clip`` and ``check`` are None when a
+    gate stopped it."""
 
     cleaned: InpaintResult
     edit: np.ndarray  # (H, W) bool: the region every later stage judges
     gate: GateResult
     clip: RenderResult | None = None
     check: CheckResult | None = None
+    end: EndPlate | None = None
     upscaled: UpscaleResult | None = None
     candidates: BestOf | None = None  # best of N: every candidate; clip and check are the selected one's
     plate: np.ndarray | None = None  # the plate as given, for the report's before / after crops
@@ -123,40 +145,62 @@ def edit_region(cleaned: InpaintResult) -> np.ndarray:
     return cleaned.effective_mask > 0
 
 
-def render_and_check(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT) -> tuple[RenderResult, CheckResult]:
-    """Render a clip from ``plate`` and check the ``edit`` region through it."""
-    clip = stages.render(plate, cfg)
-    return clip, stages.check(clip, plate, edit, cfg)
+def _render(stages: Stages, plate: np.ndarray, cfg: Config, last: np.ndarray | None) -> RenderResult:
+    return stages.render(plate, cfg) if last is None else stages.render(plate, cfg, last)
 
 
-def render_best_of(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT) -> BestOf:
-    """Best of N: render and check ``cfg.render.candidates`` variants and keep the steadiest."""
+def _check(stages: Stages, clip: RenderResult | RevisionClip, plate: np.ndarray, edit: np.ndarray, cfg: Config,
+           last: np.ndarray | None) -> CheckResult:
+    return stages.check(clip, plate, edit, cfg) if last is None else stages.check(clip, plate, edit, cfg, last)
+
+
+def render_and_check(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT, *,
+                     last: np.ndarray | None = None) -> tuple[RenderResult, CheckResult]:
+    """Render a clip from ``plate`` (towards the end plate ``last``) and check the ``edit`` region through it."""
+    clip = _render(stages, plate, cfg, last)
+    return clip, _check(stages, clip, plate, edit, cfg, last)
+
+
+def render_best_of(plate: np.ndarray, edit: np.ndarray, cfg: Config, stages: Stages = DIRECT, *,
+                   last: np.ndarray | None = None) -> BestOf:
+    """Best of N: render and check ``cfg.render.candidates`` variants (each towards the end plate
+    ``last``, when given) and keep the steadiest."""
     planned = plan_candidates(cfg.render, cfg.render.candidates, cfg.seed)
     configs = [candidate.config(cfg) for candidate in planned]
-    clips = stages.render_many(plate, configs) if stages.render_many else [stages.render(plate, c) for c in configs]
-    checks = (stages.check_many(clips, plate, edit, configs) if stages.check_many
-              else [stages.check(clip, plate, edit, c) for clip, c in zip(clips, configs)])
+    clips = (stages.render_many(plate, configs, last) if stages.render_many
+             else [_render(stages, plate, c, last) for c in configs])
+    checks = (stages.check_many(clips, plate, edit, configs, last) if stages.check_many
+              else [_check(stages, clip, plate, edit, c, last) for clip, c in zip(clips, configs)])
     return best_of([CandidateRun(*run) for run in zip(planned, clips, checks)], cfg.check)
 
 
-def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool = False, stages: Stages = DIRECT) -> PlateResult:
-    """Run the whole chain on one plate; a plate whose gate fails stops before the render unless ``force``."""
+def run_plate(plate: np.ndarray, mask: np.ndarray, cfg: Config, *, force: bool = False, stages: Stages = DIRECT,
+              last: tuple[np.ndarray, np.ndarray] | None = None) -> PlateResult:
+    """Run the whole chain on one plate, or on a keyframe pair when ``last`` (end plate, its mask) is
+    given; a plate whose gate (either gate of a pair) fails stops before the render unless ``force``."""
     # 1. Inpaint: clean the masked region; pixels outside the grown, feathered mask never change.
     cleaned = stages.inpaint(plate, mask, cfg)
     edit = edit_region(cleaned)
     # 2. Gate: is the cleaned plate ready for a video model?
     gate = stages.gate(cleaned.image, edit, cfg)
-    if not gate.passed and not force:
-        return PlateResult(cleaned, edit, gate, plate=plate)
+    # 1-2 again for the end plate of a pair, with its own mask
+    end = None
+    if last is not None:
+        end_cleaned = stages.inpaint(*last, cfg)
+        end_edit = edit_region(end_cleaned)
+        end = EndPlate(end_cleaned, end_edit, stages.gate(end_cleaned.image, end_edit, cfg))
+    if not (gate.passed and (end is None or end.gate.passed)) and not force:
+        return PlateResult(cleaned, edit, gate, end=end, plate=plate)
     # 3. Upscale (when asked): the master keyframe, without magnifying the edit.
     upscaled = stages.upscale(cleaned.image, edit, cfg) if cfg.upscale.in_prep else None
     # 4. Render and 5. check: does the edit stay glued to the scene through the clip? Best of N
-    # renders several candidates and keeps the steadiest.
+    # renders several candidates and keeps the steadiest; a pair's clips all end on its end plate.
+    end_image = None if end is None else end.cleaned.image
     if cfg.render.candidates == 1:
-        clip, check = render_and_check(cleaned.image, edit, cfg, stages)
-        return PlateResult(cleaned, edit, gate, clip, check, upscaled, plate=plate)
-    best = render_best_of(cleaned.image, edit, cfg, stages)
-    return PlateResult(cleaned, edit, gate, best.chosen.clip, best.chosen.check, upscaled, best, plate)
+        clip, check = render_and_check(cleaned.image, edit, cfg, stages, last=end_image)
+        return PlateResult(cleaned, edit, gate, clip, check, end, upscaled, plate=plate)
+    best = render_best_of(cleaned.image, edit, cfg, stages, last=end_image)
+    return PlateResult(cleaned, edit, gate, best.chosen.clip, best.chosen.check, end, upscaled, best, plate)
 
 
 @dataclass
@@ -204,16 +248,28 @@ def write_checked_clip(out_dir: Path, clip: RenderResult | RevisionClip, check: 
                       cfg=cfg.report, **html)
 
 
+def _write_gate(gate: GateResult, out_dir: Path, folder: str) -> dict[str, Any]:
+    """Write a gate's heatmaps into ``out_dir/folder``; its report part, with their relative paths."""
+    files = write_heatmaps(gate, out_dir / folder)
+    return gate.to_dict({name: str(path.relative_to(out_dir)) for name, path in files.items()})
+
+
 def write_plate(result: PlateResult, out_dir: Path, cfg: Config, *, inputs: dict[str, Path], params: dict[str, Any],
                 title: str, extra: dict[str, Any] | None = None) -> PlateEntry:
     """Write every output of one plate into ``out_dir``: the cleaned plate, the gate's heatmaps,
     the clip and the check's files when it was rendered, report.json and report.html."""
-    write_inpaint(result.cleaned, out_dir / CLEAN, inputs=inputs, seed=cfg.seed)
-    heatmap_files = write_heatmaps(result.gate, out_dir / "gate")
-    gate = result.gate.to_dict({name: str(path.relative_to(out_dir)) for name, path in heatmap_files.items()})
+    write_inpaint(result.cleaned, out_dir / CLEAN, inputs={k: v for k, v in inputs.items() if not k.startswith("last")},
+                  seed=cfg.seed)
+    gate = _write_gate(result.gate, out_dir, "gate")
+    end_gate = None
+    if result.end is not None:
+        write_inpaint(result.end.cleaned, out_dir / END_CLEAN,
+                      inputs={"plate": inputs.get("last"), "mask": inputs.get("last_mask")}, seed=cfg.seed)
+        end_gate = _write_gate(result.end.gate, out_dir, "gate_last")
     heatmaps = {name: c.heatmap for name, c in result.gate.criteria.items() if c.heatmap is not None}
     html = dict(title=title, plate=result.cleaned.image, heatmaps=heatmaps, extra=extra)
     paths: dict[str, str | None] = {"plate": CLEAN, "html": "report.html", "report": "report.json", "thumbnail": CLEAN}
+    clip_inputs = {"plate": out_dir / CLEAN, **({"last": out_dir / END_CLEAN} if result.end is not None else {})}
     parts: dict[str, Any] = {}
     if result.upscaled is not None:
         parts["upscale"] = write_upscaled(result, out_dir, cfg, html)
@@ -221,15 +277,16 @@ def write_plate(result: PlateResult, out_dir: Path, cfg: Config, *, inputs: dict
     if result.candidates is not None:
         best = result.candidates
         parts.update(candidates=best.records, selected=(best.selected, best.why))
-        html["candidate_sheets"] = write_candidates(best, out_dir, cfg)
-    report = build_report(check=result.check, gate=gate, inputs=inputs, params=params, **parts)
+        html["candidate_sheets"] = write_candidates(best, out_dir, cfg, clip_inputs)
+    report = build_report(check=result.check, gate=gate, end_gate=end_gate, inputs=inputs, params=params, **parts)
     if result.clip is None or result.check is None:
         write_json_atomic(out_dir / "report.json", report)
         write_html_report(out_dir, report, media={"cleaned plate": out_dir / CLEAN}, cfg=cfg.report, **html)
         return PlateEntry(report["verdict"], report["reasons"], True, paths=paths)
-    write_checked_clip(out_dir, result.clip, result.check, report, cfg, clip_inputs={"plate": out_dir / CLEAN},
-                       media={"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN,
-                              **({"upscaled plate": out_dir / UPSCALED} if result.upscaled is not None else {})}, **html)
+    media = {"frames.csv": out_dir / "frames.csv", "cleaned plate": out_dir / CLEAN,
+             **({"cleaned end plate": out_dir / END_CLEAN} if result.end is not None else {}),
+             **({"upscaled plate": out_dir / UPSCALED} if result.upscaled is not None else {})}
+    write_checked_clip(out_dir, result.clip, result.check, report, cfg, clip_inputs=clip_inputs, media=media, **html)
     paths.update(clip=CLIP, thumbnail=f"{ASSETS}/contact_sheet.png")
     return PlateEntry(report["verdict"], report["reasons"], False, int(len(result.clip.frames)), float(result.clip.fps),
                       paths, report.get("selected"), report.get("selected_why"))
@@ -245,13 +302,13 @@ def write_upscaled(result: PlateResult, out_dir: Path, cfg: Config, html: dict[s
     return upscaled.to_dict(UPSCALED)
 
 
-def write_candidates(best: BestOf, out_dir: Path, cfg: Config) -> dict[str, np.ndarray]:
-    """Write every candidate's clip as ``candidates/<id>.mp4`` (with its sidecar); return a strip
-    of frames per candidate for the report."""
+def write_candidates(best: BestOf, out_dir: Path, cfg: Config, inputs: dict[str, Path]) -> dict[str, np.ndarray]:
+    """Write every candidate's clip as ``candidates/<id>.mp4`` (its sidecar naming ``inputs``: the
+    cleaned plate, and end plate of a pair); return a strip of frames per candidate for the report."""
     folder = check_output_dir(out_dir / CANDIDATES)
     strips = {}
     for run, record in zip(best.runs, best.records):
-        write_render(run.clip, folder / f"{record['id']}.mp4", inputs={"plate": out_dir / CLEAN},
+        write_render(run.clip, folder / f"{record['id']}.mp4", inputs=inputs,
                      seed=run.candidate.seed, quality=cfg.io.video_quality)
         strips[record["id"]] = contact_sheet(run.clip.frames, run.check.tracked_masks, record["reasons"],
                                              n_frames=4, width=cfg.report.thumbnail_width // 2)
@@ -259,20 +316,27 @@ def write_candidates(best: BestOf, out_dir: Path, cfg: Config) -> dict[str, np.n
 
 
 def process_plate(plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, *, label: str, force: bool = False,
-                  stages: Stages = DIRECT, extra: dict[str, Any] | None = None) -> PlateEntry:
-    """Read a plate and its mask, run the chain, and write its outputs into ``out_dir``."""
+                  stages: Stages = DIRECT, extra: dict[str, Any] | None = None,
+                  last: tuple[Path, Path] | None = None) -> PlateEntry:
+    """Read a plate and its mask (and an end plate and its mask, ``last``), run the chain, and write
+    its outputs into ``out_dir``."""
     out_dir = check_output_dir(out_dir)
     plate, mask = read_inputs(plate_path, mask_path, cfg)
-    result = run_plate(plate, mask, cfg, force=force, stages=stages)
-    return write_plate(result, out_dir, cfg, inputs={"plate": plate_path, "mask": mask_path},
-                       params={"config": cfg.model_dump(mode="json"), "force": force}, title=label, extra=extra)
+    end = None if last is None else read_inputs(*last, cfg)
+    result = run_plate(plate, mask, cfg, force=force, stages=stages, last=end)
+    inputs = {"plate": plate_path, "mask": mask_path}
+    if last is not None:
+        inputs.update(last=last[0], last_mask=last[1])
+    return write_plate(result, out_dir, cfg, inputs=inputs, params={"config": cfg.model_dump(mode="json"), "force": force},
+                       title=label, extra=extra)
 
 
 def prep_plate(plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config, *, force: bool = False,
-               stages: Stages = DIRECT) -> PlateEntry:
-    """``keyframe prep`` for one plate: :func:`process_plate` plus ``flags.otio``, committed together."""
+               stages: Stages = DIRECT, last: tuple[Path, Path] | None = None) -> PlateEntry:
+    """``keyframe prep`` for one plate (or keyframe pair): :func:`process_plate` plus ``flags.otio``, committed together."""
     with output_group():
-        entry = process_plate(plate_path, mask_path, out_dir, cfg, label=plate_path.stem, force=force, stages=stages)
+        entry = process_plate(plate_path, mask_path, out_dir, cfg, label=plate_path.stem, force=force, stages=stages,
+                              last=last)
         write_flags_otio(Path(out_dir) / "flags.otio", [{**locate(entry.to_dict(), Path(out_dir)), "id": plate_path.stem}])
     return entry
 
@@ -297,23 +361,27 @@ class Revision:
 
 
 def check_revision(name: str, plate_path: Path, mask_path: Path, out_dir: Path, cfg: Config,
-                   stages: Stages = DIRECT, *, clip_path: Path | None = None, label: str | None = None) -> Revision:
+                   stages: Stages = DIRECT, *, clip_path: Path | None = None, label: str | None = None,
+                   last: Path | None = None) -> Revision:
     """Check one revision of a plate into ``out_dir`` (the check's files, report.html).
 
-    Without ``clip_path`` it is rendered here (and the clip written too); with it, that clip,
-    rendered elsewhere, is opened against its own plate (:func:`keyframe.revisions.open_revision_clip`:
+    Without ``clip_path`` it is rendered here (and the clip written too), towards the end plate
+    ``last`` when given (both revisions of a pair share it); with it, that clip, rendered
+    elsewhere, is opened against its own plate (:func:`keyframe.revisions.open_revision_clip`:
     one line naming ``label``, default ``revision <NAME>``, when it is not of its plate).
     """
     label = label or f"revision {name.upper()}"
     plate, mask = read_inputs(plate_path, mask_path, cfg)
+    end = None if last is None else read_plate_file(last, cfg)
+    ends = {} if last is None else {"last": last}
     if clip_path is None:
-        clip, check = render_and_check(plate, mask, cfg, stages)
+        clip, check = render_and_check(plate, mask, cfg, stages, last=end)
     else:
         clip = open_revision_clip(label, clip_path, plate, mask, cfg)
-        check = stages.check(clip, plate, mask, cfg)
+        check = _check(stages, clip, plate, mask, cfg, end)
     report = build_report(check=check, inputs={"plate": plate_path, "mask": mask_path,
-                                               "clip": None if clip_path is None else clip_source(clip_path)},
+                                               "clip": None if clip_path is None else clip_source(clip_path), **ends},
                           params={"config": cfg.model_dump(mode="json"), "revision": name})
     write_checked_clip(check_output_dir(out_dir), clip, check, report, cfg, media={}, title=f"{label}: {clip_path or plate_path}",
-                       clip_inputs={"plate": plate_path} if clip_path is None else None)
+                       clip_inputs={"plate": plate_path, **ends} if clip_path is None else None)
     return Revision(name, plate_path, report, clip, check, mask_path, clip_path)

@@ -32,6 +32,7 @@ class RevisionClip:
     plate_to_frame0: np.ndarray  # 3x3, verified
     alignment: str  # "sidecar" | "features"
     edit_mismatch: float | None  # ΔE of the edit in frame 0 vs the plate, beyond its ring
+    last_to_frame: np.ndarray | None = None  # end plate -> last frame: not known here, the check aligns it
 
     def as_dict(self) -> dict[str, Any]:
         return {"frames": int(len(self.frames)), "fps": self.fps, "size": [int(self.frames.shape[2]), int(self.frames.shape[1])],

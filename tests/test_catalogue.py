@@ -399,6 +399,8 @@ CASES: list[Case] = [
     Case("render", "size that is not WxH", lambda d: [PLATE, "-o", out_mp4(d), "--size", "big"], says="size"),
     Case("render", "svd without weights", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "svd", "--model", model_missing(d)], says="not"),
     Case("render", "image model given to svd", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "svd", "--model", model_index_only(d)], says="StableDiffusionInpaintPipeline"),
+    Case("render", "image model given to diffusers", lambda d: [PLATE, "-o", out_mp4(d), "--backend", "diffusers", "--model", model_index_only(d)], says="not a supported image-to-video pipeline"),
+    Case("render", "end plate for the camera", lambda d: [PLATE, "-o", out_mp4(d), "--last", PLATE], says="takes no end plate"),
     *_config_cases("render", lambda d: [PLATE, "-o", out_mp4(d)]),
     # upscale
     *_plate_cases("upscale", lambda d: ["-o", out_png(d)]),
@@ -427,7 +429,7 @@ CASES: list[Case] = [
     *_mask_cases("prep", lambda d: [PLATE], lambda d: ["-o", d / "prep"]),
     Case("prep", "output folder's parent missing", lambda d: [PLATE, "--mask", MASK, "-o", d / "a" / "b"], says="does not exist"),
     Case("prep", "svd model without --render svd", lambda d: [PLATE, "--mask", MASK, "-o", d / "prep", "--model", model_missing(d)], says="--render svd"),
-    Case("prep", "unknown renderer", lambda d: [PLATE, "--mask", MASK, "-o", d / "prep", "--render", "blender"], says="camera or svd"),
+    Case("prep", "unknown renderer", lambda d: [PLATE, "--mask", MASK, "-o", d / "prep", "--render", "blender"], says="camera, svd or diffusers"),
     *_config_cases("prep", lambda d: [PLATE, "--mask", MASK, "-o", d / "prep"]),
     Case("compare", "plate revisions without a mask", lambda d: [PLATE, plate_path("coffee_defect"), "-o", d / "cmp"], says="mask"),
     Case("compare", "a broken revision", lambda d: [PLATE, truncated_png(d), "--mask", MASK, "-o", d / "cmp"], says="truncated"),

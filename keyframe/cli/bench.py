@@ -1,4 +1,5 @@
-"""``keyframe bench``: speed measurements. ``keyframe bench render`` times the SVD pipeline."""
+"""``keyframe bench``: speed measurements. ``keyframe bench render`` times the SVD pipeline and
+counts the FLOPs of the Wan / LTX-Video architectures."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from keyframe.errors import KeyframeError
 from keyframe.io import check_output_path, package_versions, write_json_atomic
 from keyframe.render.flops import ARCHS
 from keyframe.render.fit import parse_size
+from keyframe.render.i2v_flops import I2V_ARCHS, count_i2v_flops
 from keyframe.render.svd import resolve_runtime
 
 HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "render_harness.py"
@@ -26,7 +28,7 @@ app.add_typer(bench_app, name="bench")
 
 @bench_app.command("render")
 def bench_render(
-    arch: Annotated[str, typer.Option(help="svd-xt | svd | tiny: the exact architecture, built from its config.")] = "tiny",
+    arch: Annotated[str, typer.Option(help="svd-xt | svd | tiny (timed) | wan-ti2v-5b | wan-i2v-14b | ltx-2b (FLOPs on fake tensors): the exact architecture, built from its config.")] = "tiny",
     random_weights: Annotated[
         bool, typer.Option("--random-weights", help="Use random weights (required: speed does not depend on them).")
     ] = False,
@@ -45,11 +47,14 @@ def bench_render(
     save: Annotated[Optional[Path], typer.Option(help="Also write the results as JSON here.")] = None,
     as_json: JsonOption = False,
 ) -> int:
-    """Time the SVD pipeline once per speed option: seconds, peak memory, achieved TFLOP/s."""
-    if arch not in ARCHS:
-        raise KeyframeError(f"--arch must be one of {', '.join(ARCHS)}, got {arch}")
+    """Time the SVD pipeline once per speed option (seconds, peak memory, achieved TFLOP/s), or count
+    a Wan / LTX-Video render's FLOPs on fake tensors (no memory, no weights)."""
+    if arch not in ARCHS and arch not in I2V_ARCHS:
+        raise KeyframeError(f"--arch must be one of {', '.join([*ARCHS, *I2V_ARCHS])}, got {arch}")
     if not random_weights:
         raise KeyframeError("bench render needs --random-weights (it builds the architecture; it never downloads)")
+    if arch in I2V_ARCHS:
+        return _count_i2v(arch, frames, steps, size, save, as_json)
     if device not in ("auto", "cuda", "cpu"):
         raise KeyframeError(f"--device must be auto, cuda or cpu, got {device}")
     if save is not None:
@@ -94,4 +99,37 @@ def bench_render(
         write_json_atomic(save, result)
     if as_json:
         print_json(result)
+    return EXIT_OK
+
+
+def _count_i2v(arch: str, frames: int | None, steps: int | None, size: str | None, save: Path | None,
+               as_json: bool) -> int:
+    """``bench render --arch wan-*|ltx-*``: the FLOPs of one render at the model card's defaults."""
+    from keyframe.render.diffusers_i2v import FAMILIES
+
+    defaults = I2V_ARCHS[arch]["defaults"]
+    family = next(f for f in FAMILIES.values() if f.name == I2V_ARCHS[arch]["family"])
+    try:
+        width, height = parse_size(size or defaults["size"])
+    except ValueError as exc:
+        raise KeyframeError(f"--size: {exc}") from None
+    multiple = 32 if arch == "wan-ti2v-5b" else family.multiple  # TI2V-5B: VAE 16 x patch 2
+    if width % multiple or height % multiple:
+        raise KeyframeError(f"--size {width}x{height}: {arch} needs multiples of {multiple}")
+    frames = family.fit_frames(frames or defaults["frames"])
+    steps = steps or defaults["steps"]
+    if save is not None:
+        check_output_path(save)
+    flops = count_i2v_flops(arch, frames, width, height, steps)
+    result = {"arch": arch, "frames": frames, "size": [width, height], "steps": steps, "flops": flops,
+              "timed": False, "why": "FLOPs counted on fake tensors; timing these architectures needs a GPU",
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": package_versions()}
+    if save is not None:
+        write_json_atomic(save, result)
+    if as_json:
+        print_json(result)
+    else:
+        info(f"bench render: {arch}, {frames} frames {width}x{height}, {steps} steps, {flops['tokens']:.0f} tokens: "
+             f"transformer {flops['transformer_step'] / 1e12:.4g} TFLOP per CFG step, VAE decode "
+             f"{flops['vae_decode'] / 1e12:.4g} T, total {flops['total'] / 1e15:.4g} PFLOP")
     return EXIT_OK

@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
-from keyframe.io import ClipStream, FrameRange, check_output_dir, clip_source, read_mask, read_plate, read_plate_to_frame0
+from keyframe.io import (ClipStream, FrameRange, check_output_dir, clip_source, read_mask, read_plate, read_plate_to_frame0,
+                         read_sidecar_matrix)
 from keyframe.report import build_report, write_check_outputs
 from keyframe.track import check_clip
 
@@ -27,13 +28,14 @@ def check(
                                         "motion per checked frame doubles).")] = 1,
     overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write overlay.mp4 (the clip with the "
                                           "tracked region outlined) with the other files in --out.")] = True,
+    last: Annotated[Optional[Path], typer.Option(help="End plate of a keyframe pair: the last frame is measured against it.")] = None,
     attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> int:
     """Check that the edited region stays glued to what it belongs to; exit 0 pass, 1 flagged, 2 input error.
 
-    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 transform is used; otherwise the plate is aligned to frame 0 by feature matching. The clip is decoded as a stream, so memory does not grow with its length.
+    If CLIP.json (the render sidecar, e.g. clip.mp4.json) lies beside the clip, its plate_to_frame0 (and last_to_frame) transforms are used; otherwise the plate is aligned to frame 0 by feature matching. The clip is decoded as a stream, so memory does not grow with its length. The whole clip is also checked: frame 0 against the plate (the last frame against --last), global colour drift, frozen and black frames, sharpness decay.
     """
     cfg = config_from(config, {"check": {"attach": attach}})
     if out is not None:
@@ -41,15 +43,20 @@ def check(
     pixels = read_plate(plate, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side, max_aspect=cfg.io.max_aspect)
     edit = read_mask(mask, pixels.shape[:2], threshold=cfg.io.mask_threshold, max_pixels=cfg.io.max_pixels,
                      max_points=cfg.io.max_mask_points, max_crossings=cfg.io.max_polygon_crossings)
+    end = None if last is None else read_plate(last, max_pixels=cfg.io.max_pixels, min_side=cfg.io.min_side,
+                                               max_aspect=cfg.io.max_aspect)
     select = FrameRange.parse(frames, stride)
     sidecar, plate_to_frame0 = read_plate_to_frame0(clip, select.start)
+    _, last_to_frame = read_sidecar_matrix(clip, "last_to_frame")
     video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select,
                        keep_bytes=cfg.io.keep_clip_mb * 2**20 if out is not None and overlay else 0)
     with progress_bar(TextColumn("checking"), BarColumn(), MofNCompleteColumn()) as bar:
         task = bar.add_task("check", total=video.count)
         result = check_clip(video, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
-                            select=select, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    report = build_report(check=result, inputs={"clip": clip_source(clip), "plate": plate, "mask": mask, "sidecar": sidecar},
+                            select=select, end_plate=end, end_to_last=last_to_frame,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    report = build_report(check=result, inputs={"clip": clip_source(clip), "plate": plate, "mask": mask, "sidecar": sidecar,
+                                                **({"last": last} if last is not None else {})},
                           params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump(),
                                   "frames": select.as_dict()})
     if out is not None:

@@ -30,10 +30,12 @@ _PREFECT_DEFAULTS = {
 
 _CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
 
-RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd.")]
+RenderOption = Annotated[Optional[str], typer.Option("--render", help="Renderer: camera (no weights) | svd | diffusers.")]
 ModelOption = Annotated[
-    Optional[str], typer.Option("--model", help="SVD weights (diffusers folder or a cached Hugging Face id); needs --render svd.")
+    Optional[str], typer.Option("--model", help="SVD or image-to-video weights (diffusers folder or a cached Hugging Face id); needs --render svd or diffusers.")
 ]
+LastOption = Annotated[Optional[Path], typer.Option("--last", help="End plate of a keyframe pair (needs --render diffusers with a first-last-frame model).")]
+LastMaskOption = Annotated[Optional[Path], typer.Option("--last-mask", help="Edit mask of the end plate (required with --last).")]
 OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if its parent exists).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Render and check even when the gate fails.")]
 UpscaleOption = Annotated[Optional[int], typer.Option(
@@ -75,19 +77,30 @@ def _tip(temporary: bool) -> None:
 
 
 def _render_overrides(render: str | None, model: str | None, attach: str | None = None) -> dict[str, Any]:
-    if render is not None and render not in ("camera", "svd"):
-        raise KeyframeError(f"--render must be camera or svd, got {render}")
-    return {"render": {"backend": render, "svd": {"model": model}}, "check": {"attach": attach}}
+    if render is not None and render not in ("camera", "svd", "diffusers"):
+        raise KeyframeError(f"--render must be camera, svd or diffusers, got {render}")
+    return {"render": {"backend": render, "svd": {"model": model}, "diffusers": {"model": model}},
+            "check": {"attach": attach}}
 
 
 def _stage_overrides(upscale: int | None, candidates: int | None) -> dict[str, Any]:
     return {"upscale": {"in_prep": True if upscale else None, "scale": upscale}, "render": {"candidates": candidates}}
 
 
-def _checked(cfg: Config, model: str | None) -> Config:
-    if model is not None and cfg.render.backend != "svd":
-        raise KeyframeError("--model names SVD weights; it needs --render svd (or render.backend: svd)")
+def _checked(cfg: Config, model: str | None, last: Path | None = None) -> Config:
+    if model is not None and cfg.render.backend == "camera":
+        raise KeyframeError("--model names model weights; it needs --render svd or diffusers (or render.backend)")
+    if last is not None and cfg.render.backend != "diffusers":
+        raise KeyframeError("--last needs --render diffusers (a first-last-frame model); the "
+                            f"{cfg.render.backend} backend takes no end plate")
     return cfg
+
+
+def _pair(last: Path | None, last_mask: Path | None) -> tuple[Path, Path] | None:
+    """The end plate and its mask, both or neither."""
+    if (last is None) != (last_mask is None):
+        raise KeyframeError("--last and --last-mask go together: the end plate is cleaned and gated with its own mask")
+    return None if last is None else (last.resolve(), last_mask.resolve())
 
 
 def _report_prep(entry: dict[str, Any], out: Path, as_json: bool) -> None:
@@ -112,6 +125,8 @@ def prep(
     out: OutDirOption,
     render: RenderOption = None,
     model: ModelOption = None,
+    last: LastOption = None,
+    last_mask: LastMaskOption = None,
     attach: AttachOption = None,
     upscale: UpscaleOption = None,
     candidates: CandidatesOption = None,
@@ -119,18 +134,21 @@ def prep(
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> int:
-    """inpaint -> gate -> [upscale] -> render -> check -> report for one plate, as a Prefect flow."""
+    """inpaint -> gate -> [upscale] -> render -> check -> report for one plate (or a keyframe pair with --last), as a Prefect flow."""
     overrides = merge(_render_overrides(render, model, attach), _stage_overrides(upscale, candidates))
-    cfg = _checked(config_from(config, overrides), model)
+    cfg = _checked(config_from(config, overrides), model, last)
+    pair = _pair(last, last_mask)
     from keyframe.pipeline import read_inputs
 
     read_inputs(plate, mask, cfg)  # a bad input is refused before anything is written
+    if pair is not None:
+        read_inputs(*pair, cfg)
     out = check_output_dir(out, create=False)  # created by the flow, removed again if it fails
     temporary = prefect_environment()
     from keyframe_flows.prep import in_foreground, prep_flow_for
 
     with in_foreground():
-        entry = prep_flow_for(cfg)(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force)
+        entry = prep_flow_for(cfg)(plate.resolve(), mask.resolve(), out.resolve(), cfg, force=force, last=pair)
     _report_prep(entry, out, as_json)
     _tip(temporary)
     return EXIT_OK if entry["verdict"] == "pass" else EXIT_FLAGGED
@@ -288,6 +306,7 @@ def compare(
     b_clip: Annotated[Optional[Path], typer.Option("--b-clip", help="B's clip rendered elsewhere; needs --a-clip.")] = None,
     render: RenderOption = None,
     model: ModelOption = None,
+    last: Annotated[Optional[Path], typer.Option("--last", help="End plate both revisions render towards (a cleaned keyframe; needs --render diffusers).")] = None,
     attach: AttachOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -298,7 +317,11 @@ def compare(
     --b-clip (rendered elsewhere, any size, length or frame rate) each clip is checked against its
     own plate. Exit 1 if either revision is flagged.
     """
-    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model)
+    cfg = _checked(config_from(config, _render_overrides(render, model, attach)), model, last)
+    if last is not None:
+        from keyframe.pipeline import read_plate_file
+
+        read_plate_file(last, cfg)
     if (a_clip is None) != (b_clip is None):
         raise KeyframeError("give both --a-clip and --b-clip (clips rendered elsewhere), or neither (render both here)")
     clips = None if a_clip is None else (a_clip, b_clip)
@@ -320,7 +343,8 @@ def compare(
     with in_foreground():
         result = compare_flow(a.resolve(), b.resolve(), None if mask is None else mask.resolve(), out.resolve(), cfg,
                               b_mask=None if b_mask is None else b_mask.resolve(),
-                              clips=None if clips is None else tuple(Path(c).resolve() for c in clips))
+                              clips=None if clips is None else tuple(Path(c).resolve() for c in clips),
+                              last=None if last is None else last.resolve())
     if as_json:
         print_json(result)
     else:

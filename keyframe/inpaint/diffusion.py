@@ -20,7 +20,7 @@ from keyframe.errors import KeyframeError, WeightsError
 from keyframe.inpaint.base import INPAINTERS
 from keyframe.registry import Progress
 from keyframe.io import from_float
-from keyframe.io.models import ModelFolder, inspect_model_folder
+from keyframe.io.models import ModelFolder, inspect_model_folder, shared_model
 
 LAYOUT = (
     "a diffusers-format inpainting folder: model_index.json plus unet/ vae/ text_encoder/ tokenizer/ scheduler/ "
@@ -83,6 +83,15 @@ def load_pipeline(source: str | Path, *, allow_pickle: bool = False) -> Any:
     from diffusers import AutoPipelineForInpainting
 
     return load_from_folder(AutoPipelineForInpainting, inspect_inpaint_model(source, allow_pickle=allow_pickle), LAYOUT)
+
+
+def shared_pipeline(cfg: InpaintConfig) -> Any:
+    """The diffusers pipeline ``cfg`` names, loaded once per process for every shot of a batch
+    (:func:`~keyframe.io.models.shared_model`); None for the weight-free backends, or when no model
+    is named (the stage itself then reports it)."""
+    if cfg.backend != "diffusers" or not cfg.model:
+        return None
+    return shared_model(load_pipeline, f"inpaint:{cfg.model}:{cfg.allow_pickle}", cfg.model, allow_pickle=cfg.allow_pickle)
 
 
 def load_from_folder(pipeline_class: Any, folder: ModelFolder, layout: str) -> Any:

@@ -22,7 +22,8 @@ from keyframe.io.clips import Clip, clip_source, clip_writer, read_clip, write_c
 from keyframe.io.stream import ClipStream, FrameRange
 from keyframe.io.models import resolve_model_folder
 from keyframe.io.images import captured_stderr, from_float, image_size, read_mask, read_plate, read_png_text, to_float, write_figure, write_image, write_mask
-from keyframe.io.sidecar import array_sha256, file_sha256, package_versions, read_plate_to_frame0, sidecar_path, write_sidecar
+from keyframe.io.sidecar import (array_sha256, file_sha256, package_versions, read_plate_to_frame0, read_sidecar_matrix,
+                                 sidecar_path, write_sidecar)
 
 __all__ = [
     "Clip",
@@ -54,6 +55,7 @@ __all__ = [
     "read_json_object",
     "read_plate",
     "read_plate_to_frame0",
+    "read_sidecar_matrix",
     "read_png_text",
     "read_yaml_mapping",
     "resolve_model_folder",

@@ -146,6 +146,14 @@ def read_plate_to_frame0(clip: str | Path, start: int = 0) -> tuple[Path | None,
     The transform is refused in one line unless it is a 3x3 matrix of finite numbers, so a
     hand-edited sidecar fails before the check starts.
     """
+    return read_sidecar_matrix(clip, "plate_to_frame0", start=start)
+
+
+def read_sidecar_matrix(clip: str | Path, key: str, *, start: int = 0) -> tuple[Path | None, np.ndarray | None]:
+    """``(sidecar path, the 3x3 matrix under key)`` from the render sidecar beside ``clip`` (``None``
+    for either when absent), checked as :func:`read_plate_to_frame0` does; ``key`` is
+    ``plate_to_frame0`` or ``last_to_frame`` (end plate -> last frame); with ``start`` past 0, the
+    plate's transform to frame ``start`` from ``frame_transforms``."""
     path = sidecar_path(clip)
     if not path.is_file():
         return None, None
@@ -154,12 +162,12 @@ def read_plate_to_frame0(clip: str | Path, start: int = 0) -> tuple[Path | None,
         transforms = data.get("frame_transforms")
         value = transforms[start] if isinstance(transforms, list) and start < len(transforms) else None
     else:
-        value = data.get("plate_to_frame0")
+        value = data.get(key)
     if value is None:
         return path, None
     rows = value if isinstance(value, list) and len(value) == 3 else []
     numbers = [v for row in rows if isinstance(row, list) and len(row) == 3 for v in row
                if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if len(numbers) != 9:
-        raise KeyframeError(f"clip sidecar's plate_to_frame0 must be a 3x3 list of numbers: {path}")
+        raise KeyframeError(f"clip sidecar's {key} must be a 3x3 list of numbers: {path}")
     return path, np.asarray(numbers, dtype=np.float64).reshape(3, 3)

@@ -1,7 +1,8 @@
 """Render stage: a plate in, a clip out, with the plate -> frame transforms recorded.
 
 Backends (``render.backend``): ``camera`` (weight-free camera move with exact known motion, the
-default) and ``svd`` (Stable Video Diffusion from local weights).
+default), ``svd`` (Stable Video Diffusion from local weights) and ``diffusers`` (Wan 2.x and
+LTX-Video image-to-video pipelines from local weights, with an optional end plate).
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import numpy as np
 
 from keyframe.config import RenderConfig
 from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
+from keyframe.io.models import shared_model
+from keyframe.errors import KeyframeError
 from keyframe.registry import Progress
 from keyframe.render.base import RENDERERS, Renderer, RenderResult
 from keyframe.render.camera import camera_map, plan_camera
+from keyframe.render.diffusers_i2v import load_i2v
 from keyframe.render.fit import fit_plate, parse_size, plan_fit
 from keyframe.render.svd import load_svd
 from keyframe.validation import check_encodable
+
+# backends that condition the clip's last frame on an end plate
+TAKES_LAST = ("diffusers",)
 
 __all__ = [
     "RENDERERS",
@@ -26,12 +33,30 @@ __all__ = [
     "Renderer",
     "camera_map",
     "fit_plate",
+    "load_i2v",
     "load_svd",
     "plan_camera",
     "plan_fit",
     "render",
+    "render_model_source",
+    "shared_render_model",
     "write_render",
 ]
+
+
+def render_model_source(cfg: RenderConfig) -> str | None:
+    """The weights the configured backend loads (``render.svd.model`` / ``render.diffusers.model``), or None."""
+    return {"svd": cfg.svd.model, "diffusers": cfg.diffusers.model}.get(cfg.backend)
+
+
+def shared_render_model(cfg: RenderConfig) -> Any:
+    """The configured backend's model, loaded once per process for every shot of a batch
+    (:func:`~keyframe.io.models.shared_model`); None for the camera, or when no weights are named
+    (the stage itself then reports it)."""
+    loader, section = {"svd": (load_svd, cfg.svd), "diffusers": (load_i2v, cfg.diffusers)}.get(cfg.backend, (None, None))
+    if loader is None or not section.model:
+        return None
+    return shared_model(loader, f"{cfg.backend}:{section.model_dump_json()}", section)
 
 
 def render(
@@ -41,6 +66,7 @@ def render(
     seed: int = 0,
     model: Any = None,
     progress: Progress | None = None,
+    last: np.ndarray | None = None,
 ) -> RenderResult:
     """Render a clip from ``plate`` with the backend named by ``cfg.backend``.
 
@@ -53,9 +79,11 @@ def render(
     seed : int
         Random seed (svd noise; recorded by the camera backend).
     model : object, optional
-        A preloaded model for model backends (:func:`load_svd`), reused across calls.
+        A preloaded model for model backends (:func:`load_svd`, :func:`load_i2v`), reused across calls.
     progress : callable, optional
-        ``progress(done, total)``: frames for camera, denoising steps for svd.
+        ``progress(done, total)``: frames for camera, denoising steps for svd and diffusers.
+    last : ndarray (H, W, 3), optional
+        End plate the last frame is conditioned on (diffusers backend with a first-last-frame model).
 
     Returns
     -------
@@ -72,7 +100,13 @@ def render(
         check_encodable(*parse_size(cfg.size))
     elif cfg.backend == "camera":  # frames of the plate's size (svd picks a model-sized area)
         check_encodable(plate.shape[1], plate.shape[0])
-    return RENDERERS.get(cfg.backend)(plate, cfg, seed=seed, model=model, progress=progress)
+    backend = RENDERERS.get(cfg.backend)
+    if last is None:
+        return backend(plate, cfg, seed=seed, model=model, progress=progress)
+    if cfg.backend not in TAKES_LAST:
+        raise KeyframeError(f"--last: the {cfg.backend} backend takes no end plate; use --backend diffusers with a "
+                            "first-last-frame model")
+    return backend(plate, cfg, seed=seed, model=model, progress=progress, last=last)
 
 
 @output_group()
@@ -88,8 +122,9 @@ def write_render(
     """Write the H.264 mp4, optionally PNG frames, and ``<out_path>.json``.
 
     The sidecar holds ``backend``, ``fps``, ``num_frames``, ``size``, ``plate_to_frame0``,
-    ``frame_transforms`` (null for svd), ``motion``, ``fit``, ``model`` (identity and config hash,
-    null for camera) and ``frames_dir``, besides the common fields (params, seed, input hashes,
+    ``frame_transforms`` (null for model backends), ``motion``, ``fit``, ``last_to_frame`` (end plate
+    -> last frame, null without one), ``model`` (identity and config hash, null for camera) and
+    ``frames_dir``, besides the common fields (params, seed, input hashes,
     versions).
 
     Parameters
@@ -122,6 +157,7 @@ def write_render(
         "frame_transforms": result.frame_transforms,
         "motion": result.motion,
         "fit": result.fit,
+        "last_to_frame": result.last_to_frame,
         "model": result.model_info,
         "frames_dir": None if frames_dir is None else str(frames_dir),
     }

@@ -1,4 +1,7 @@
-"""What every renderer returns, and the one protocol a render backend follows."""
+"""What every renderer returns, and the one protocol a render backend follows.
+
+A backend that takes an end plate (``diffusers``) also accepts ``last=`` (an RGB array).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +41,9 @@ class RenderResult:
         plate was rendered at its own size.
     motion : dict
         Backend facts the sidecar records (camera: overscan, whether the transforms are exact).
+    last_to_frame : list of list of float or None
+        3x3 matrix: end-plate pixel coordinates -> last-frame pixel coordinates, when the clip was
+        conditioned on an end plate (``--last``).
     """
 
     frames: np.ndarray
@@ -49,6 +55,7 @@ class RenderResult:
     backend: str
     fit: dict[str, Any] | None = None
     motion: dict[str, Any] = field(default_factory=dict)
+    last_to_frame: list[list[float]] | None = None
 
 
 class Renderer(Protocol):

@@ -147,6 +147,18 @@ def build_pipeline(arch: str, *, seed: int = 0, device: str = "cpu", dtype: str 
     return pipeline if dtype == "fp32" else pipeline.to(dtype=torch_dtype(dtype))
 
 
+def flops_of(fn: Callable[[], Any]) -> float:
+    """FLOPs of ``fn()`` (run it on fake tensors), attention forced to the math backend so its matmuls count."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, sdpa_kernel([SDPBackend.MATH]), torch.no_grad():
+        fn()
+    return float(counter.get_total_flops())
+
+
 def count_flops(arch: str, num_frames: int, width: int, height: int, steps: int, cfg_batch: int = 2) -> dict[str, float]:
     """FLOPs of one pipeline call, counted on fake tensors (shapes only).
 
@@ -163,8 +175,6 @@ def count_flops(arch: str, num_frames: int, width: int, height: int, steps: int,
     """
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
 
     fake = FakeTensorMode(allow_non_fake_inputs=True)
     with fake:
@@ -175,10 +185,7 @@ def count_flops(arch: str, num_frames: int, width: int, height: int, steps: int,
     counted: dict[str, float] = {}
 
     def measure(name: str, fn: Callable[[], Any]) -> None:
-        counter = FlopCounterMode(display=False)
-        with counter, sdpa_kernel([SDPBackend.MATH]), torch.no_grad():
-            fn()
-        counted[name] = float(counter.get_total_flops())
+        counted[name] = flops_of(fn)
 
     with fake:
         proj = clip.config.projection_dim

@@ -97,12 +97,12 @@ def torch_dtype(name: str):  # noqa: ANN201 - torch is imported lazily
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
-def enable_compile_cache(directory: str) -> Path:
+def enable_compile_cache(directory: str, what: str = "render.svd.compile_cache_dir") -> Path:
     """Point inductor's persistent caches (FX graphs, AOT autograd, Triton) at ``directory``."""
     import torch._functorch.config
     import torch._inductor.config
 
-    path = cache_folder(directory, "render.svd.compile_cache_dir")
+    path = cache_folder(directory, what)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)  # read by inductor when it first needs the cache
     torch._inductor.config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
@@ -213,12 +213,14 @@ def run_pipeline(
     seed: int,
     attention: str = "auto",
     progress: Progress | None = None,
+    memory_hint: str = MEMORY_HINT,
 ) -> np.ndarray:
     """Run the pipeline once on a fitted uint8 RGB ``image``; return ``(T, H, W, 3)`` uint8 frames.
 
     ``call`` holds the pipeline's keyword arguments (num_frames, num_inference_steps, ...).
     The noise comes from a CPU ``torch.Generator`` seeded with ``seed``, so a seed means the same
-    noise on every device. CUDA out-of-memory becomes a one-line :class:`KeyframeError`.
+    noise on every device. CUDA out-of-memory becomes a one-line :class:`KeyframeError` ending
+    with ``memory_hint``. Used by every diffusers backend (svd, diffusers).
     """
     import torch
     from PIL import Image
@@ -247,7 +249,7 @@ def run_pipeline(
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         raise KeyframeError(
-            f"CUDA out of memory rendering {call['num_frames']} frames at {width}x{height}; {MEMORY_HINT}"
+            f"CUDA out of memory rendering {call['num_frames']} frames at {width}x{height}; {memory_hint}"
         ) from None
     return from_float(np.asarray(output.frames[0]), np.uint8)
 

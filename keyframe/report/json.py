@@ -46,7 +46,8 @@ def gate_reasons(gate: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping[str, Any] | None = None,
-                 inputs: dict[str, str | Path | None], params: dict[str, Any], upscale: dict[str, Any] | None = None,
+                 inputs: dict[str, str | Path | None], params: dict[str, Any],
+                 end_gate: GateResult | Mapping[str, Any] | None = None, upscale: dict[str, Any] | None = None,
                  candidates: list[dict[str, Any]] | None = None, selected: tuple[str, str] | None = None) -> dict[str, Any]:
     """Assemble the report of a check and/or a gate.
 
@@ -61,6 +62,9 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         Role -> path of each input file (paths and content hashes are recorded; None = not given).
     params : dict
         The configuration that shaped the result (JSON-ready).
+    end_gate : GateResult or dict, optional
+        The end plate's gate, for a keyframe pair: its failed criteria become reasons too (same
+        codes, messages starting ``end plate:``), and the report gains an ``end_gate`` field.
     upscale : dict, optional
         The upscale stage's part (``scale``, ``params``, ``uniformity``, ``verdict``,
         ``reasons``, ``output``); its reasons (code ``upscale``) join the report's.
@@ -81,11 +85,15 @@ def build_report(*, check: CheckResult | None = None, gate: GateResult | Mapping
         raise ValueError("build_report needs a check result, a gate result, or both")
     gate_part = _gate_dict(gate)
     reasons = gate_reasons(gate_part) if gate_part is not None else []
+    end_part = _gate_dict(end_gate)
+    if end_part is not None:
+        reasons += [{**reason, "message": f"end plate: {reason['message']}"} for reason in gate_reasons(end_part)]
     if check is not None:
         reasons += [reason.to_dict() for reason in check.reasons]
+    extra: dict[str, Any] = {} if end_part is None else {"end_gate": end_part}
     if upscale is not None:
         reasons += upscale["reasons"]
-    extra: dict[str, Any] = {} if upscale is None else {"upscale": upscale}
+        extra["upscale"] = upscale
     if candidates is not None:
         extra.update(candidates=candidates, selected=selected[0] if selected else None,
                      selected_why=selected[1] if selected else None)

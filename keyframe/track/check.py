@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
 from keyframe.io.stream import FrameRange
 from keyframe.masks import bounding_box, distance_to
+from keyframe.metrics.clip_qc import ClipMeasure, check_clip_qc
 from keyframe.registry import Progress
 from keyframe.metrics import (
     LpipsMetric,
@@ -29,6 +31,7 @@ from keyframe.metrics import (
     vbench_flicker,
     warping_error,
 )
+from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
@@ -206,13 +209,18 @@ def _mark_unmeasured(status: dict[str, dict[str, Any]], per_frame: list[FrameMet
 
 def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mask: np.ndarray, cfg: CheckConfig, *,
                fps: float, plate_to_frame0: Any = None, progress: Progress | None = None,
-               select: FrameRange | None = None) -> CheckResult:
+               select: FrameRange | None = None, end_plate: np.ndarray | None = None,
+               end_to_last: Any = None) -> CheckResult:
     """Track the plate's edited region through ``frames`` and judge whether it stayed glued to what it belongs to.
 
     The clip is taken one frame at a time and only what the verdict and report need is kept
     (the per-frame records and the tracked masks, compactly), so memory does not grow with the
     clip's length. Frames whose long side exceeds ``cfg.working_size`` are tracked and measured
     scaled down to it; positions and motions are reported in the clip's own pixels.
+
+    The clip as a whole is also checked (:mod:`keyframe.metrics.clip_qc`): frame 0 against the
+    plate (and the last frame against ``end_plate``), global colour drift, frozen and black frames,
+    sharpness decay; its columns join the per-frame rows and its reasons the verdict.
 
     Parameters
     ----------
@@ -235,6 +243,11 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
         Which frames of the source clip ``frames`` holds (``--frames``, ``--stride``): per-frame
         times are the source's, and the summary records the range. Frame numbers in the report
         count the frames checked.
+    end_plate : ndarray (h, w, 3), optional
+        The end plate of a keyframe pair: the last frame is measured against it.
+    end_to_last : array-like (3, 3), optional
+        End plate -> last-frame homography (the render sidecar's ``last_to_frame``); estimated
+        from features when omitted, or the plain crop fit when the last frame does not match.
 
     Returns
     -------
@@ -259,6 +272,8 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     started = time.perf_counter()
     alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
                             min_inliers=cfg.align_min_inliers)
+    measured = ClipMeasure(plate, alignment.matrix)  # whole-clip QC, frame by frame as the clip streams past
+    clip.on_frame = measured.add
     status = {name: {"available": True, "why": None} for name in ("ssim", "delta_e", "warp", "flicker", "float")}
     available, why = lpips_status() if cfg.lpips == "auto" else (False, "turned off (check.lpips: off)")
     status["lpips"] = {"available": available, "why": why}
@@ -308,15 +323,36 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
         broken = [None if points is None else np.rint(points * measure.unit).astype(points.dtype) for points in broken]
     per_frame = _finish(rows, floats, cfg)
     _mark_unmeasured(status, per_frame)
-    reasons = judge(per_frame, cfg, cut_at=cut_at)
+    end_alignment = None if end_plate is None else _align_end(end_plate, measured.last, end_to_last, cfg)
+    if end_alignment is not None:
+        measured.measure_end(end_plate, end_alignment.matrix)
+    qc = check_clip_qc(measured, plate, alignment.matrix, cfg, cut_at=cut_at)
+    per_frame = [dataclasses.replace(row, **qc_row) for row, qc_row in zip(per_frame, qc.per_frame)]
+    status.update(qc.status)
+    reasons = judge(per_frame, cfg, cut_at=cut_at) + qc.reasons
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
     summary.update(attachment=attachment.as_dict(), cut_at_frame=cut_at, frames_used=select.as_dict(),
                    resolution=clip.resolution())
+    summary["clip_qc"] = {**qc.summary, "end_alignment": None if end_alignment is None else end_alignment.as_dict()}
     return CheckResult(verdict_of(reasons), reasons, per_frame, summary, tracked, status, alignment, attachment, broken)
 
 
 #: float_series columns in pixels (or px/frame), scaled from the working size to the clip's pixels
 _PIXEL_COLUMNS = ("float_px", "slip_px", "region_dx", "region_dy", "ring_dx", "ring_dy")
+
+
+def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: CheckConfig) -> Alignment:
+    """The end plate -> last frame transform: given, estimated, or (no match) the plain crop fit.
+
+    A last frame that does not match its end plate is a finding of the check, not an input error:
+    the crop fit lets the clip QC measure how far off it is.
+    """
+    try:
+        return align_plate(end_plate, last, end_to_last, min_ncc=0.0 if end_to_last is not None else cfg.align_min_ncc,
+                           min_inliers=cfg.align_min_inliers)
+    except KeyframeError:
+        fit = plan_fit((end_plate.shape[1], end_plate.shape[0]), (last.shape[1], last.shape[0]))
+        return Alignment(fit.matrix, "fit", 0.0, None)
 
 
 def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, lost_at: int | None, fps: float,

@@ -78,6 +78,21 @@ class FrameMetrics:
     lpips_region: float | None = None
     lpips_ring: float | None = None
     drift_lpips: float | None = None
+
+    # the whole frame (keyframe.metrics.clip_qc.QC_FIELDS): change from the previous frame, black
+    # level, colour/contrast/saturation against the plate, sharpness against frame 0, and the
+    # start (frame 0) / end (last frame) plates' fidelity
+    frame_change: float | None = None
+    luma_p99: float | None = None
+    brightness_shift: float | None = None
+    color_shift: float | None = None
+    contrast_ratio: float | None = None
+    saturation_ratio: float | None = None
+    sharpness_ratio: float | None = None
+    plate_delta_e: float | None = None
+    plate_ssim: float | None = None
+    end_plate_delta_e: float | None = None
+    end_plate_ssim: float | None = None
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import cv2
@@ -21,7 +21,8 @@ class WorkingFrames:
 
     Frames pass through one at a time (an array's are views), so a streamed clip is never held.
     The tracker is given frames up to a hard cut (the first frame of a new shot); :meth:`drain`
-    takes the rest.
+    takes the rest. ``on_frame``, when set, sees every frame at the clip's own size as it passes
+    (the whole-clip measurements of :mod:`keyframe.metrics.clip_qc`).
     """
 
     def __init__(self, frames: np.ndarray | Iterable[np.ndarray], cfg: CheckConfig) -> None:
@@ -37,6 +38,7 @@ class WorkingFrames:
         self.scenes: list[SceneMotion | None] = []
         self.cut_at: int | None = None
         self._scene = SceneTracker()
+        self.on_frame: Callable[[np.ndarray], None] | None = None
 
     def _check(self, frame: np.ndarray | None) -> np.ndarray:
         if frame is None:
@@ -52,6 +54,8 @@ class WorkingFrames:
         for frame in self._source:
             frame = self._check(frame)
             self.count += 1
+            if self.on_frame is not None:
+                self.on_frame(frame)
             if self.scale < 1.0:
                 frame = cv2.resize(frame, self.working[::-1], interpolation=cv2.INTER_AREA)
             scene = self._scene(frame)

@@ -10,7 +10,7 @@ sharpness and grain against its surroundings are measured before and after
 """
 
 from keyframe.upscale.base import UPSCALERS, Upscaler, UpscaleResult
-from keyframe.upscale.stage import load_model, make_upscaler, upscale, write_upscale
+from keyframe.upscale.stage import load_model, make_upscaler, shared_upscale_model, upscale, write_upscale
 from keyframe.upscale.uniformity import Uniformity, compare_uniformity, measure_uniformity
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "load_model",
     "make_upscaler",
     "measure_uniformity",
+    "shared_upscale_model",
     "upscale",
     "write_upscale",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 from keyframe.config import UpscaleConfig
 from keyframe.errors import KeyframeError
 from keyframe.io import check_png_output, output_group, to_float, write_image, write_sidecar
+from keyframe.io.models import shared_model
 from keyframe.registry import Progress
 from keyframe.upscale.base import UPSCALERS, Upscaler, UpscaleResult
 from keyframe.upscale.diffusion import DiffusersUpscaler, load_upscale_pipeline
@@ -77,6 +78,12 @@ def load_model(cfg: UpscaleConfig) -> Any:
     """The model ``cfg`` names, loaded (None for the weight-free backend); raises WeightsError in one line."""
     backend = UPSCALERS.get(cfg.backend)
     return None if backend.load is None else backend.load(cfg)
+
+
+def shared_upscale_model(cfg: UpscaleConfig) -> Any:
+    """:func:`load_model`, once per process for every shot of a batch (:func:`~keyframe.io.models.shared_model`)."""
+    identity = cfg.model_dump_json(include={"backend", "model", "allow_pickle", "device", "dtype"})
+    return shared_model(load_model, f"upscale:{identity}", cfg)
 
 
 def make_upscaler(cfg: UpscaleConfig, model: Any = None) -> Upscaler:

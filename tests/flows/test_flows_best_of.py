@@ -71,3 +71,40 @@ def test_a_nightly_shot_can_ask_for_candidates(cli, tmp_path):
     assert summary["shots"][0]["status"] in ("pass", "flagged") and not summary["shots"][0]["stopped_at_gate"], summary
     report = json.loads((tmp_path / "night" / "shots" / "sh1" / "report.json").read_text())
     assert [c["id"] for c in report["candidates"]] == ["c0", "c1"] and report["selected"] in ("c0", "c1")
+
+
+def test_mapped_candidate_tasks_carry_a_pairs_end_plate(tmp_path):
+    """render_many / check_many hand the end plate to every candidate's render and check task."""
+    from prefect import flow
+
+    from keyframe_flows.tasks import stage_tasks
+    from keyframe.candidates import plan_candidates
+    from keyframe.config import Config
+    from keyframe.errors import KeyframeError
+    from keyframe.io import read_mask
+    from keyframe.render import render
+
+    plate = read_plate(fixture_pair("coffee")[0])
+    edit = read_mask(fixture_pair("coffee")[1], plate.shape[:2])
+    cfg = Config(render={"frames": 4}, check={"lpips": "off"})
+    configs = [c.config(cfg) for c in plan_candidates(cfg.render, 2, cfg.seed)]
+    clips = [render(plate, c.render, seed=c.seed) for c in configs]
+    for clip in clips:  # framed like a first-last-frame model's clip that ends on the plate
+        clip.last_to_frame = clip.frame_transforms[-1]
+
+    @flow(name="candidates-pair", persist_result=False)
+    def candidates(with_end: bool):
+        last = plate if with_end else None
+        stages = stage_tasks(tmp_path, cfg.nightly, "pair")
+        checks = stages.check_many(clips, plate, edit, configs, last)
+        try:
+            stages.render_many(plate, configs, last)
+        except KeyframeError as error:  # the camera backend is handed the end plate, and refuses it
+            return checks, str(error)
+        return checks, None
+
+    checks, refused = candidates(True)
+    assert [c.summary["clip_qc"]["end_plate_ssim"] > 0.9 for c in checks] == [True, True]
+    assert refused is not None and "takes no end plate" in refused
+    checks, refused = candidates(False)
+    assert [c.summary["clip_qc"]["end_plate_ssim"] for c in checks] == [None, None] and refused is None
