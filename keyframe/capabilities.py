@@ -91,7 +91,7 @@ def model_fields(section: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     --------
     >>> from keyframe.config import Config
     >>> [key for key, _ in model_fields(Config())]
-    ['inpaint.model', 'render.svd.model']
+    ['inpaint.model', 'render.svd.model', 'render.diffusers.model', 'upscale.model']
     """
     for key, value in section:
         dotted = f"{prefix}{key}"

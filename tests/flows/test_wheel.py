@@ -37,7 +37,9 @@ def _python(site: Path, code_or_module: list[str], cwd: Path, env: dict[str, str
 
     ``-S`` skips site-packages' ``.pth`` files, so no editable install of a checkout is active.
     """
-    deps = [p for p in sys.path if p and Path(p).is_dir() and not Path(p).resolve().is_relative_to(ROOT)]
+    venv = Path(sys.prefix).resolve()  # a checkout's own .venv (as on CI) holds the dependencies: keep it
+    deps = [p for p in sys.path if p and Path(p).is_dir()
+            and (Path(p).resolve().is_relative_to(venv) or not Path(p).resolve().is_relative_to(ROOT))]
     environment = {**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(site), *dict.fromkeys(deps)])}
     return subprocess.run([sys.executable, "-S", *code_or_module], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=300)
