@@ -48,6 +48,7 @@ class Step:
     occluded: np.ndarray | None = None  # bool
     prev_warped: np.ndarray | None = None  # float32 [0, 1]: frame t-1 warped onto frame t
     frame: np.ndarray | None = None  # (H, W, 3) uint8: the whole frame t (a reference, not a copy)
+    shows_plate: np.ndarray | None = None  # bool: tracked, and looks like the plate point it is carried from
 
 
 def _grid(box: Box) -> tuple[np.ndarray, np.ndarray]:
@@ -58,16 +59,22 @@ def _remap(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0)
     return cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
-def _compose(map_x: np.ndarray, map_y: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sample the plate-coordinate maps at ``(x, y)``; untracked wherever any neighbour was.
+def _compose(map_x: np.ndarray, map_y: np.ndarray, x: np.ndarray, y: np.ndarray,
+             occluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample the plate-coordinate maps at ``(x, y)``, blending tracked neighbours only.
 
-    Bilinear sampling next to an untracked (``_OUTSIDE``) neighbour, or past the box edge, would
-    blend a real coordinate with the sentinel into an arbitrary one that can land inside the
-    mask (stray fragments along the crop box); a resampled validity map rules those out.
+    A pixel is tracked when tracked neighbours carry at least half its bilinear weight, so the
+    edge of the tracked area moves with the content and no further (the coordinates are the
+    blend of the tracked neighbours alone: the ``_OUTSIDE`` sentinel blended in would land
+    anywhere, e.g. as stray fragments along the crop box). An ``occluded`` pixel, whose flow
+    belongs to whatever covers or uncovers it, is tracked only when all four neighbours are.
     """
-    valid = _remap((map_x > _OUTSIDE / 2).astype(np.float32), x, y) > 0.999
-    return (np.where(valid, _remap(map_x, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32),
-            np.where(valid, _remap(map_y, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32))
+    known = (map_x > _OUTSIDE / 2).astype(np.float32)
+    weight = _remap(known, x, y)
+    valid = np.where(occluded, weight > 0.999, weight > 0.5)
+    scale = 1.0 / np.maximum(weight, 1e-6)
+    return (np.where(valid, _remap(map_x * known, x, y) * scale, _OUTSIDE).astype(np.float32),
+            np.where(valid, _remap(map_y * known, x, y) * scale, _OUTSIDE).astype(np.float32))
 
 
 def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
@@ -84,20 +91,28 @@ def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
     -------
     ndarray of bool: True where the pixel has no reliable match in the first frame.
     """
+    return _unmatched(flow_bw, flow_fw) | _motion_boundary(flow_bw)
+
+
+def _unmatched(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
+    """Pixels of the second frame whose forward and backward flows disagree (Lai et al.)."""
     height, width = flow_bw.shape[:2]
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     bx, by = cv2.split(flow_bw)
     fx, fy = cv2.split(cv2.remap(flow_fw, xs + bx, ys + by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     sx, sy = bx + fx, by + fy
-    b2 = bx * bx + by * by
-    inconsistent = sx * sx + sy * sy > FB_ALPHA * (b2 + fx * fx + fy * fy) + FB_BETA
-    grad = np.zeros_like(b2)
+    return sx * sx + sy * sy > FB_ALPHA * (bx * bx + by * by + fx * fx + fy * fy) + FB_BETA
+
+
+def _motion_boundary(flow_bw: np.ndarray) -> np.ndarray:
+    """Pixels on a motion boundary of ``flow_bw`` (Lai et al.)."""
+    bx, by = cv2.split(flow_bw)
+    grad = np.zeros_like(bx)
     for channel in (bx, by):
         for dx, dy in ((1, 0), (0, 1)):  # central differences, as np.gradient
             d = cv2.Sobel(channel, cv2.CV_32F, dx, dy, ksize=1, scale=0.5)
             grad += d * d
-    boundary = grad > MB_ALPHA * b2 + MB_BETA
-    return inconsistent | boundary
+    return grad > MB_ALPHA * (bx * bx + by * by) + MB_BETA
 
 
 def _crop_box(mask: np.ndarray, box: Box, margin: int, shape: tuple[int, int]) -> Box:
@@ -123,7 +138,7 @@ def _lookup(flow: np.ndarray, points: np.ndarray, box: Box) -> np.ndarray:
 
 
 def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_frame0: np.ndarray, flow: FlowBackend, *,
-                 margin: int, search: int) -> Iterator[Step]:
+                 plate_grey: np.ndarray, margin: int, search: int, levels: float) -> Iterator[Step]:
     """Yield a :class:`Step` for every frame, following the region until it is lost.
 
     Parameters
@@ -176,19 +191,29 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
             flow_bw, flow_fw = flow(second, first), flow(first, second)
             gx, gy = _grid(new_box)
             src_x, src_y = gx + flow_bw[..., 0], gy + flow_bw[..., 1]
-            new_x, new_y = _compose(map_x, map_y, src_x - box.x0, src_y - box.y0)
+            unmatched = _unmatched(flow_bw, flow_fw)
+            occluded = unmatched | _motion_boundary(flow_bw)
+            new_x, new_y = _compose(map_x, map_y, src_x - box.x0, src_y - box.y0, occluded)
             new_mask = _remap(soft, new_x, new_y) >= 0.5
             if not _cut(new_mask, new_box, shape) or new_box == whole:
                 break
         points = points + _lookup(flow_fw, points, new_box)
         alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
         local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
+        grey = second.astype(np.float32) / 255.0
+        shows = _shows_plate(grey, plate_grey, new_x, new_y, levels)
         box, map_x, map_y, mask, previous = new_box, new_x, new_y, new_mask, frame
         if not mask.any():
             return
-        yield Step(t, box, mask, map_x, map_y, float(alive.mean()), second.astype(np.float32) / 255.0,
-                   flow_bw, occlusion(flow_bw, flow_fw), _remap(first.astype(np.float32) / 255.0, local_x, local_y),
-                   frame)
+        yield Step(t, box, mask, map_x, map_y, float(alive.mean()), grey, flow_bw, occluded,
+                   _remap(first.astype(np.float32) / 255.0, local_x, local_y), frame, shows)
+
+
+def _shows_plate(grey: np.ndarray, plate_grey: np.ndarray, map_x: np.ndarray, map_y: np.ndarray,
+                 levels: float) -> np.ndarray:
+    """Pixels whose 3x3 mean differs from the plate they are carried from by less than ``levels`` (0-255)."""
+    carried = cv2.remap(plate_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.absdiff(cv2.blur(grey, (3, 3)), cv2.blur(carried, (3, 3))) < levels / 255.0
 
 
 def _corners(box: Box) -> np.ndarray:
