@@ -31,8 +31,6 @@ MB_ALPHA, MB_BETA = 0.01, 0.002  # Lai et al. motion boundary
 _OUTSIDE = -1.0e6  # plate coordinate of "not tracked": samples outside every image
 _POINTS = 400  # region points advected forward to measure how much of the region is still in frame
 _MAX_GROW = 3  # search margin doublings before accepting a region cut by its box
-_SMOOTH_EVERY = 1  # frames between smoothings of the composed map
-_SMOOTH_D, _SMOOTH_RANGE, _SMOOTH_SPACE = 9, 1.0, 4.0  # bilateral filter: px, px of displacement, px
 
 
 @dataclass
@@ -203,11 +201,7 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
         alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
         local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
         grey = second.astype(np.float32) / 255.0
-        if t % _SMOOTH_EVERY == 0:
-            new_x, new_y = _smooth(new_x, new_y, gx, gy)
-            new_mask = _remap(soft, new_x, new_y) >= 0.5
-        carried = _remap(plate_grey, new_x, new_y)
-        shows = _shows_plate(grey, carried, levels)
+        shows = _shows_plate(grey, plate_grey, new_x, new_y, levels)
         box, map_x, map_y, mask, previous = new_box, new_x, new_y, new_mask, frame
         if not mask.any():
             return
@@ -215,23 +209,10 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
                    _remap(first.astype(np.float32) / 255.0, local_x, local_y), frame, shows)
 
 
-def _smooth(map_x: np.ndarray, map_y: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average out the flow noise the composed map accumulates, keeping its layers apart.
-
-    A bilateral filter (Tomasi & Manduchi 1998) on the displacement ``plate - frame position``:
-    neighbours whose displacement differs by more than about a pixel (another motion layer,
-    an untracked pixel) hardly count, so layer edges stay sharp while the pixel-to-pixel noise
-    of one layer (a random walk, ~0.3 px per frame of DIS flow) is averaged away.
-    """
-    shift = cv2.merge([map_x - gx, map_y - gy, np.zeros_like(map_x)])
-    smooth = cv2.bilateralFilter(shift, _SMOOTH_D, _SMOOTH_RANGE, _SMOOTH_SPACE)
-    tracked = map_x > _OUTSIDE / 2
-    return (np.where(tracked, smooth[..., 0] + gx, _OUTSIDE).astype(np.float32),
-            np.where(tracked, smooth[..., 1] + gy, _OUTSIDE).astype(np.float32))
-
-
-def _shows_plate(grey: np.ndarray, carried: np.ndarray, levels: float) -> np.ndarray:
-    """Pixels whose 3x3 mean differs from the plate carried to them by less than ``levels`` (0-255)."""
+def _shows_plate(grey: np.ndarray, plate_grey: np.ndarray, map_x: np.ndarray, map_y: np.ndarray,
+                 levels: float) -> np.ndarray:
+    """Pixels whose 3x3 mean differs from the plate they are carried from by less than ``levels`` (0-255)."""
+    carried = cv2.remap(plate_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return cv2.absdiff(cv2.blur(grey, (3, 3)), cv2.blur(carried, (3, 3))) < levels / 255.0
 
 
