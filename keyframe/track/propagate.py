@@ -31,6 +31,8 @@ MB_ALPHA, MB_BETA = 0.01, 0.002  # Lai et al. motion boundary
 _OUTSIDE = -1.0e6  # plate coordinate of "not tracked": samples outside every image
 _POINTS = 400  # region points advected forward to measure how much of the region is still in frame
 _MAX_GROW = 3  # search margin doublings before accepting a region cut by its box
+_ANCHOR_EVERY = 4  # frames between re-derivations of the map by one long-range flow (see _reanchor)
+_ANCHOR_LONGEST = 32  # frames: the longest span of one such flow
 
 
 @dataclass
@@ -182,6 +184,9 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
     pick = np.linspace(0, rows.size - 1, min(_POINTS, rows.size)).astype(int)
     points = np.stack([cols[pick] + box.x0, rows[pick] + box.y0], 1).astype(np.float32)
     alive = np.ones(len(points), bool)
+    # per span, the last frame that is a multiple of it: its grey, box and map (see _reanchor)
+    spans = 2 ** np.arange(int(np.log2(_ANCHOR_EVERY)) + 1, int(np.log2(_ANCHOR_LONGEST)) + 1)
+    anchors = dict.fromkeys(spans.tolist(), (cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY), box, map_x, map_y))
     yield Step(0, box, mask, map_x, map_y, 1.0, _grey(previous, box).astype(np.float32) / 255.0, frame=previous)
 
     for t, frame in enumerate(frames, 1):
@@ -200,6 +205,11 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
         points = points + _lookup(flow_fw, points, new_box)
         alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
         local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
+        if t % _ANCHOR_EVERY == 0:
+            new_x, new_y = _reanchor(anchors[min(2 * (t & -t), _ANCHOR_LONGEST)], new_x, new_y, new_box, second, flow)
+            new_mask = _remap(soft, new_x, new_y) >= 0.5
+            whole_grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            anchors.update({span: (whole_grey, new_box, new_x, new_y) for span in anchors if t % span == 0})
         grey = second.astype(np.float32) / 255.0
         shows = _shows_plate(grey, plate_grey, new_x, new_y, levels)
         box, map_x, map_y, mask, previous = new_box, new_x, new_y, new_mask, frame
@@ -207,6 +217,30 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
             return
         yield Step(t, box, mask, map_x, map_y, float(alive.mean()), grey, flow_bw, occluded,
                    _remap(first.astype(np.float32) / 255.0, local_x, local_y), frame, shows)
+
+
+def _reanchor(anchor: tuple[np.ndarray, Box, np.ndarray, np.ndarray], map_x: np.ndarray, map_y: np.ndarray,
+              box: Box, grey: np.ndarray, flow: FlowBackend) -> tuple[np.ndarray, np.ndarray]:
+    """Re-derive the map from the anchor frame ``_ANCHOR_EVERY`` frames back with one long-range flow.
+
+    Each frame-to-frame flow is slightly biased on fine texture (sub-pixel "locking", a few
+    hundredths of a pixel per frame, not the same inside the region as around it), and the
+    chained map sums those biases: pixels over a five-second clip, enough to read as drift. One
+    flow straight from the anchor frame sums ``_ANCHOR_EVERY`` times fewer (multi-step flow
+    integration, Crivelli et al. 2015; Conze et al. 2016). It still follows the pixels, so a
+    region that slides or morphs is tracked exactly as the chain tracks it. Pixels the long-range
+    flow does not match both ways (Lai et al.'s test again) keep the chained coordinates; pixels
+    it matches that the chain had lost (uncovered again after an occluder passed) get theirs back.
+    """
+    whole_grey, anchor_box, anchor_x, anchor_y = anchor
+    old = np.ascontiguousarray(whole_grey[box.slices])
+    flow_bw, flow_fw = flow(grey, old), flow(old, grey)
+    gx, gy = _grid(box)
+    occluded = _unmatched(flow_bw, flow_fw) | _motion_boundary(flow_bw)
+    long_x, long_y = _compose(anchor_x, anchor_y, gx + flow_bw[..., 0] - anchor_box.x0,
+                              gy + flow_bw[..., 1] - anchor_box.y0, occluded)
+    take = (long_x > _OUTSIDE / 2) & ~occluded
+    return np.where(take, long_x, map_x), np.where(take, long_y, map_y)
 
 
 def _shows_plate(grey: np.ndarray, plate_grey: np.ndarray, map_x: np.ndarray, map_y: np.ndarray,
