@@ -13,6 +13,40 @@ Occlusion follows Lai et al. (2018) / ProPainter: a pixel of frame t is occluded
 backward flow and the forward flow it lands on disagree,
 ``|F_bw + F_fw(x + F_bw)|^2 > 0.01 (|F_bw|^2 + |F_fw(x + F_bw)|^2) + 0.5``, or when it is on a
 motion boundary, ``|grad F_bw|^2 > 0.01 |F_bw|^2 + 0.002``.
+
+Long clips (a five-second 121-frame render) need three more things, each measured on swaying
+camera clips of real photos (``tests/clips.py``, :func:`swaying_clip`):
+
+1. **No erosion.** Pixels entering the box carry no coordinate. Composing the map used to keep a
+   pixel only when all four bilinear neighbours had one, which cut the sub-pixel part of the
+   motion off the tracked area every frame: it shrank about a pixel a frame from the box's edge
+   until, after ~50 frames, it ate the region (lost, or judged against a vanishing ring). Now a
+   pixel is tracked when tracked neighbours carry at least half its bilinear weight
+   (normalised interpolation), so the tracked area's edge moves with the content and no further.
+2. **Occluders keep the strict rule.** An occluded pixel's flow belongs to what covers or
+   uncovers it; letting it blend coordinates from half its neighbours dragged the region's
+   coordinates along an occluder's edge and onto pixels it uncovered (a natural clip then read
+   as drift). Occluded pixels stay tracked only when all four neighbours are.
+3. **Re-anchoring.** Frame-to-frame DIS flow is slightly biased on fine texture (sub-pixel
+   "locking": up to ~0.1 px a frame, not the same inside the region as around it), and the
+   chained map sums the biases: ~5 px by frame 120, enough to read as drift. Every 4 frames the
+   map is re-derived by ONE flow straight from an earlier anchor frame and that frame's map
+   (multi-step flow integration: Crivelli et al., "Robust optical flow integration", IEEE TIP
+   2015; Conze et al., "Multi-reference combinatorial strategy towards longer long-term dense
+   motion estimation", CVIU 2016). It starts at frame 16: chained maps hold over the 16 frames of
+   the calibration clips, and re-deriving sooner moved fragile occluded subject clips (a natural
+   clip with an occluder crossing its region read as float or drift). Anchors are dyadic: frame t (a multiple of 4) is reached from
+   the last multiple of twice its lowest set bit (t - 4, t - 8, t - 16 or t - 32), so any frame
+   is a handful of long flows from frame 0 instead of t short ones. It is still tracking: the
+   long flow follows the pixels, so a region that slides or morphs against its surroundings is
+   followed exactly as the chain follows it, never registered back onto the plate. Pixels the
+   long flow does not match both ways (the same occlusion test), or where it disagrees with the
+   chain by more than a bias could explain (a failed long flow on a low-texture or non-rigid
+   subject), keep the chained coordinate.
+
+Registering the carried plate onto the frame over the ring (an affine ECC or RANSAC fit) was
+tried for the third point and did not help: the slip is not the same inside the region as in its
+ring, and a ring-only affine cannot move the region's own error.
 """
 
 from __future__ import annotations
@@ -33,6 +67,8 @@ _POINTS = 400  # region points advected forward to measure how much of the regio
 _MAX_GROW = 3  # search margin doublings before accepting a region cut by its box
 _ANCHOR_EVERY = 4  # frames between re-derivations of the map by one long-range flow (see _reanchor)
 _ANCHOR_LONGEST = 32  # frames: the longest span of one such flow
+_ANCHOR_FROM = 16  # first re-derived frame: chained maps hold over 16 frames (the calibration clips' length)
+_ANCHOR_AGREE_PX = 2.0  # px: a long-flow coordinate further than this from the chained one is a failure, not a fix
 
 
 @dataclass
@@ -155,10 +191,14 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
     flow : FlowBackend
         Computes both the backward flow (which carries the mask) and the forward flow (which
         checks it for occlusion).
+    plate_grey : ndarray (h, w) float32 [0, 1]
+        The plate in grey, for :attr:`Step.shows_plate`.
     margin : int
         Pixels kept around the region for its ring of background.
     search : int
         Extra pixels of margin for the region's motion between two frames.
+    levels : float
+        Grey levels (0-255) within which a pixel still "shows the plate" it is carried from.
 
     The iteration stops early (after yielding the last frame that still has region pixels) when
     the tracked region becomes empty; the frame where it was lost has been taken from ``frames``.
@@ -206,8 +246,10 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
         alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
         local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
         if t % _ANCHOR_EVERY == 0:
-            new_x, new_y = _reanchor(anchors[min(2 * (t & -t), _ANCHOR_LONGEST)], new_x, new_y, new_box, second, flow)
-            new_mask = _remap(soft, new_x, new_y) >= 0.5
+            if t >= _ANCHOR_FROM:
+                new_x, new_y = _reanchor(anchors[min(2 * (t & -t), _ANCHOR_LONGEST)], new_x, new_y, new_box, second,
+                                         flow)
+                new_mask = _remap(soft, new_x, new_y) >= 0.5
             whole_grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
             anchors.update({span: (whole_grey, new_box, new_x, new_y) for span in anchors if t % span == 0})
         grey = second.astype(np.float32) / 255.0
@@ -228,9 +270,10 @@ def _reanchor(anchor: tuple[np.ndarray, Box, np.ndarray, np.ndarray], map_x: np.
     chained map sums those biases: pixels over a five-second clip, enough to read as drift. One
     flow straight from the anchor frame sums ``_ANCHOR_EVERY`` times fewer (multi-step flow
     integration, Crivelli et al. 2015; Conze et al. 2016). It still follows the pixels, so a
-    region that slides or morphs is tracked exactly as the chain tracks it. Pixels the long-range
-    flow does not match both ways (Lai et al.'s test again) keep the chained coordinates; pixels
-    it matches that the chain had lost (uncovered again after an occluder passed) get theirs back.
+    region that slides or morphs is tracked exactly as the chain tracks it. The long-range
+    coordinate replaces the chained one only where it corrects a bias, not a failure: the pixel
+    matches both ways (Lai et al.'s test again) and the two coordinates agree within
+    ``_ANCHOR_AGREE_PX`` (a long flow that lost a low-texture or non-rigid subject is off by more).
     """
     whole_grey, anchor_box, anchor_x, anchor_y = anchor
     old = np.ascontiguousarray(whole_grey[box.slices])
@@ -239,7 +282,7 @@ def _reanchor(anchor: tuple[np.ndarray, Box, np.ndarray, np.ndarray], map_x: np.
     occluded = _unmatched(flow_bw, flow_fw) | _motion_boundary(flow_bw)
     long_x, long_y = _compose(anchor_x, anchor_y, gx + flow_bw[..., 0] - anchor_box.x0,
                               gy + flow_bw[..., 1] - anchor_box.y0, occluded)
-    take = (long_x > _OUTSIDE / 2) & ~occluded
+    take = ~occluded & (np.hypot(long_x - map_x, long_y - map_y) < _ANCHOR_AGREE_PX)  # both tracked, and near
     return np.where(take, long_x, map_x), np.where(take, long_y, map_y)
 
 
