@@ -225,8 +225,8 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
     points = np.stack([cols[pick] + box.x0, rows[pick] + box.y0], 1).astype(np.float32)
     alive = np.ones(len(points), bool)
     # per span, the last frame that is a multiple of it: its grey, box and map (see _reanchor)
-    spans = 2 ** np.arange(int(np.log2(_ANCHOR_EVERY)) + 1, int(np.log2(_ANCHOR_LONGEST)) + 1)
-    anchors = dict.fromkeys(spans.tolist(), (cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY), box, map_x, map_y))
+    spans = [2**k for k in range(_ANCHOR_EVERY.bit_length(), _ANCHOR_LONGEST.bit_length())]  # 8, 16, 32
+    anchors = dict.fromkeys(spans, (cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY), box, map_x, map_y))
     yield Step(0, box, mask, map_x, map_y, 1.0, _grey(previous, box).astype(np.float32) / 255.0, frame=previous)
 
     for t, frame in enumerate(frames, 1):
@@ -245,11 +245,12 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
         points = points + _lookup(flow_fw, points, new_box)
         alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
         local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
-        if t % _ANCHOR_EVERY == 0:
-            if t >= _ANCHOR_FROM:
-                new_x, new_y = _reanchor(anchors[min(2 * (t & -t), _ANCHOR_LONGEST)], new_x, new_y, new_box, second,
-                                         flow)
-                new_mask = _remap(soft, new_x, new_y) >= 0.5
+        if t % _ANCHOR_EVERY == 0 and t >= _ANCHOR_FROM:
+            # from the last multiple of twice t's lowest set bit: t - 4, t - 8, t - 16 or t - 32
+            source = anchors[min(2 * (t & -t), _ANCHOR_LONGEST)]
+            new_x, new_y = _reanchor(source, new_x, new_y, new_box, second, flow)
+            new_mask = _remap(soft, new_x, new_y) >= 0.5
+        if any(t % span == 0 for span in anchors):
             whole_grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
             anchors.update({span: (whole_grey, new_box, new_x, new_y) for span in anchors if t % span == 0})
         grey = second.astype(np.float32) / 255.0
@@ -263,12 +264,12 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
 
 def _reanchor(anchor: tuple[np.ndarray, Box, np.ndarray, np.ndarray], map_x: np.ndarray, map_y: np.ndarray,
               box: Box, grey: np.ndarray, flow: FlowBackend) -> tuple[np.ndarray, np.ndarray]:
-    """Re-derive the map from the anchor frame ``_ANCHOR_EVERY`` frames back with one long-range flow.
+    """Re-derive the map with one long-range flow from an earlier ``anchor`` (its whole grey frame, box and map).
 
     Each frame-to-frame flow is slightly biased on fine texture (sub-pixel "locking", a few
     hundredths of a pixel per frame, not the same inside the region as around it), and the
     chained map sums those biases: pixels over a five-second clip, enough to read as drift. One
-    flow straight from the anchor frame sums ``_ANCHOR_EVERY`` times fewer (multi-step flow
+    flow straight from the anchor sums one bias instead of one per frame (multi-step flow
     integration, Crivelli et al. 2015; Conze et al. 2016). It still follows the pixels, so a
     region that slides or morphs is tracked exactly as the chain tracks it. The long-range
     coordinate replaces the chained one only where it corrects a bias, not a failure: the pixel
