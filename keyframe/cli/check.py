@@ -61,7 +61,7 @@ def check(
                                   "frames": select.as_dict()})
     if out is not None:
         written = write_check_outputs(out, report, result, video if overlay else None, video.fps,
-                                      quality=cfg.io.video_quality, preset=cfg.report.overlay_preset)
+                                      quality=cfg.report.overlay_quality, preset=cfg.report.overlay_preset)
         info(f"wrote {', '.join(str(p) for p in written.values())}")
     if as_json:
         print_json(report)

@@ -133,16 +133,30 @@ def _read_sequence(files: list[Path], fps: float, limits: _Limits, source: str) 
     return Clip(frames, float(fps))
 
 
-def _probe(path: Path) -> dict:
-    """The video's header as ffmpeg reports it (size, fps, duration), without decoding frames."""
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        try:
-            return next(reader)
-        finally:
-            reader.close()
-    except (OSError, RuntimeError, StopIteration, KeyError, ValueError):
-        raise KeyframeError(f"clip is not a readable video: {path}") from None
+# The header lines of ``ffmpeg -i CLIP ... -f null -``: the first video stream is the input (its
+# rate), the last the decoded output (its size, after the rotation in the clip's display matrix).
+_VIDEO_STREAM = re.compile(r"^\s*Stream #.*?: Video: .*?, (\d+)x(\d+)[ ,].*$", re.M)
+_FPS = re.compile(r" (\d+(?:\.\d+)?) fps")
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+def _probe(path: Path) -> tuple[int, int, float, float]:
+    """``(width, height, fps, duration)`` of the decoded video as ffmpeg reports it, decoding no frame.
+
+    One short ffmpeg run (``-frames:v 0`` to the null muxer) prints the input and output streams;
+    the output's size is what the decoder will deliver (rotated clips included). 0 for an
+    unknown rate or duration.
+    """
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:v:0",
+               "-frames:v", "0", "-f", "null", "-"]
+    log = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL).stderr.decode("utf-8", "replace")
+    streams = list(_VIDEO_STREAM.finditer(log))
+    if not streams:
+        raise KeyframeError(f"clip is not a readable video: {path}")
+    fps = _FPS.search(streams[0].group(0))
+    duration = _DURATION.search(log)
+    seconds = int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else 0.0
+    return int(streams[-1][1]), int(streams[-1][2]), float(fps[1]) if fps else 0.0, seconds
 
 
 # ffmpeg's line when the decoded frames change parameters (>= 5: "changed to <fmt>, WxH, ...";
@@ -161,10 +175,8 @@ def _size_changes(log: str, size: tuple[int, int]) -> tuple[int, int] | None:
 
 def _video_header(path: Path, limits: _Limits) -> tuple[int, int, float, int]:
     """``(width, height, fps, frame count from the header or 0)``, checked against ``limits``."""
-    meta = _probe(path)
-    width, height = meta["size"]
-    fps = float(meta.get("fps") or 0) or 7.0
-    duration = float(meta.get("duration") or 0)
+    width, height, fps, duration = _probe(path)
+    fps = fps or 7.0
     expected = round(duration * fps) if 0 < duration < math.inf else 0  # the header gives 10 ms steps
     limits.check(min(expected, limits.max_frames), width, height, str(path), about=True)  # the count is exact below
     return width, height, fps, expected
