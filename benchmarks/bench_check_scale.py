@@ -2,8 +2,8 @@
 
 For each clip size (made with ``scale_clips.py`` from a real ``skimage.data`` photo on a known
 camera path, cached in ``--work``), alternately runs ``keyframe check CLIP --out DIR`` and
-``bare_loop.py CLIP`` as separate processes under ``/usr/bin/time -v`` and reports the median
-wall time, the median CPU time (user + system, children included: ffmpeg counts) and the peak
+``bare_loop.py CLIP`` as separate processes under ``/usr/bin/time -v`` (after one uncounted
+warm-up, with bytecode caching on as in an installation) and reports the median wall time, the median CPU time (user + system, children included: ffmpeg counts) and the peak
 resident memory of each, and the check / bare ratios.
 
     .venv/bin/python benchmarks/bench_check_scale.py --clips 1024x576x25 --repeat 5
@@ -51,8 +51,8 @@ def main() -> None:
     parser.add_argument("--no-bare", action="store_true", help="time the check only")
     parser.add_argument("--check-args", default="", help="extra arguments for keyframe check")
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    os.environ.update(env)
+    os.environ["PYTHONPATH"] = str(ROOT)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached, not recompiled each run
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print("| clip | check wall (s) | bare wall (s) | wall ratio | check CPU (s) | bare CPU (s) | CPU ratio "
@@ -69,6 +69,7 @@ def main() -> None:
         bare = [sys.executable, str(ROOT / "benchmarks" / "bare_loop.py"), str(clip)]
         (folder / "out").mkdir(exist_ok=True)
         runs: dict[str, list[dict[str, float]]] = {"check": [], "bare": []}
+        measure(check)  # warm-up, not counted: file cache, bytecode
         for _ in range(args.repeat):
             runs["check"].append(measure(check))
             if not args.no_bare:
