@@ -3,8 +3,9 @@
 For each clip size (made with ``scale_clips.py`` from a real ``skimage.data`` photo on a known
 camera path, cached in ``--work``), alternately runs ``keyframe check CLIP --out DIR`` and
 ``bare_loop.py CLIP`` as separate processes under ``/usr/bin/time -v`` (after one uncounted
-warm-up, with bytecode caching on as in an installation) and reports the median wall time, the median CPU time (user + system, children included: ffmpeg counts) and the peak
-resident memory of each, and the check / bare ratios.
+warm-up, with bytecode caching on as in an installation) and reports the median wall time,
+the median CPU time (user + system, children included: ffmpeg counts) and the peak resident
+memory of each, and the check / bare ratios.
 
     .venv/bin/python benchmarks/bench_check_scale.py --clips 1024x576x25 --repeat 5
     .venv/bin/python benchmarks/bench_check_scale.py --clips 1920x1080x121,1920x1080x241,3840x2160x121 --repeat 1
