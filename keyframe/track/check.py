@@ -32,7 +32,6 @@ from keyframe.metrics import (
     vbench_flicker,
     warping_error,
 )
-from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
@@ -357,6 +356,8 @@ def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: C
         return align_plate(end_plate, last, end_to_last, min_ncc=0.0 if end_to_last is not None else cfg.align_min_ncc,
                            min_inliers=cfg.align_min_inliers)
     except KeyframeError:
+        from keyframe.render.fit import plan_fit  # here: the render package is not on the check's start-up path
+
         fit = plan_fit((end_plate.shape[1], end_plate.shape[0]), (last.shape[1], last.shape[0]))
         return Alignment(fit.matrix, "fit", 0.0, None)
 
