@@ -14,6 +14,7 @@ memory of each, and the check / bare ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -57,8 +58,8 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print("| clip | check wall (s) | bare wall (s) | wall ratio | check CPU (s) | bare CPU (s) | CPU ratio "
-          "| check peak RSS (GiB) | bare peak RSS (GiB) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| check peak RSS (GiB) | bare peak RSS (GiB) | verdict (clean clip: pass) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for spec in args.clips.split(","):
         width, height, frames = (int(v) for v in spec.split("x"))
         folder = args.work / spec
@@ -77,6 +78,8 @@ def main() -> None:
                 runs["bare"].append(measure(bare))
         if any(r["rc"] not in (0, 1) for r in runs["check"]):
             raise SystemExit(f"keyframe check failed on {spec}")
+        report = json.loads((folder / "out" / "report.json").read_text())
+        verdict = report["verdict"] + "".join(f" {r['code']}" for r in report["reasons"])
 
         def med(kind: str, key: str) -> float | None:
             return statistics.median(r[key] for r in runs[kind]) if runs[kind] else None
@@ -87,7 +90,7 @@ def main() -> None:
         ratio = {k: (med("check", k) / med("bare", k)) if runs["bare"] else None for k in ("wall", "cpu")}
         print(f"| {spec} | {fmt(med('check', 'wall'))} | {fmt(med('bare', 'wall'))} | {fmt(ratio['wall'])} "
               f"| {fmt(med('check', 'cpu'))} | {fmt(med('bare', 'cpu'))} | {fmt(ratio['cpu'])} "
-              f"| {fmt(med('check', 'rss'), 3)} | {fmt(med('bare', 'rss'), 3)} |", flush=True)
+              f"| {fmt(med('check', 'rss'), 3)} | {fmt(med('bare', 'rss'), 3)} | {verdict} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end; medians of {args.repeat} alternating runs")
 
 
