@@ -241,11 +241,13 @@ def test_a_rotated_phone_clip_is_read_upright(tmp_path, moving_frames, capfd):
     import imageio_ffmpeg
 
     write_clip(tmp_path / "c.mp4", moving_frames, fps=7)
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", tmp_path / "c.mp4",
-                    "-c", "copy", tmp_path / "rotated.mp4"], check=True)  # metadata only, as a phone writes it
-    clip = read_clip(tmp_path / "rotated.mp4")
     height, width = moving_frames.shape[1:3]
-    assert clip.frames.shape == (len(moving_frames), width, height, 3) and clip.fps == pytest.approx(7)
+    for degrees, size in ((90, (width, height)), (-90, (width, height)), (180, (height, width))):
+        rotated = tmp_path / f"rotated{degrees}.mp4"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", str(degrees), "-i",
+                        tmp_path / "c.mp4", "-c", "copy", rotated], check=True)  # metadata only, as a phone writes it
+        clip = read_clip(rotated)
+        assert clip.frames.shape == (len(moving_frames), *size, 3) and clip.fps == pytest.approx(7)
     assert capfd.readouterr().err == ""
 
 

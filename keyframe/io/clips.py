@@ -133,30 +133,36 @@ def _read_sequence(files: list[Path], fps: float, limits: _Limits, source: str) 
     return Clip(frames, float(fps))
 
 
-# The header lines of ``ffmpeg -i CLIP ... -f null -``: the first video stream is the input (its
-# rate), the last the decoded output (its size, after the rotation in the clip's display matrix).
+# What ``ffmpeg -i CLIP`` says of the clip: its first video stream (size, rate), the duration, and
+# the rotation a phone records (ffmpeg >= 5: "displaymatrix: rotation of -90.00 degrees"; older:
+# "rotate : 90"), which the decoder applies.
 _VIDEO_STREAM = re.compile(r"^\s*Stream #.*?: Video: .*?, (\d+)x(\d+)[ ,].*$", re.M)
 _FPS = re.compile(r" (\d+(?:\.\d+)?) fps")
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees|^\s*rotate\s*:\s*(-?\d+)", re.M | re.I)
 
 
 def _probe(path: Path) -> tuple[int, int, float, float]:
-    """``(width, height, fps, duration)`` of the decoded video as ffmpeg reports it, decoding no frame.
+    """``(width, height, fps, duration)`` of the frames the decoder will deliver, decoding none.
 
-    One short ffmpeg run (``-frames:v 0`` to the null muxer) prints the input and output streams;
-    the output's size is what the decoder will deliver (rotated clips included). 0 for an
-    unknown rate or duration.
+    One ``ffmpeg -i`` that opens no decoder (about a third of the CPU of one that does); a
+    quarter-turn rotation in the clip's metadata swaps the size, as the decoder rotates frames
+    upright. 0 for an unknown rate or duration.
     """
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:v:0",
-               "-frames:v", "0", "-f", "null", "-"]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)]
     log = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL).stderr.decode("utf-8", "replace")
-    streams = list(_VIDEO_STREAM.finditer(log))
-    if not streams:
+    stream = _VIDEO_STREAM.search(log)
+    if stream is None:
         raise KeyframeError(f"clip is not a readable video: {path}")
-    fps = _FPS.search(streams[0].group(0))
+    width, height = int(stream[1]), int(stream[2])
+    side_data = log[stream.end():].split("Stream #", 1)[0]  # this stream's own lines
+    rotation = _ROTATION.search(side_data)
+    if rotation and round(float(rotation[1] or rotation[2]) / 90) % 2:
+        width, height = height, width
+    fps = _FPS.search(stream[0])
     duration = _DURATION.search(log)
     seconds = int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else 0.0
-    return int(streams[-1][1]), int(streams[-1][2]), float(fps[1]) if fps else 0.0, seconds
+    return width, height, float(fps[1]) if fps else 0.0, seconds
 
 
 # ffmpeg's line when the decoded frames change parameters (>= 5: "changed to <fmt>, WxH, ...";
