@@ -210,7 +210,8 @@ class CheckConfig(Section):
 class ReportConfig(Section):
     contact_sheet_frames: int = Field(8, ge=1, le=64)
     thumbnail_width: int = Field(320, ge=64, le=1920)
-    overlay_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "superfast"
+    overlay_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "ultrafast"
+    overlay_quality: int = Field(6, ge=0, le=10)
 
 
 class NightlyConfig(Section):

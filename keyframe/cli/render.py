@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.errors import KeyframeError
@@ -67,13 +66,8 @@ def render(
     if frames_dir is not None:
         check_output_dir(frames_dir, create=False)
 
-    columns = (TextColumn(f"render {cfg.render.backend}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with progress_bar(*columns) as bar:
-        task = bar.add_task(cfg.render.backend, total=None)
-        result = run_render(
-            pixels, cfg.render, seed=cfg.seed,
-            progress=lambda done, total: bar.update(task, completed=done, total=total), last=end,
-        )
+    with progress_bar(f"render {cfg.render.backend}") as progress:
+        result = run_render(pixels, cfg.render, seed=cfg.seed, progress=progress, last=end)
     inputs = {"plate": plate} if last is None else {"plate": plate, "last": last}
     write_render(result, output, inputs=inputs, seed=cfg.seed, frames_dir=frames_dir,
                  quality=cfg.io.video_quality)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,6 @@ from keyframe.metrics import (
     vbench_flicker,
     warping_error,
 )
-from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
@@ -81,11 +81,10 @@ def _delta(region: float | None, ring: float | None) -> float | None:
 class _Measure:
     """Per-frame measurements of one :class:`Step` against the plate carried along the track."""
 
-    def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *, scale: float = 1.0,
-                 time_of: Callable[[int], float]) -> None:
-        self.rgb = to_float(plate)
+    def __init__(self, rgb: np.ndarray, lab: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *,
+                 scale: float = 1.0, time_of: Callable[[int], float]) -> None:
+        self.rgb, self.lab = rgb, lab  # the plate as float RGB and Lab: the carried reference is resampled in Lab
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
-        self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
         self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
         self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
@@ -266,10 +265,15 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     mask = check_mask(mask, plate.shape[:2])
     select = select or FrameRange()
     total = len(frames) if hasattr(frames, "__len__") else (getattr(frames, "count", None) or 0)
-    clip = WorkingFrames(frames, cfg)
     started = time.perf_counter()
-    alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
-                            min_inliers=cfg.align_min_inliers)
+    rgb = to_float(plate)
+    # OpenCV builds its Lab tables on its first Lab conversion (0.1-0.2 s): the plate's is made while
+    # the first frame decodes and the plate is aligned
+    with ThreadPoolExecutor(1) as pool:
+        plate_lab = pool.submit(to_lab, rgb)
+        clip = WorkingFrames(frames, cfg)
+        alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
+                                min_inliers=cfg.align_min_inliers)
     measured = ClipMeasure(plate, alignment.matrix)  # whole-clip QC, frame by frame as the clip streams past
     clip.on_frame = measured.add
     status = {name: {"available": True, "why": None} for name in ("ssim", "delta_e", "warp", "flicker", "float")}
@@ -279,7 +283,8 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     def time_of(t: int) -> float:
         return select.source_frame(t) / fps
 
-    measure = _Measure(plate, cfg, LpipsMetric() if available else None, scale=clip.scale, time_of=time_of)
+    measure = _Measure(rgb, plate_lab.result(), cfg, LpipsMetric() if available else None, scale=clip.scale,
+                       time_of=time_of)
     measure.edit_distance = edit_outline_distance(mask)
     flow = make_flow(cfg.flow, cfg.dis_preset)
     to_working = np.diag([clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0], 1.0])
@@ -350,6 +355,8 @@ def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: C
         return align_plate(end_plate, last, end_to_last, min_ncc=0.0 if end_to_last is not None else cfg.align_min_ncc,
                            min_inliers=cfg.align_min_inliers)
     except KeyframeError:
+        from keyframe.render.fit import plan_fit  # here: the render package is not on the check's start-up path
+
         fit = plan_fit((end_plate.shape[1], end_plate.shape[0]), (last.shape[1], last.shape[0]))
         return Alignment(fit.matrix, "fit", 0.0, None)
 
