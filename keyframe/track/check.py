@@ -49,6 +49,7 @@ from keyframe.validation import check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
+_MIN_PART_PIXELS = 16  # fewer pixels: a part's registration is not measured
 
 
 @dataclass
@@ -87,6 +88,7 @@ class _Measure:
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
         self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
         self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
+        self._register = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
@@ -98,6 +100,34 @@ class _Measure:
         distance = distance_to(region)
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
+
+    def register(self, grey: np.ndarray, mx: np.ndarray, my: np.ndarray, region: np.ndarray,
+                 ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The plate coordinates ``mx, my`` re-registered, region and ring each by its own small
+        translation, so the carried plate lines up with the frame where the chained flow slipped.
+
+        Appearance is compared after the best registration within ``cfg.register_px``: a
+        sub-pixel slip of the track is not a change of appearance (how far the region moves
+        against its surroundings is float's measure), while blur, morph, flicker and colour are
+        not explained by a translation. Each part's translation is the median, over its pixels,
+        of a dense flow from the frame to the carried plate.
+        """
+        if self.cfg.register_px <= 0 or min(grey.shape) < 16:
+            return mx, my
+        reference = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        to_u8 = lambda image: np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+        residual = self._register.calc(to_u8(grey), to_u8(reference), None)  # frame px -> reference px
+        gx, gy = np.meshgrid(np.arange(grey.shape[1], dtype=np.float32), np.arange(grey.shape[0], dtype=np.float32))
+        out_x, out_y = mx.copy(), my.copy()
+        for part in (region, ring):
+            if part.sum() < _MIN_PART_PIXELS:
+                continue
+            dx, dy = np.median(residual[part], axis=0)
+            if np.hypot(dx, dy) > self.cfg.register_px:
+                continue  # not a slip of the track: leave it to float
+            out_x[part] = cv2.remap(mx, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
+            out_y[part] = cv2.remap(my, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
+        return out_x, out_y
 
     def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray,
                    subject: np.ndarray | None) -> dict[str, Any]:
@@ -111,11 +141,13 @@ class _Measure:
             return {}
         mx, my = step.map_x[sub.slices], step.map_y[sub.slices]
         sel_region, sel_ring = region[sub.slices], ring[sub.slices]
+        grey = step.grey[sub.slices]
+        mx, my = self.register(grey, mx, my, sel_region, sel_ring)
         ref_lab = cv2.remap(self.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         ref_grey = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         box = step.box
         rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
-        ssim = ssim_map(step.grey[sub.slices], ref_grey)
+        ssim = ssim_map(grey, ref_grey)
         delta_e = delta_e_map(to_lab(rgb), ref_lab)
         maps = {"ssim": ssim, "delta_e": delta_e}
         if self.lpips is not None:
