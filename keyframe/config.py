@@ -163,7 +163,7 @@ class UpscaleConfig(Section):
 
 class CheckConfig(Section):
     flow: Literal["dis", "farneback", "raft"] = "dis"
-    dis_preset: Literal["ultrafast", "fast", "balanced", "medium"] = "balanced"
+    dis_preset: Literal["ultrafast", "fast", "balanced", "fine", "medium"] = "fine"
     register_px: float = Field(2.0, ge=0.0, le=16.0)
     search_px: int = Field(24, ge=4, le=1024)
     ring_px: int = Field(16, ge=2, le=256)
