@@ -67,21 +67,22 @@ def render(
     if frames_dir is not None:
         check_output_dir(frames_dir, create=False)
 
-    columns = (TextColumn(f"render {cfg.render.backend}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    inputs = {"plate": plate} if last is None else {"plate": plate, "last": last}
     with progress_bar(*columns) as bar:
-        task = bar.add_task(cfg.render.backend, total=None)
+        task = bar.add_task(f"render {cfg.render.backend}", total=None)
         result = run_render(
             pixels, cfg.render, seed=cfg.seed,
             progress=lambda done, total: bar.update(task, completed=done, total=total), last=end,
         )
-    inputs = {"plate": plate} if last is None else {"plate": plate, "last": last}
-    write_render(result, output, inputs=inputs, seed=cfg.seed, frames_dir=frames_dir,
-                 quality=cfg.io.video_quality)
-    height, width = result.frames.shape[1:3]
+        writing = bar.add_task("write", total=len(result.frames))  # the camera renders its frames as they are written
+        write_render(result, output, inputs=inputs, seed=cfg.seed, frames_dir=frames_dir, quality=cfg.io.video_quality,
+                     progress=lambda done, total: bar.update(writing, completed=done, total=total))
+    width, height = result.size
     summary = {
         "output": str(output), "sidecar": str(sidecar_path(output)),
         "frames_dir": None if frames_dir is None else str(frames_dir), "backend": result.backend,
-        "frames": int(len(result.frames)), "fps": result.fps, "size": [int(width), int(height)],
+        "frames": len(result.frames), "fps": result.fps, "size": [int(width), int(height)],
     }
     if as_json:
         print_json(summary)

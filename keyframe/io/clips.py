@@ -326,7 +326,7 @@ def write_clip(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, qu
     return Path(path)
 
 
-def write_frames(directory: str | Path, frames: np.ndarray, pattern: str = "frame_{:04d}.png") -> list[Path]:
+def write_frames(directory: str | Path, frames: Iterable[np.ndarray], pattern: str = "frame_{:04d}.png") -> list[Path]:
     """Write each frame as a PNG into ``directory`` (created if its parent exists)."""
     directory = check_output_dir(directory)
     return [write_image(directory / pattern.format(i), frame) for i, frame in enumerate(frames)]
