@@ -159,3 +159,20 @@ def test_contact_sheet_of_a_decoded_stream_keeps_only_its_frames(tmp_path):
         return peak_bytes(lambda: contact_sheet(_frames(count, (72, 128), seen), masks[:count], n_frames=4, width=64))
 
     assert_flat(peak, frames[0].nbytes)
+
+
+def test_a_models_clip_is_stored_losslessly_and_persisted_by_name(tmp_path):
+    """A flow's render stage keeps a model's frames on disk (FFV1): the cached result names the file,
+    and reading it back gives every pixel rendered."""
+    from keyframe.io.results import decode_result, encode_result
+    from keyframe.render import RenderResult
+    from keyframe.render.stored import StoredFrames, store_frames
+
+    frames = np.random.default_rng(2).integers(0, 255, (6, 37, 51, 3), np.uint8)  # odd sizes: no padding
+    stored = store_frames(RenderResult(frames, 7.0, np.eye(3).tolist(), None, {}, None, "svd"), tmp_path / "clips")
+    blob = encode_result(stored)
+    assert isinstance(stored.frames, StoredFrames) and len(blob) < frames.nbytes / 4
+    again = decode_result(blob).frames
+    assert again.shape == frames.shape and stored.size == (51, 37)
+    np.testing.assert_array_equal(np.stack(list(again)), frames)
+    np.testing.assert_array_equal(np.stack(list(again)), frames)  # read again
