@@ -145,9 +145,7 @@ class _Measure:
             cfg = self.cfg
             # inside the region, only pixels that still show the plate are the region: an occluder
             # dragged into the tracked mask would otherwise lend the region its own motion
-            carried = cv2.remap(self.grey, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            shows_plate = cv2.absdiff(cv2.blur(step.grey, (3, 3)), cv2.blur(carried, (3, 3))) < cfg.occluder_levels / 255.0
-            visible = ~step.occluded & inside_plate & (shows_plate | ~region)
+            visible = ~step.occluded & inside_plate & (step.shows_plate | ~region)
             edit_distance = None if self.edit_distance is None else cv2.remap(
                 self.edit_distance, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                 borderValue=1e6)
@@ -291,7 +289,8 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     outlines: list[OutlineMotion | None] = []
     # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
     margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
-    for step in track_region(clip, mask, to_working @ alignment.matrix, flow, margin=margin, search=cfg.search_px):
+    for step in track_region(clip, mask, to_working @ alignment.matrix, flow, plate_grey=measure.grey, margin=margin,
+                             search=cfg.search_px, levels=cfg.occluder_levels):
         tracked.append(step.box, step.mask)
         row, outline = measure(step, clip.scenes[step.t])
         rows.append(row)
