@@ -285,7 +285,8 @@ def write_comparison(out_dir: Path, a: Revision, b: Revision, cfg: Config) -> di
     video = write_clip(out_dir / "side_by_side.mp4",
                        side_by_side(a.clip.frames, b.clip.frames, a.check.tracked_masks, b.check.tracked_masks,
                                     a.report["reasons"], b.report["reasons"], pairs),
-                       comparison["timing"]["fps"], quality=cfg.io.video_quality, preset=cfg.report.overlay_preset)
+                       comparison["timing"]["fps"], quality=cfg.report.overlay_quality,
+                       preset=cfg.report.overlay_preset)
     plot = compare_plot(out_dir / "compare.png", a.report, b.report, cfg.check, by_time=abs(a.clip.fps - b.clip.fps) > _EPS)
     rendered_here = a.clip_path is None and b.clip_path is None
     result = {

@@ -20,13 +20,15 @@ import numpy as np
 from keyframe import __version__
 from keyframe.config import ReportConfig
 from keyframe.io import check_output_dir, from_float, to_float, write_image, write_text_atomic
+from keyframe.gate.criterion import CRITERIA
 from keyframe.masks import bounding_box
 from keyframe.render.base import to_uint8
-from keyframe.report.json import PLATE_CODES
 from keyframe.report.outputs import flagged_frames, outline
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ASSETS = "report_files"
+#: Reasons about the plate itself (no frames): the gate criteria's, and the upscale's.
+PLATE_CODES = (*CRITERIA.names(), "upscale")
 _COLUMNS = 4
 
 _env = jinja2.Environment(

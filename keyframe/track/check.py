@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,6 @@ from keyframe.metrics import (
     vbench_flicker,
     warping_error,
 )
-from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
@@ -49,6 +49,7 @@ from keyframe.validation import check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
+_MIN_PART_PIXELS = 16  # fewer pixels: a part's registration is not measured
 
 
 @dataclass
@@ -81,13 +82,13 @@ def _delta(region: float | None, ring: float | None) -> float | None:
 class _Measure:
     """Per-frame measurements of one :class:`Step` against the plate carried along the track."""
 
-    def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *, scale: float = 1.0,
-                 time_of: Callable[[int], float]) -> None:
-        self.rgb = to_float(plate)
+    def __init__(self, rgb: np.ndarray, lab: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *,
+                 scale: float = 1.0, time_of: Callable[[int], float]) -> None:
+        self.rgb, self.lab = rgb, lab  # the plate as float RGB and Lab: the carried reference is resampled in Lab
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
-        self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
         self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
         self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
+        self._register = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
@@ -99,6 +100,34 @@ class _Measure:
         distance = distance_to(region)
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
+
+    def register(self, grey: np.ndarray, mx: np.ndarray, my: np.ndarray, region: np.ndarray,
+                 ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The plate coordinates ``mx, my`` re-registered, region and ring each by its own small
+        translation, so the carried plate lines up with the frame where the chained flow slipped.
+
+        Appearance is compared after the best registration within ``cfg.register_px``: a
+        sub-pixel slip of the track is not a change of appearance (how far the region moves
+        against its surroundings is float's measure), while blur, morph, flicker and colour are
+        not explained by a translation. Each part's translation is the median, over its pixels,
+        of a dense flow from the frame to the carried plate.
+        """
+        if self.cfg.register_px <= 0 or min(grey.shape) < 16:
+            return mx, my
+        reference = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        to_u8 = lambda image: np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+        residual = self._register.calc(to_u8(grey), to_u8(reference), None)  # frame px -> reference px
+        gx, gy = np.meshgrid(np.arange(grey.shape[1], dtype=np.float32), np.arange(grey.shape[0], dtype=np.float32))
+        out_x, out_y = mx.copy(), my.copy()
+        for part in (region, ring):
+            if part.sum() < _MIN_PART_PIXELS:
+                continue
+            dx, dy = np.median(residual[part], axis=0)
+            if np.hypot(dx, dy) > self.cfg.register_px:
+                continue  # not a slip of the track: leave it to float
+            out_x[part] = cv2.remap(mx, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
+            out_y[part] = cv2.remap(my, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
+        return out_x, out_y
 
     def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray,
                    subject: np.ndarray | None) -> dict[str, Any]:
@@ -112,11 +141,13 @@ class _Measure:
             return {}
         mx, my = step.map_x[sub.slices], step.map_y[sub.slices]
         sel_region, sel_ring = region[sub.slices], ring[sub.slices]
+        grey = step.grey[sub.slices]
+        mx, my = self.register(grey, mx, my, sel_region, sel_ring)
         ref_lab = cv2.remap(self.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         ref_grey = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         box = step.box
         rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
-        ssim = ssim_map(step.grey[sub.slices], ref_grey)
+        ssim = ssim_map(grey, ref_grey)
         delta_e = delta_e_map(to_lab(rgb), ref_lab)
         maps = {"ssim": ssim, "delta_e": delta_e}
         if self.lpips is not None:
@@ -266,10 +297,15 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     mask = check_mask(mask, plate.shape[:2])
     select = select or FrameRange()
     total = len(frames) if hasattr(frames, "__len__") else (getattr(frames, "count", None) or 0)
-    clip = WorkingFrames(frames, cfg)
     started = time.perf_counter()
-    alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
-                            min_inliers=cfg.align_min_inliers)
+    rgb = to_float(plate)
+    # OpenCV builds its Lab tables on its first Lab conversion (0.1-0.2 s): the plate's is made while
+    # the first frame decodes and the plate is aligned
+    with ThreadPoolExecutor(1) as pool:
+        plate_lab = pool.submit(to_lab, rgb)
+        clip = WorkingFrames(frames, cfg)
+        alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
+                                min_inliers=cfg.align_min_inliers)
     measured = ClipMeasure(plate, alignment.matrix)  # whole-clip QC, frame by frame as the clip streams past
     clip.on_frame = measured.add
     status = {name: {"available": True, "why": None} for name in ("ssim", "delta_e", "warp", "flicker", "float")}
@@ -279,7 +315,8 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     def time_of(t: int) -> float:
         return select.source_frame(t) / fps
 
-    measure = _Measure(plate, cfg, LpipsMetric() if available else None, scale=clip.scale, time_of=time_of)
+    measure = _Measure(rgb, plate_lab.result(), cfg, LpipsMetric() if available else None, scale=clip.scale,
+                       time_of=time_of)
     measure.edit_distance = edit_outline_distance(mask)
     flow = make_flow(cfg.flow, cfg.dis_preset)
     to_working = np.diag([clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0], 1.0])
@@ -350,6 +387,8 @@ def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: C
         return align_plate(end_plate, last, end_to_last, min_ncc=0.0 if end_to_last is not None else cfg.align_min_ncc,
                            min_inliers=cfg.align_min_inliers)
     except KeyframeError:
+        from keyframe.render.fit import plan_fit  # here: the render package is not on the check's start-up path
+
         fit = plan_fit((end_plate.shape[1], end_plate.shape[0]), (last.shape[1], last.shape[0]))
         return Alignment(fit.matrix, "fit", 0.0, None)
 
