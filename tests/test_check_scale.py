@@ -133,8 +133,10 @@ def test_keyframe_check_runs_without_heavy_libraries(clean, tmp_path):
 
 
 def test_nightly_memory_budget_bounds_shots_at_once():
-    need = shot_memory((1080, 1920, 3), Config(render={"frames": 121}))
-    assert shot_memory((1080, 1920, 3), Config(render={"frames": 241})) > need  # longer clips need more
+    need = shot_memory((1080, 1920, 3), Config(render={"frames": 121, "backend": "diffusers"}))
+    assert shot_memory((1080, 1920, 3), Config(render={"frames": 241, "backend": "diffusers"})) > need  # a model's clip is held
+    camera = shot_memory((1080, 1920, 3), Config(render={"frames": 121}))
+    assert camera == shot_memory((1080, 1920, 3), Config(render={"frames": 241})) < need  # the camera streams its frames
     budget = MemoryBudget(int(2.5 * need), limit=8)
     admitted = [budget.admit(f"s{i}", need) for i in range(4)]
     assert admitted == [True, True, False, False]

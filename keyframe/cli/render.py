@@ -69,13 +69,14 @@ def render(
     with progress_bar(f"render {cfg.render.backend}") as progress:
         result = run_render(pixels, cfg.render, seed=cfg.seed, progress=progress, last=end)
     inputs = {"plate": plate} if last is None else {"plate": plate, "last": last}
-    write_render(result, output, inputs=inputs, seed=cfg.seed, frames_dir=frames_dir,
-                 quality=cfg.io.video_quality)
-    height, width = result.frames.shape[1:3]
+    with progress_bar("write", unit="frames") as progress:  # the camera renders its frames as they are written
+        write_render(result, output, inputs=inputs, seed=cfg.seed, frames_dir=frames_dir,
+                     quality=cfg.io.video_quality, progress=progress)
+    width, height = result.size
     summary = {
         "output": str(output), "sidecar": str(sidecar_path(output)),
         "frames_dir": None if frames_dir is None else str(frames_dir), "backend": result.backend,
-        "frames": int(len(result.frames)), "fps": result.fps, "size": [int(width), int(height)],
+        "frames": len(result.frames), "fps": result.fps, "size": [int(width), int(height)],
     }
     if as_json:
         print_json(summary)
