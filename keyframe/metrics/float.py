@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 
@@ -160,8 +161,9 @@ def judge_outline(outline: Any, layer: str, *, tolerance_px: float, tolerance_re
 
 
 def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, tolerance_rel: float,
-                 speed_floor_px: float, min_share: float = 0.0,
-                 jump_px: float = np.inf) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
+                 speed_floor_px: float, min_share: float = 0.0, jump_px: float = np.inf,
+                 registered: Sequence[dict[str, float] | None] | None = None,
+                 ) -> tuple[list[dict[str, Any]], list[np.ndarray | None]]:
     """Per-frame float columns and the discontinuous outline pixels (for the overlay).
 
     Parameters
@@ -176,6 +178,11 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
     speed_floor_px : float
         Speeds below this (px/frame) count as this much, so a still shot's flow noise is not
         divided by ~0.
+    registered : sequence of dict, optional
+        Per frame, the accumulated slip measured from appearance (:class:`PlateRegister`)
+        against the ``scene``, the ``subject`` and the whole ``ring`` (for a mixed frame). Where
+        the frame's judged layer has one, it is the frame's ``slip_px``; elsewhere (too little
+        texture to register) the similarities summed over the frames stand in.
 
     Returns
     -------
@@ -192,7 +199,8 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
     history: list[np.ndarray] = []
     path = 0.0
     expected = None
-    for outline in outlines:
+    registered = [None] * len(outlines) if registered is None else registered
+    for outline, found in zip(outlines, registered):
         judged = None if outline is None else judge_outline(outline, layer, tolerance_px=tolerance_px,
                                                              tolerance_rel=tolerance_rel, min_share=min_share,
                                                              expected=expected, jump_px=jump_px)
@@ -206,6 +214,8 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
         path += max(judged.speed_px, speed_floor_px)
         offsets = outline.centres[judged.judged] - outline.centres[judged.judged].mean(0)
         slip_px = _rms(_apply(np.sum(history, axis=0), offsets))
+        against = {"mixed": "ring"}.get(judged.attached, judged.attached)
+        slip_px = slip_px if not found or found.get(against) is None else found[against]
         rows.append({
             "attached": judged.attached, "float_px": judged.float_px,
             "float_ratio": judged.float_px / max(judged.speed_px, speed_floor_px),
@@ -216,3 +226,125 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
         })  # fmt: skip
         broken.append(outline.outline[np.isin(outline.outline_sector, np.flatnonzero(judged.discontinuous))])
     return rows, broken
+
+
+# least translation information (summed squared grey gradient, grey in [0, 1]) to register a region:
+# with ~1 grey level of noise the translation's standard error stays under ~0.1 px
+_LEAST_TEXTURE = 2.5e-3
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where the region's content sits against the plate carried by its surroundings (one frame)."""
+
+    similarity: np.ndarray  # (4,) (tx, ty, a, b) in plate px about ``centre``: content vs the layer's prediction
+    centre: np.ndarray  # (2,) plate px
+    slip_px: np.ndarray  # (N,) frame px: the displacement at each outline point
+    residual: float  # RMS grey-level residual (0-1) of the region after registration
+
+
+class PlateRegister:
+    """Register a frame's region with the plate as its surroundings carry it (Lucas-Kanade, coarse to fine).
+
+    The attached layer's ring pixels know which plate point they show (the tracker's maps); an
+    affine fitted to them predicts which plate point each region pixel *should* show if the
+    region moved with them. A similarity warp of that prediction (plus gain and offset for
+    lighting) is fitted so the plate matches the frame inside the region (Baker & Matthews 2004,
+    forward-additive, on two blur levels): the similarity is the region's accumulated slip,
+    measured from appearance, so it neither accumulates flow noise frame after frame nor loses
+    the part of a slow slip that the flow's smoothing spreads across the outline.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> plate = cv2.GaussianBlur(rng.random((80, 80)).astype(np.float32), (0, 0), 1.5)
+    >>> frame = np.roll(plate, 2, axis=1)  # the region's content 2 px right of where the layer says
+    >>> ys, xs = np.mgrid[30:50, 30:50].reshape(2, -1)
+    >>> points = np.stack([xs, ys], 1).astype(np.float64)
+    >>> outline = np.array([[30.0, 40], [50, 40], [40, 30], [40, 50]])
+    >>> found = PlateRegister(plate)(frame, points, points, outline, np.eye(2))
+    >>> found.similarity[:2].round(1).tolist()
+    [-2.0, 0.0]
+    """
+
+    _LEVELS = ((3.0, 10), (1.0, 6))  # (blur sigma px, Gauss-Newton iterations)
+
+    def __init__(self, plate_grey: np.ndarray) -> None:
+        self._levels = [self._prepare(plate_grey, sigma) for sigma, _ in self._LEVELS]
+
+    @staticmethod
+    def _prepare(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        smooth = cv2.GaussianBlur(image.astype(np.float32), (0, 0), sigma)
+        return smooth, cv2.Scharr(smooth, cv2.CV_32F, 1, 0, scale=1 / 32), cv2.Scharr(smooth, cv2.CV_32F, 0, 1, scale=1 / 32)
+
+    def frame_levels(self, frame_grey: np.ndarray) -> list[np.ndarray]:
+        """A frame (or a crop of it) blurred as the plate is, once for every registration in it."""
+        return [cv2.GaussianBlur(frame_grey.astype(np.float32), (0, 0), sigma) for sigma, _ in self._LEVELS]
+
+    def __call__(self, frame: np.ndarray | list[np.ndarray], points: np.ndarray, predicted: np.ndarray,
+                 outline: np.ndarray, to_frame: np.ndarray, start: np.ndarray | None = None) -> Registration | None:
+        """Fit the slip of ``points`` (N, 2 frame px, in ``frame``'s coordinates).
+
+        ``frame`` is the frame's grey image, or its :meth:`frame_levels`.
+
+        ``predicted`` (N, 2) are the plate points the attached layer says they show, ``outline``
+        (M, 2) the same prediction for the outline points the slip is reported at, ``to_frame``
+        (2x2) turns plate px into frame px there, and ``start`` (2,) is an initial plate-px
+        translation (the tracker's own estimate). None when the content has too little texture
+        to register, or the fit does not settle.
+        """
+        centre = predicted.mean(0)
+        d = predicted - centre
+        coef = np.array([*(np.zeros(2) if start is None else start), 0.0, 0.0, 0.0, 0.0])  # tx ty a b gain offset
+        px, py = points[:, 0].astype(np.float32), points[:, 1].astype(np.float32)
+        keep = np.ones(len(points), bool)
+        levels = self.frame_levels(frame) if isinstance(frame, np.ndarray) else frame
+        for (_, iterations), (plate, gx, gy), blurred in zip(self._LEVELS, self._levels, levels):
+            seen = cv2.remap(blurred, px[:, None], py[:, None], cv2.INTER_LINEAR)[:, 0]
+            for _ in range(iterations):
+                at = predicted + coef[:2] + coef[2] * d + coef[3] * np.stack([-d[:, 1], d[:, 0]], 1)
+                mx, my = at[:, :1].astype(np.float32), at[:, 1:].astype(np.float32)
+                value, ix, iy = (cv2.remap(m, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
+                                 for m in (plate, gx, gy))
+                error = seen - (1 + coef[4]) * value - coef[5]
+                spread = 1.4826 * float(np.median(np.abs(error - np.median(error)))) + 1e-3
+                keep = np.abs(error) <= 3 * spread  # pixels that are not the region (an occluder, a highlight)
+                design = np.stack([ix, iy, ix * d[:, 0] + iy * d[:, 1], iy * d[:, 0] - ix * d[:, 1], value,
+                                   np.ones_like(value)], 1)[keep]
+                hessian = design.T @ design
+                if np.linalg.eigvalsh(hessian[:2, :2])[0] < _LEAST_TEXTURE:  # nothing to lock on to
+                    return None
+                step = np.linalg.solve(hessian + 1e-9 * np.eye(6), design.T @ error[keep])
+                coef += step
+                if np.hypot(*step[:2]) < 0.005:
+                    break
+        if not np.isfinite(coef).all() or np.hypot(*coef[:2]) > 4 * np.ptp(points, axis=0).max():
+            return None
+        outline_plate = outline - centre
+        shift = coef[:2] + coef[2] * outline_plate + coef[3] * np.stack([-outline_plate[:, 1], outline_plate[:, 0]], 1)
+        in_frame = shift @ to_frame.T
+        return Registration(coef[:4].copy(), centre, np.hypot(*in_frame.T), float(np.sqrt(np.mean(error[keep] ** 2))))
+
+
+def fit_layer(points: np.ndarray, targets: np.ndarray, tolerance: float = 1.5) -> np.ndarray | None:
+    """The 2x3 affine ``points -> targets`` most of them agree on (RANSAC, then refined on its inliers).
+
+    Pixels of a layer know which plate point they show; where something else took their place
+    (an occluder sliding over them, a blunder of the track) they disagree with the rest, and
+    RANSAC (Fischler & Bolles 1981) leaves them out even when they are many.
+
+    Examples
+    --------
+    >>> p = np.array([[0.0, 0], [10, 0], [0, 10], [10, 10], [5, 5], [2, 7], [8, 3]])
+    >>> q = p + [1.0, 2.0]
+    >>> q[-1] += 30  # one pixel that is not the layer
+    >>> (fit_layer(p, q).round(3) + 0.0).tolist()
+    [[1.0, 0.0, 1.0], [0.0, 1.0, 2.0]]
+    """
+    if len(points) < 6:
+        return None
+    affine, inliers = cv2.estimateAffine2D(points.astype(np.float32), targets.astype(np.float32), method=cv2.RANSAC,
+                                           ransacReprojThreshold=tolerance, maxIters=200, confidence=0.99)
+    if affine is None or inliers.sum() < 6:
+        return None
+    return affine

@@ -18,6 +18,7 @@ from keyframe.io.stream import FrameRange
 from keyframe.masks import bounding_box, distance_to
 from keyframe.metrics.clip_qc import ClipMeasure, check_clip_qc
 from keyframe.registry import Progress
+from keyframe.metrics.float import PlateRegister, fit_layer
 from keyframe.metrics import (
     LpipsMetric,
     delta_e_map,
@@ -49,6 +50,8 @@ from keyframe.validation import check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
 
 _SSIM_WINDOW = 7
+_LEAST_CORE = 32  # fewest region (or ring-layer) pixels the slip is registered from
+_REGISTER_POINTS = 2500  # region pixels registered at most (an even subsample of a larger region)
 
 
 @dataclass
@@ -89,6 +92,7 @@ class _Measure:
         self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
         self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
+        self.register = PlateRegister(self.grey)
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -128,6 +132,46 @@ class _Measure:
         return {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
                 for part, selection in parts.items()}
 
+    def registered(self, step: Step, region: np.ndarray, ring: np.ndarray, inner: np.ndarray,
+                   outline: OutlineMotion) -> dict[str, float]:
+        """The region's accumulated slip from appearance, against each layer of its ring (:class:`PlateRegister`).
+
+        Keys ``scene``, ``subject`` (where that layer has ring pixels) and ``ring`` (all of it, for
+        a mixed attachment): RMS over the outline, working px. The region's core (deeper than
+        ``ring_gap_px``, as the ring starts that far out) is registered: its edge mixes both sides.
+        """
+        depth = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+        core = inner & (depth > self.cfg.ring_gap_px)
+        ys, xs = np.nonzero(core if core.sum() >= _LEAST_CORE else inner)
+        if xs.size < _LEAST_CORE:
+            return {}
+        every = max(1, xs.size // _REGISTER_POINTS)
+        ys, xs = ys[::every], xs[::every]
+        points = np.stack([xs, ys], 1).astype(np.float64)
+        own = np.stack([step.map_x[ys, xs], step.map_y[ys, xs]], 1).astype(np.float64)
+        edge = (outline.outline - [step.box.x0, step.box.y0]).astype(np.float64)
+        ring = ring & (step.map_x > -1e5)
+        levels = self.register.frame_levels(step.grey)
+        out = {}
+        for name, pick in (("scene", ring & ~outline.subject_ring), ("subject", ring & outline.subject_ring), ("ring", ring)):
+            if name == "ring" and not (out.keys() >= {"scene", "subject"}):  # one layer only: the ring is that layer
+                out["ring"] = next(iter(out.values()), None)
+                break
+            ry, rx = np.nonzero(pick)
+            if rx.size < _LEAST_CORE:
+                continue
+            every = max(1, rx.size // _REGISTER_POINTS)
+            ry, rx = ry[::every], rx[::every]
+            layer = fit_layer(np.stack([rx, ry], 1), np.stack([step.map_x[ry, rx], step.map_y[ry, rx]], 1))
+            if layer is None:
+                continue
+            predicted = points @ layer[:, :2].T + layer[:, 2]
+            found = self.register(levels, points, predicted, edge @ layer[:, :2].T + layer[:, 2],
+                                  np.linalg.inv(layer[:, :2]), start=np.median(own - predicted, axis=0))
+            if found is not None:
+                out[name] = float(np.sqrt(np.mean(found.slip_px**2)))
+        return {k: v for k, v in out.items() if v is not None}
+
     def __call__(self, step: Step, scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
         """One frame's row (positions in the clip's own pixels) and its outline motion (working pixels)."""
         region, unit = step.mask, self.unit
@@ -155,6 +199,8 @@ class _Measure:
                                      scene, gap=cfg.ring_gap_px, width=cfg.ring_px, sectors=cfg.outline_sectors,
                                      layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
             row["subject_share"] = None if outline is None else outline.subject_share
+            if outline is not None:
+                row["registered"] = self.registered(step, region, ring & visible & shows_plate, region & visible, outline)
         row.update(self.appearance(step, step.frame, region, ring, None if outline is None else outline.subject_ring))
         if step.occluded is None:
             row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
@@ -316,7 +362,7 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
                         continuity=cfg.attach_continuity, min_share=cfg.attach_min_share)
     floats, broken = float_series(outlines, attachment.layer, tolerance_px=cfg.layer_px, tolerance_rel=cfg.layer_rel,
                                   speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share,
-                                  jump_px=cfg.layer_jump_px)
+                                  jump_px=cfg.layer_jump_px, registered=[row.get("registered") for row in rows])
     if clip.scale < 1.0:  # motions and outline pixels from the working size to the clip's own pixels
         floats = [{k: v * measure.unit if k in _PIXEL_COLUMNS and v is not None else v for k, v in judged.items()}
                   for judged in floats]
