@@ -54,6 +54,7 @@ class Rule:
     above: bool  # flagged when the value is above (True) or below (False) the limit
     unit: str
     relative: tuple[str, str] | None = None  # (per-frame field, CheckConfig attribute) that must ALSO be above its limit
+    attached: tuple[str, ...] | None = None  # only frames judged against these layers (None: every frame)
 
     def __post_init__(self) -> None:
         limits = [self.limit] + ([self.relative[1]] if self.relative else [])
@@ -68,8 +69,10 @@ class Rule:
 RULES = (
     Rule("float", "float_px", "float_px", True, "px/frame of motion against the layer it belongs to",
          ("float_ratio", "float_ratio")),
-    Rule("float", "slip_px", "slip_px", True, "px of accumulated slip against the layer it belongs to",
-         ("slip_ratio", "slip_ratio")),
+    Rule("float", "slip_px", "slip_px", True, "px of accumulated slip against the moving subject it belongs to",
+         ("slip_ratio", "slip_ratio"), ("subject", "mixed")),
+    Rule("float", "slip_px", "slip_scene_px", True, "px of accumulated slip against the scene it belongs to",
+         ("slip_ratio", "slip_ratio"), ("scene",)),
     Rule("flicker", "flicker_excess", "flicker_levels", True, "grey levels more motion-compensated flicker than its surroundings"),
     Rule("warp", "warp_ratio", "warp_ratio", True, "x its surroundings' warping error"),
     Rule("drift", "drift_ssim", "drift_ssim", True, "SSIM lost against the plate beyond its surroundings"),
@@ -110,6 +113,8 @@ def lost_frames(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[b
 def _exceeds(row: dict[str, Any], rule: Rule, cfg: CheckConfig) -> float | None:
     """The rule's value in ``row`` when it is past its threshold (and its relative part too), else None."""
     value, limit = row.get(rule.key), rule.threshold(cfg)
+    if rule.attached is not None and row.get("attached") not in rule.attached:
+        return None
     if value is None or not (value > limit if rule.above else value < limit):
         return None
     if rule.relative is not None:

@@ -215,7 +215,12 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
         offsets = outline.centres[judged.judged] - outline.centres[judged.judged].mean(0)
         slip_px = _rms(_apply(np.sum(history, axis=0), offsets))
         against = {"mixed": "ring"}.get(judged.attached, judged.attached)
-        slip_px = slip_px if not found or found.get(against) is None else found[against]
+        if found and found.get(against) is not None:
+            # the scene (the camera) is rigid: its affine carries the plate into the region
+            # exactly, and the registration is the better measure. A subject deforms: carried
+            # into the region its affine misses a turning head's bulge, while the summed
+            # similarities miss little of it; a slip must show in both
+            slip_px = found[against] if against == "scene" else min(found[against], slip_px)
         rows.append({
             "attached": judged.attached, "float_px": judged.float_px,
             "float_ratio": judged.float_px / max(judged.speed_px, speed_floor_px),
@@ -241,6 +246,12 @@ class Registration:
     centre: np.ndarray  # (2,) plate px
     slip_px: np.ndarray  # (N,) frame px: the displacement at each outline point
     residual: float  # RMS grey-level residual (0-1) of the region after registration
+
+    def carried(self, to_plate: np.ndarray) -> np.ndarray:
+        """The 2x3 affine frame px -> plate px of the region where it was found, given the layer's ``to_plate``."""
+        tx, ty, a, b = self.similarity
+        warp = np.array([[1 + a, -b], [b, 1 + a]])
+        return np.hstack([warp @ to_plate[:, :2], (warp @ (to_plate[:, 2] - self.centre) + self.centre + [tx, ty])[:, None]])
 
 
 class PlateRegister:
@@ -326,7 +337,7 @@ class PlateRegister:
         return Registration(coef[:4].copy(), centre, np.hypot(*in_frame.T), float(np.sqrt(np.mean(error[keep] ** 2))))
 
 
-def fit_layer(points: np.ndarray, targets: np.ndarray, tolerance: float = 1.5) -> np.ndarray | None:
+def fit_layer(points: np.ndarray, targets: np.ndarray, tolerance: float = 3.0) -> np.ndarray | None:
     """The 2x3 affine ``points -> targets`` most of them agree on (RANSAC, then refined on its inliers).
 
     Pixels of a layer know which plate point they show; where something else took their place

@@ -105,11 +105,15 @@ class _Measure:
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
 
     def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray,
-                   subject: np.ndarray | None) -> dict[str, Any]:
+                   subject: np.ndarray | None, carried: np.ndarray | None = None) -> dict[str, Any]:
         """SSIM, colour difference and LPIPS of the frame against the carried plate, region vs ring.
 
         With the ring's ``subject`` pixels known, the ring's figures are also kept per layer
-        (``*_ring_scene``, ``*_ring_subject``) for drift relative to the attached layer.
+        (``*_ring_scene``, ``*_ring_subject``) for drift relative to the attached layer. With the
+        region's content found by registration (``carried``: box px -> plate px), the region's
+        SSIM and colour difference are the better of the track's and the registration's: a region
+        that only slipped still shows the plate, carried along its own motion (its slip is float,
+        not drift), even where the track's flow, smoothed across the outline, lagged behind it.
         """
         sub = bounding_box(region | ring, padding=_SSIM_WINDOW // 2)
         if min(sub.shape) < _SSIM_WINDOW:
@@ -121,7 +125,8 @@ class _Measure:
         box = step.box
         rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
         ssim = ssim_map(step.grey[sub.slices], ref_grey)
-        delta_e = delta_e_map(to_lab(rgb), ref_lab)
+        frame_lab = to_lab(rgb)
+        delta_e = delta_e_map(frame_lab, ref_lab)
         maps = {"ssim": ssim, "delta_e": delta_e}
         if self.lpips is not None:
             ref_rgb = cv2.remap(self.rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -129,22 +134,33 @@ class _Measure:
         parts = {"region": sel_region, "ring": sel_ring}
         if subject is not None:
             parts.update(ring_subject=sel_ring & subject[sub.slices], ring_scene=sel_ring & ~subject[sub.slices])
-        return {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
-                for part, selection in parts.items()}
+        out = {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
+               for part, selection in parts.items()}
+        if carried is not None and out["ssim_region"] is not None:
+            ys, xs = np.mgrid[sub.y0 : sub.y1, sub.x0 : sub.x1].astype(np.float32)
+            mx = (carried[0, 0] * xs + carried[0, 1] * ys + carried[0, 2]).astype(np.float32)
+            my = (carried[1, 0] * xs + carried[1, 1] * ys + carried[1, 2]).astype(np.float32)
+            ref_grey = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            ref_lab = cv2.remap(self.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            out["ssim_region"] = max(out["ssim_region"], float(ssim_map(step.grey[sub.slices], ref_grey)[sel_region].mean()))
+            out["delta_e_region"] = min(out["delta_e_region"], float(delta_e_map(frame_lab, ref_lab)[sel_region].mean()))
+        return out
 
     def registered(self, step: Step, region: np.ndarray, ring: np.ndarray, inner: np.ndarray,
-                   outline: OutlineMotion) -> dict[str, float]:
+                   outline: OutlineMotion) -> tuple[dict[str, float], np.ndarray | None]:
         """The region's accumulated slip from appearance, against each layer of its ring (:class:`PlateRegister`).
 
-        Keys ``scene``, ``subject`` (where that layer has ring pixels) and ``ring`` (all of it, for
-        a mixed attachment): RMS over the outline, working px. The region's core (deeper than
-        ``ring_gap_px``, as the ring starts that far out) is registered: its edge mixes both sides.
+        Returns the slips, keyed ``scene``, ``subject`` (where that layer has ring pixels) and
+        ``ring`` (all of it, for a mixed attachment; RMS over the outline, working px), and the
+        2x3 affine box px -> plate px that shows the region's content where it was found (None
+        when it could not be registered). The region's core (deeper than ``ring_gap_px``, as the
+        ring starts that far out) is registered: its edge mixes both sides.
         """
         depth = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
         core = inner & (depth > self.cfg.ring_gap_px)
         ys, xs = np.nonzero(core if core.sum() >= _LEAST_CORE else inner)
         if xs.size < _LEAST_CORE:
-            return {}
+            return {}, None
         every = max(1, xs.size // _REGISTER_POINTS)
         ys, xs = ys[::every], xs[::every]
         points = np.stack([xs, ys], 1).astype(np.float64)
@@ -152,7 +168,7 @@ class _Measure:
         edge = (outline.outline - [step.box.x0, step.box.y0]).astype(np.float64)
         ring = ring & (step.map_x > -1e5)
         levels = self.register.frame_levels(step.grey)
-        out = {}
+        out, best = {}, None
         for name, pick in (("scene", ring & ~outline.subject_ring), ("subject", ring & outline.subject_ring), ("ring", ring)):
             if name == "ring" and not (out.keys() >= {"scene", "subject"}):  # one layer only: the ring is that layer
                 out["ring"] = next(iter(out.values()), None)
@@ -170,7 +186,9 @@ class _Measure:
                                   np.linalg.inv(layer[:, :2]), start=np.median(own - predicted, axis=0))
             if found is not None:
                 out[name] = float(np.sqrt(np.mean(found.slip_px**2)))
-        return {k: v for k, v in out.items() if v is not None}
+                if best is None or found.residual < best[0]:
+                    best = found.residual, found.carried(layer)
+        return {k: v for k, v in out.items() if v is not None}, None if best is None else best[1]
 
     def __call__(self, step: Step, scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
         """One frame's row (positions in the clip's own pixels) and its outline motion (working pixels)."""
@@ -184,7 +202,7 @@ class _Measure:
             "centroid_x": (xs.mean() + step.box.x0) * unit, "centroid_y": (ys.mean() + step.box.y0) * unit,
             "in_frame": step.in_frame,
         }  # fmt: skip
-        outline = None
+        outline, carried = None, None
         if step.occluded is not None and scene is not None:
             cfg = self.cfg
             # inside the region, only pixels that still show the plate are the region: an occluder
@@ -200,8 +218,10 @@ class _Measure:
                                      layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
             row["subject_share"] = None if outline is None else outline.subject_share
             if outline is not None:
-                row["registered"] = self.registered(step, region, ring & visible & shows_plate, region & visible, outline)
-        row.update(self.appearance(step, step.frame, region, ring, None if outline is None else outline.subject_ring))
+                row["registered"], carried = self.registered(step, region, ring & visible & shows_plate,
+                                                             region & visible, outline)
+        row.update(self.appearance(step, step.frame, region, ring, None if outline is None else outline.subject_ring,
+                                   carried))
         if step.occluded is None:
             row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
             return row, None
