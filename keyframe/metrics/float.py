@@ -180,9 +180,9 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
         divided by ~0.
     registered : sequence of dict, optional
         Per frame, the accumulated slip measured from appearance (:class:`PlateRegister`)
-        against the ``scene``, the ``subject`` and the whole ``ring`` (for a mixed frame). Where
-        the frame's judged layer has one, it is the frame's ``slip_px``; elsewhere (too little
-        texture to register) the similarities summed over the frames stand in.
+        against the ``scene``, the ``subject`` and the whole ``ring`` (for a mixed region). For
+        a region on the scene it is the frame's ``slip_px``; on a subject, the smaller of it and
+        the similarities summed over the frames, which stand in wherever nothing was registered.
 
     Returns
     -------
@@ -214,13 +214,13 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
         path += max(judged.speed_px, speed_floor_px)
         offsets = outline.centres[judged.judged] - outline.centres[judged.judged].mean(0)
         slip_px = _rms(_apply(np.sum(history, axis=0), offsets))
-        against = {"mixed": "ring"}.get(judged.attached, judged.attached)
-        if found and found.get(against) is not None:
+        registered_px = (found or {}).get({"mixed": "ring"}.get(layer, layer))
+        if registered_px is not None:
             # the scene (the camera) is rigid: its affine carries the plate into the region
             # exactly, and the registration is the better measure. A subject deforms: carried
             # into the region its affine misses a turning head's bulge, while the summed
             # similarities miss little of it; a slip must show in both
-            slip_px = found[against] if against == "scene" else min(found[against], slip_px)
+            slip_px = registered_px if layer == "scene" else min(registered_px, slip_px)
         rows.append({
             "attached": judged.attached, "float_px": judged.float_px,
             "float_ratio": judged.float_px / max(judged.speed_px, speed_floor_px),
@@ -245,7 +245,7 @@ class Registration:
     similarity: np.ndarray  # (4,) (tx, ty, a, b) in plate px about ``centre``: content vs the layer's prediction
     centre: np.ndarray  # (2,) plate px
     slip_px: np.ndarray  # (N,) frame px: the displacement at each outline point
-    residual: float  # RMS grey-level residual (0-1) of the region after registration
+    unexplained: float  # RMS residual after registration over the region's grey-level spread (its texture)
 
     def carried(self, to_plate: np.ndarray) -> np.ndarray:
         """The 2x3 affine frame px -> plate px of the region where it was found, given the layer's ``to_plate``."""
@@ -334,7 +334,7 @@ class PlateRegister:
         outline_plate = outline - centre
         shift = coef[:2] + coef[2] * outline_plate + coef[3] * np.stack([-outline_plate[:, 1], outline_plate[:, 0]], 1)
         in_frame = shift @ to_frame.T
-        return Registration(coef[:4].copy(), centre, np.hypot(*in_frame.T), float(np.sqrt(np.mean(error[keep] ** 2))))
+        return Registration(coef[:4].copy(), centre, np.hypot(*in_frame.T), float(np.sqrt(np.mean(error[keep] ** 2)) / (np.std(seen) + 1e-3)))
 
 
 def fit_layer(points: np.ndarray, targets: np.ndarray, tolerance: float = 3.0) -> np.ndarray | None:

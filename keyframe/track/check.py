@@ -184,10 +184,12 @@ class _Measure:
             predicted = points @ layer[:, :2].T + layer[:, 2]
             found = self.register(levels, points, predicted, edge @ layer[:, :2].T + layer[:, 2],
                                   np.linalg.inv(layer[:, :2]), start=np.median(own - predicted, axis=0))
-            if found is not None:
+            # a slip moves the content as it is: where the registered plate leaves much of the
+            # region's texture unexplained, the content itself changed (drift, a deforming subject)
+            if found is not None and found.unexplained <= self.cfg.register_unexplained:
                 out[name] = float(np.sqrt(np.mean(found.slip_px**2)))
-                if best is None or found.residual < best[0]:
-                    best = found.residual, found.carried(layer)
+                if best is None or found.unexplained < best[0]:
+                    best = found.unexplained, found.carried(layer)
         return {k: v for k, v in out.items() if v is not None}, None if best is None else best[1]
 
     def __call__(self, step: Step, scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
@@ -395,7 +397,7 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     qc = check_clip_qc(measured, plate, alignment.matrix, cfg, cut_at=cut_at)
     per_frame = [dataclasses.replace(row, **qc_row) for row, qc_row in zip(per_frame, qc.per_frame)]
     status.update(qc.status)
-    reasons = judge(per_frame, cfg, cut_at=cut_at) + qc.reasons
+    reasons = judge(per_frame, cfg, cut_at=cut_at, attached=attachment.layer) + qc.reasons
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
     summary.update(attachment=attachment.as_dict(), cut_at_frame=cut_at, frames_used=select.as_dict(),
                    resolution=clip.resolution())
