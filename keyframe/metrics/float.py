@@ -280,8 +280,11 @@ class PlateRegister:
 
     _LEVELS = ((3.0, 10), (1.0, 6))  # (blur sigma px, Gauss-Newton iterations)
 
-    def __init__(self, plate_grey: np.ndarray) -> None:
-        self._levels = [self._prepare(plate_grey, sigma) for sigma, _ in self._LEVELS]
+    def __init__(self, plate_grey: np.ndarray, scale: float = 1.0) -> None:
+        # ``scale``: plate px per frame px. Both sides are blurred to the same detail in frame px:
+        # a plate sampled at a coarser frame's pixels unblurred would alias and bias the fit
+        self._frame_sigmas = [sigma * max(1.0 / scale, 1.0) for sigma, _ in self._LEVELS]
+        self._levels = [self._prepare(plate_grey, sigma * max(scale, 1.0)) for sigma, _ in self._LEVELS]
 
     @staticmethod
     def _prepare(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -290,7 +293,7 @@ class PlateRegister:
 
     def frame_levels(self, frame_grey: np.ndarray) -> list[np.ndarray]:
         """A frame (or a crop of it) blurred as the plate is, once for every registration in it."""
-        return [cv2.GaussianBlur(frame_grey.astype(np.float32), (0, 0), sigma) for sigma, _ in self._LEVELS]
+        return [cv2.GaussianBlur(frame_grey.astype(np.float32), (0, 0), sigma) for sigma in self._frame_sigmas]
 
     def __call__(self, frame: np.ndarray | list[np.ndarray], points: np.ndarray, predicted: np.ndarray,
                  outline: np.ndarray, to_frame: np.ndarray, start: np.ndarray | None = None) -> Registration | None:

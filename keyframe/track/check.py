@@ -92,7 +92,7 @@ class _Measure:
         self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
         self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
-        self.register = PlateRegister(self.grey)
+        self.register: PlateRegister | None = None  # set by check_clip, which knows the plate's scale in the frames
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -351,9 +351,13 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
 
     measure = _Measure(plate, cfg, LpipsMetric() if available else None, scale=clip.scale, time_of=time_of)
     measure.edit_distance = edit_outline_distance(mask)
+    sx, sy = clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0]
+    # clip px -> working px with pixel centres kept (cv2.resize's convention): a plain scale would put
+    # the plate a quarter pixel off the working frames at half size
+    to_working = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+    plate_to_working = to_working @ alignment.matrix
+    measure.register = PlateRegister(measure.grey, 1.0 / np.sqrt(abs(np.linalg.det(plate_to_working[:2, :2]))))
     flow = make_flow(cfg.flow, cfg.dis_preset)
-    to_working = np.diag([clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0], 1.0])
-
     tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []
     outlines: list[OutlineMotion | None] = []
