@@ -7,10 +7,15 @@ attached layer's motion just outside) are fitted with a similarity about the reg
 (least squares, then once more without the sectors it explains worst), so translation, rotation
 and scale slips all count while flow noise, incoherent between sectors, mostly falls out, and a
 few sectors beside an occluder do not tilt it. Its RMS over the sectors is ``float_px``; divided by the attached surroundings'
-own speed it is ``float_ratio`` (a pasted layer ~1, half speed ~0.5). The fitted similarities
-summed over the frames are the accumulated ``slip_px``; divided by the path the surroundings
-travelled, ``slip_ratio`` says how persistent it is (a steady slow slip keeps its ratio, noise's
-ratio shrinks as the path grows).
+own speed it is ``float_ratio`` (a pasted layer ~1, half speed ~0.5).
+
+The accumulated ``slip_px`` is measured from appearance (:class:`PlateRegister`): the region's
+content is registered with the plate as its layer's ring carries it, so a slow slip is seen in
+full (the flow, smoothed across the outline, sees about half of it) and no flow noise piles up.
+On a deforming subject it is the smaller of that and the fitted similarities summed over the
+frames (an affine carried into a turning head misses its bulge). Divided by the path the
+surroundings travelled, ``slip_ratio`` says how persistent it is (a steady slow slip keeps its
+ratio, noise's ratio shrinks as the path grows).
 """
 
 from __future__ import annotations
