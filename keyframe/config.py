@@ -187,7 +187,6 @@ class CheckConfig(Section):
     float_ratio: float = Field(0.3, gt=0)
     slip_px: float = Field(2.5, gt=0)
     slip_scene_px: float = Field(0.8, gt=0)
-    slip_scene_ratio: float = Field(0.12, gt=0)
     register_unexplained: float = Field(0.1, gt=0)
     slip_ratio: float = Field(0.1, gt=0)
     cut_similarity: float = Field(0.5, ge=-1.0, le=1.0)

@@ -72,7 +72,7 @@ RULES = (
     Rule("float", "slip_px", "slip_px", True, "px of accumulated slip against the moving subject it belongs to",
          ("slip_ratio", "slip_ratio"), ("subject", "mixed")),
     Rule("float", "slip_px", "slip_scene_px", True, "px of accumulated slip against the scene it belongs to",
-         ("slip_ratio", "slip_scene_ratio"), ("scene",)),
+         ("slip_ratio", "slip_ratio"), ("scene",)),
     Rule("flicker", "flicker_excess", "flicker_levels", True, "grey levels more motion-compensated flicker than its surroundings"),
     Rule("warp", "warp_ratio", "warp_ratio", True, "x its surroundings' warping error"),
     Rule("drift", "drift_ssim", "drift_ssim", True, "SSIM lost against the plate beyond its surroundings"),
