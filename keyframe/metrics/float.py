@@ -245,22 +245,30 @@ _LEAST_TEXTURE = 2.5e-3
 
 @dataclass(frozen=True)
 class Registration:
-    """Where the region's content sits against the plate carried by its surroundings (one frame)."""
+    """Where content sits against the plate as a layer carries it: ``P' = P + shift + warp (P - centre)``."""
 
-    similarity: np.ndarray  # (4,) (tx, ty, a, b) in plate px about ``centre``: content vs the layer's prediction
+    shift: np.ndarray  # (2,) plate px
+    warp: np.ndarray  # (2, 2) the linear part (a similarity's, or an affine's)
     centre: np.ndarray  # (2,) plate px
-    slip_px: np.ndarray  # (N,) frame px: the displacement at each outline point
-    unexplained: float  # RMS residual after registration over the region's grey-level spread (its texture)
+    slip_px: np.ndarray  # (M,) frame px: the displacement at each outline point
+    unexplained: float  # RMS residual after registration over the content's grey-level spread (its texture)
 
     def carried(self, to_plate: np.ndarray) -> np.ndarray:
-        """The 2x3 affine frame px -> plate px of the region where it was found, given the layer's ``to_plate``."""
-        tx, ty, a, b = self.similarity
-        warp = np.array([[1 + a, -b], [b, 1 + a]])
-        return np.hstack([warp @ to_plate[:, :2], (warp @ (to_plate[:, 2] - self.centre) + self.centre + [tx, ty])[:, None]])
+        """The 2x3 affine frame px -> plate px of the content where it was found, given the layer's ``to_plate``."""
+        warp = np.eye(2) + self.warp
+        return np.hstack([warp @ to_plate[:, :2], (warp @ (to_plate[:, 2] - self.centre) + self.centre + self.shift)[:, None]])
+
+
+def _basis(d: np.ndarray, affine: bool) -> np.ndarray:
+    """(N, K, 2): how each point moves per unit of each warp parameter (translation first)."""
+    one, zero = np.ones(len(d)), np.zeros(len(d))
+    x, y = d[:, 0], d[:, 1]
+    columns = [(one, zero), (zero, one)] + ([(x, zero), (y, zero), (zero, x), (zero, y)] if affine else [(x, y), (-y, x)])
+    return np.stack([np.stack(c, 1) for c in columns], 1)
 
 
 class PlateRegister:
-    """Register a frame's region with the plate as its surroundings carry it (Lucas-Kanade, coarse to fine).
+    """Register content of a frame with the plate as its surroundings carry it (Lucas-Kanade, coarse to fine).
 
     The attached layer's ring pixels know which plate point they show (the tracker's maps); an
     affine fitted to them predicts which plate point each region pixel *should* show if the
@@ -268,7 +276,9 @@ class PlateRegister:
     lighting) is fitted so the plate matches the frame inside the region (Baker & Matthews 2004,
     forward-additive, on two blur levels): the similarity is the region's accumulated slip,
     measured from appearance, so it neither accumulates flow noise frame after frame nor loses
-    the part of a slow slip that the flow's smoothing spreads across the outline.
+    the part of a slow slip that the flow's smoothing spreads across the outline. The ring itself
+    is registered the same way (``affine=True``), so the prediction does not creep with the
+    tracker's composed flow either, nor lean on a brightness that changes.
 
     Examples
     --------
@@ -279,7 +289,7 @@ class PlateRegister:
     >>> points = np.stack([xs, ys], 1).astype(np.float64)
     >>> outline = np.array([[30.0, 40], [50, 40], [40, 30], [40, 50]])
     >>> found = PlateRegister(plate)(frame, points, points, outline, np.eye(2))
-    >>> found.similarity[:2].round(1).tolist()
+    >>> found.shift.round(1).tolist()
     [-2.0, 0.0]
     """
 
@@ -301,48 +311,49 @@ class PlateRegister:
         return [cv2.GaussianBlur(frame_grey.astype(np.float32), (0, 0), sigma) for sigma in self._frame_sigmas]
 
     def __call__(self, frame: np.ndarray | list[np.ndarray], points: np.ndarray, predicted: np.ndarray,
-                 outline: np.ndarray, to_frame: np.ndarray, start: np.ndarray | None = None) -> Registration | None:
+                 outline: np.ndarray, to_frame: np.ndarray, start: np.ndarray | None = None,
+                 affine: bool = False) -> Registration | None:
         """Fit the slip of ``points`` (N, 2 frame px, in ``frame``'s coordinates).
 
-        ``frame`` is the frame's grey image, or its :meth:`frame_levels`.
-
-        ``predicted`` (N, 2) are the plate points the attached layer says they show, ``outline``
-        (M, 2) the same prediction for the outline points the slip is reported at, ``to_frame``
-        (2x2) turns plate px into frame px there, and ``start`` (2,) is an initial plate-px
-        translation (the tracker's own estimate). None when the content has too little texture
-        to register, or the fit does not settle.
+        ``frame`` is the frame's grey image, or its :meth:`frame_levels`. ``predicted`` (N, 2)
+        are the plate points the attached layer says they show, ``outline`` (M, 2) the same
+        prediction for the outline points the slip is reported at, ``to_frame`` (2x2) turns
+        plate px into frame px there, ``start`` (2,) is an initial plate-px translation (the
+        tracker's own estimate), and ``affine`` fits an affine warp instead of a similarity. None
+        when the content has too little texture to register, or the fit does not settle.
         """
         centre = predicted.mean(0)
-        d = predicted - centre
-        coef = np.array([*(np.zeros(2) if start is None else start), 0.0, 0.0, 0.0, 0.0])  # tx ty a b gain offset
+        basis = _basis(predicted - centre, affine)
+        count = basis.shape[1]
+        coef = np.zeros(count + 2)  # warp parameters, then gain and offset
+        coef[:2] = 0.0 if start is None else start
         px, py = points[:, 0].astype(np.float32), points[:, 1].astype(np.float32)
-        keep = np.ones(len(points), bool)
         levels = self.frame_levels(frame) if isinstance(frame, np.ndarray) else frame
         for (_, iterations), (plate, gx, gy), blurred in zip(self._LEVELS, self._levels, levels):
             seen = cv2.remap(blurred, px[:, None], py[:, None], cv2.INTER_LINEAR)[:, 0]
             for _ in range(iterations):
-                at = predicted + coef[:2] + coef[2] * d + coef[3] * np.stack([-d[:, 1], d[:, 0]], 1)
+                at = predicted + basis.transpose(0, 2, 1) @ coef[:count]
                 mx, my = at[:, :1].astype(np.float32), at[:, 1:].astype(np.float32)
                 value, ix, iy = (cv2.remap(m, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:, 0]
                                  for m in (plate, gx, gy))
-                error = seen - (1 + coef[4]) * value - coef[5]
+                error = seen - (1 + coef[count]) * value - coef[count + 1]
                 spread = 1.4826 * float(np.median(np.abs(error - np.median(error)))) + 1e-3
-                keep = np.abs(error) <= 3 * spread  # pixels that are not the region (an occluder, a highlight)
-                design = np.stack([ix, iy, ix * d[:, 0] + iy * d[:, 1], iy * d[:, 0] - ix * d[:, 1], value,
-                                   np.ones_like(value)], 1)[keep]
+                keep = np.abs(error) <= 3 * spread  # pixels that are not the content (an occluder, a highlight)
+                design = np.concatenate([basis[..., 0] * ix[:, None] + basis[..., 1] * iy[:, None], value[:, None],
+                                         np.ones((len(value), 1))], 1)[keep]
                 hessian = design.T @ design
                 if np.linalg.eigvalsh(hessian[:2, :2])[0] < _LEAST_TEXTURE:  # nothing to lock on to
                     return None
-                step = np.linalg.solve(hessian + 1e-9 * np.eye(6), design.T @ error[keep])
+                step = np.linalg.solve(hessian + 1e-9 * np.eye(count + 2), design.T @ error[keep])
                 coef += step
                 if np.hypot(*step[:2]) < 0.005:
                     break
         if not np.isfinite(coef).all() or np.hypot(*coef[:2]) > 4 * np.ptp(points, axis=0).max():
             return None
-        outline_plate = outline - centre
-        shift = coef[:2] + coef[2] * outline_plate + coef[3] * np.stack([-outline_plate[:, 1], outline_plate[:, 0]], 1)
-        in_frame = shift @ to_frame.T
-        return Registration(coef[:4].copy(), centre, np.hypot(*in_frame.T), float(np.sqrt(np.mean(error[keep] ** 2)) / (np.std(seen) + 1e-3)))
+        shift, warp = coef[:2].copy(), (_basis(np.eye(2), affine)[:, 2:].transpose(0, 2, 1) @ coef[2:count]).T
+        in_frame = (shift + (outline - centre) @ warp.T) @ to_frame.T
+        return Registration(shift, warp, centre, np.hypot(*in_frame.T),
+                            float(np.sqrt(np.mean(error[keep] ** 2)) / (np.std(seen) + 1e-3)))
 
 
 def fit_layer(points: np.ndarray, targets: np.ndarray, tolerance: float = 3.0) -> np.ndarray | None:

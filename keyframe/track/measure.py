@@ -122,9 +122,16 @@ class FrameMeasure:
                 continue
             every = max(1, rx.size // _REGISTER_POINTS)
             ry, rx = ry[::every], rx[::every]
-            layer = fit_layer(np.stack([rx, ry], 1), np.stack([step.map_x[ry, rx], step.map_y[ry, rx]], 1))
+            ring_xy = np.stack([rx, ry], 1).astype(np.float64)
+            layer = fit_layer(ring_xy, np.stack([step.map_x[ry, rx], step.map_y[ry, rx]], 1))
             if layer is None:
                 continue
+            # the ring registered with the plate too: the layer's place no longer creeps with the
+            # tracker's composed flow, nor leans on a brightness that changes
+            ring_at = self.register(levels, ring_xy, ring_xy @ layer[:, :2].T + layer[:, 2], ring_xy[:1], np.eye(2),
+                                    affine=True)
+            if ring_at is not None and ring_at.unexplained <= self.cfg.register_unexplained:
+                layer = ring_at.carried(layer)
             predicted = points @ layer[:, :2].T + layer[:, 2]
             found = self.register(levels, points, predicted, edge @ layer[:, :2].T + layer[:, 2],
                                   np.linalg.inv(layer[:, :2]), start=np.median(own - predicted, axis=0))
