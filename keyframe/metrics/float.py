@@ -293,7 +293,7 @@ class PlateRegister:
     [-2.0, 0.0]
     """
 
-    _LEVELS = ((3.0, 10), (1.0, 6))  # (blur sigma px, Gauss-Newton iterations)
+    _LEVELS = ((3.0, 8), (1.0, 5))  # (blur sigma px, Gauss-Newton iterations at most)
 
     def __init__(self, plate_grey: np.ndarray, scale: float = 1.0) -> None:
         # ``scale``: plate px per frame px. Both sides are blurred to the same detail in frame px:

@@ -18,7 +18,7 @@ from keyframe.track.propagate import Step
 
 SSIM_WINDOW = 7
 _LEAST_CORE = 32  # fewest region (or ring-layer) pixels the slip is registered from
-_REGISTER_POINTS = 2500  # region pixels registered at most (an even subsample of a larger region)
+_REGISTER_POINTS = 1200  # pixels (of the region, of a ring layer) registered at most: an even subsample of more
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -81,13 +81,17 @@ class FrameMeasure:
         out = {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
                for part, selection in parts.items()}
         if carried is not None and out["ssim_region"] is not None:
-            ys, xs = np.mgrid[sub.y0 : sub.y1, sub.x0 : sub.x1].astype(np.float32)
+            own = bounding_box(region, padding=SSIM_WINDOW // 2)  # the region's own box: all this is for
+            ys, xs = np.mgrid[own.y0 : own.y1, own.x0 : own.x1].astype(np.float32)
             mx = (carried[0, 0] * xs + carried[0, 1] * ys + carried[0, 2]).astype(np.float32)
             my = (carried[1, 0] * xs + carried[1, 1] * ys + carried[1, 2]).astype(np.float32)
             ref_grey = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             ref_lab = cv2.remap(self.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            out["ssim_region"] = max(out["ssim_region"], float(ssim_map(step.grey[sub.slices], ref_grey)[sel_region].mean()))
-            out["delta_e_region"] = min(out["delta_e_region"], float(delta_e_map(frame_lab, ref_lab)[sel_region].mean()))
+            inside = (slice(own.y0 - sub.y0, own.y1 - sub.y0), slice(own.x0 - sub.x0, own.x1 - sub.x0))
+            mine = region[own.slices]
+            out["ssim_region"] = max(out["ssim_region"], float(ssim_map(step.grey[own.slices], ref_grey)[mine].mean()))
+            out["delta_e_region"] = min(out["delta_e_region"],
+                                        float(delta_e_map(frame_lab[inside], ref_lab)[mine].mean()))
         return out
 
     def registered(self, step: Step, region: np.ndarray, ring: np.ndarray, inner: np.ndarray,
