@@ -18,7 +18,7 @@ from keyframe.track.propagate import Step
 
 SSIM_WINDOW = 7
 _LEAST_CORE = 32  # fewest region (or ring-layer) pixels the slip is registered from
-_REGISTER_POINTS = 1200  # pixels (of the region, of a ring layer) registered at most: an even subsample of more
+_REGISTER_POINTS = 2500  # pixels (of the region, of a ring layer) registered at most: an even subsample of more
 
 
 def _mean(values: np.ndarray) -> float | None:
