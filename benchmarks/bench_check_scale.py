@@ -2,9 +2,10 @@
 
 For each clip size (made with ``scale_clips.py`` from a real ``skimage.data`` photo on a known
 camera path, cached in ``--work``), alternately runs ``keyframe check CLIP --out DIR`` and
-``bare_loop.py CLIP`` as separate processes under ``/usr/bin/time -v`` and reports the median
-wall time, the median CPU time (user + system, children included: ffmpeg counts) and the peak
-resident memory of each, and the check / bare ratios.
+``bare_loop.py CLIP`` as separate processes under ``/usr/bin/time -v`` (after one uncounted
+warm-up, with bytecode caching on as in an installation) and reports the median wall time,
+the median CPU time (user + system, children included: ffmpeg counts) and the peak resident
+memory of each, and the check / bare ratios.
 
     .venv/bin/python benchmarks/bench_check_scale.py --clips 1024x576x25 --repeat 5
     .venv/bin/python benchmarks/bench_check_scale.py --clips 1920x1080x121,1920x1080x241,3840x2160x121 --repeat 1
@@ -13,6 +14,7 @@ resident memory of each, and the check / bare ratios.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -51,13 +53,13 @@ def main() -> None:
     parser.add_argument("--no-bare", action="store_true", help="time the check only")
     parser.add_argument("--check-args", default="", help="extra arguments for keyframe check")
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    os.environ.update(env)
+    os.environ["PYTHONPATH"] = str(ROOT)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached, not recompiled each run
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start, "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print("| clip | check wall (s) | bare wall (s) | wall ratio | check CPU (s) | bare CPU (s) | CPU ratio "
-          "| check peak RSS (GiB) | bare peak RSS (GiB) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| check peak RSS (GiB) | bare peak RSS (GiB) | verdict (clean clip: pass) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for spec in args.clips.split(","):
         width, height, frames = (int(v) for v in spec.split("x"))
         folder = args.work / spec
@@ -69,12 +71,15 @@ def main() -> None:
         bare = [sys.executable, str(ROOT / "benchmarks" / "bare_loop.py"), str(clip)]
         (folder / "out").mkdir(exist_ok=True)
         runs: dict[str, list[dict[str, float]]] = {"check": [], "bare": []}
+        measure(check)  # warm-up, not counted: file cache, bytecode
         for _ in range(args.repeat):
             runs["check"].append(measure(check))
             if not args.no_bare:
                 runs["bare"].append(measure(bare))
         if any(r["rc"] not in (0, 1) for r in runs["check"]):
             raise SystemExit(f"keyframe check failed on {spec}")
+        report = json.loads((folder / "out" / "report.json").read_text())
+        verdict = report["verdict"] + "".join(f" {r['code']}" for r in report["reasons"])
 
         def med(kind: str, key: str) -> float | None:
             return statistics.median(r[key] for r in runs[kind]) if runs[kind] else None
@@ -85,7 +90,7 @@ def main() -> None:
         ratio = {k: (med("check", k) / med("bare", k)) if runs["bare"] else None for k in ("wall", "cpu")}
         print(f"| {spec} | {fmt(med('check', 'wall'))} | {fmt(med('bare', 'wall'))} | {fmt(ratio['wall'])} "
               f"| {fmt(med('check', 'cpu'))} | {fmt(med('bare', 'cpu'))} | {fmt(ratio['cpu'])} "
-              f"| {fmt(med('check', 'rss'), 3)} | {fmt(med('bare', 'rss'), 3)} |", flush=True)
+              f"| {fmt(med('check', 'rss'), 3)} | {fmt(med('bare', 'rss'), 3)} | {verdict} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end; medians of {args.repeat} alternating runs")
 
 

@@ -26,22 +26,7 @@ from skimage import data
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from clips import camera_path  # noqa: E402
-
-
-def sway(shape: tuple[int, int], n: int, period: float = 120.0) -> list[np.ndarray]:
-    """Homographies plate -> frame t of a camera swaying about the centre: pan, zoom and roll."""
-    height, width = shape
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-    out = []
-    for t in range(n):
-        phase = 2 * np.pi * t / period
-        s, a = 1.08 + 0.04 * np.sin(phase / 2), np.deg2rad(0.6 * np.sin(phase))
-        rot = np.array([[s * np.cos(a), -s * np.sin(a), 0], [s * np.sin(a), s * np.cos(a), 0], [0, 0, 1]])
-        shift = np.array([[1, 0, cx + 0.06 * width * np.sin(phase)], [0, 1, cy + 0.03 * height * np.sin(2 * phase)],
-                          [0, 0, 1.0]])
-        out.append(shift @ rot @ np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1.0]]))
-    return out
+from clips import camera_path, subject_ellipse, sway  # noqa: E402
 
 
 def make(out: Path, width: int, height: int, frames: int, photo: str = "astronaut") -> Path:
@@ -49,8 +34,7 @@ def make(out: Path, width: int, height: int, frames: int, photo: str = "astronau
     out.mkdir(parents=True, exist_ok=True)
     image = getattr(data, photo)()
     plate = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
-    mask = np.zeros((height, width), np.uint8)
-    cv2.ellipse(mask, (int(width * 0.42), int(height * 0.5)), (width // 14, height // 9), 0, 0, 360, 255, -1)
+    mask = subject_ellipse((height, width))
     cv2.imwrite(str(out / "plate.png"), cv2.cvtColor(plate, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(out / "mask.png"), mask)
     scale = width / 1024  # the calibration path's speed in px/frame at 1024 wide, scaled to this size

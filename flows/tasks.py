@@ -36,13 +36,14 @@ from keyframe.io.models import weights_fingerprint
 from keyframe.io.results import content_digest, decode_result, encode_result, forget_damaged_result, tidy_cache
 from keyframe.pipeline import Stages
 from keyframe.render import RenderResult, render, render_model_source, shared_render_model
+from keyframe.render.stored import store_frames
 from keyframe.track import CheckResult, check_clip
 from keyframe.upscale import UpscaleResult, shared_upscale_model, upscale
 
 CACHE_DIR = ".keyframe-cache"
 TRANSIENT = (OSError, TimeoutError)
-#: Parameters that name a task run in the UI but do not change its result.
-_LABELS = ("label",)
+#: Parameters that do not change a task's result: its name in the UI, where it keeps a model's clip.
+_LABELS = ("label", "store")
 
 
 def flow_logger() -> logging.Logger | logging.LoggerAdapter:
@@ -161,9 +162,11 @@ def gate_task(plate: np.ndarray, mask: np.ndarray, cfg: GateConfig, label: str) 
 
 @task(name="render", task_run_name="render [{label}]", **_STAGE)
 def render_task(plate: np.ndarray, cfg: RenderConfig, seed: int, weights: str | None, label: str,
-                last: np.ndarray | None = None) -> RenderResult:
-    """Render a clip from the cleaned plate, towards the end plate ``last`` (``weights`` keys the cache)."""
-    return render(plate, cfg, seed=seed, model=shared_render_model(cfg), last=last)
+                last: np.ndarray | None = None, store: str | None = None) -> RenderResult:
+    """Render a clip from the cleaned plate, towards the end plate ``last`` (``weights`` keys the cache);
+    a model's frames are kept in the folder ``store``, losslessly, and streamed from there (the result names the file)."""
+    result = render(plate, cfg, seed=seed, model=shared_render_model(cfg), last=last)
+    return result if store is None else store_frames(result, store)
 
 
 @task(name="check", task_run_name="check [{label}]", **_STAGE)
@@ -222,6 +225,7 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     """
     cache = Path(out_dir).resolve() / CACHE_DIR
     keys, results = CacheStorage(basepath=str(cache / "keys")), CacheStorage(basepath=str(cache / "results"))
+    store = str(cache / "clips")  # model renders' frames, losslessly (keyframe.render.stored)
     # Prefect takes a block as result storage only once saved on its server (one document per folder).
     save_cache_block(results, f"keyframe-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:16]}")
     for path in tidy_cache(keys.folder, results.folder):
@@ -241,7 +245,7 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
     def render_many(image: np.ndarray, configs: list[Config], last: np.ndarray | None) -> list[RenderResult]:
         return render_run.map(unmapped(image), [c.render for c in configs], [c.seed for c in configs],
                               [weights_fingerprint(render_model_source(c.render)) for c in configs], names(configs),
-                              unmapped(last)).result()
+                              unmapped(last), unmapped(store)).result()
 
     def check_many(clips: list[RenderResult], plate: np.ndarray, edit: np.ndarray, configs: list[Config],
                    last: np.ndarray | None) -> list[CheckResult]:
@@ -254,7 +258,7 @@ def stage_tasks(out_dir: Path, nightly: NightlyConfig, label: str) -> Stages:
                                                      weights_fingerprint(cfg.inpaint.model), label),
         gate=lambda image, edit, cfg: gate_run(image, edit, cfg.gate, label),
         render=lambda image, cfg, last=None: render_run(image, cfg.render, cfg.seed, weights_fingerprint(render_model_source(cfg.render)),
-                                                        label, last),
+                                                        label, last, store),
         check=lambda clip, plate, edit, cfg, last=None: check_run(clip.frames, plate, edit, cfg.check, clip.fps,
                                                                   clip.plate_to_frame0, label, last, clip.last_to_frame),
         upscale=lambda image, edit, cfg: upscale_run(image, edit, cfg.upscale, cfg.seed,

@@ -12,7 +12,7 @@ lengths or frame rates are matched by time (:func:`keyframe.revisions.match_by_t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from keyframe.inpaint.stage import mask_output_path
 from keyframe.io import package_versions, write_clip, write_figure, write_json_atomic
 from keyframe.pipeline import CLEAN, Revision
 from keyframe.report.html import write_compare_html
-from keyframe.report.outputs import flagged_frames, overlay_frames
+from keyframe.report.outputs import flagged_frames, outline
 from keyframe.revisions import match_by_time
 from keyframe.verdict import RULES
 
@@ -191,54 +191,58 @@ def against_previous(previous: Mapping[str, Any], new: Mapping[str, Any], cfg: C
             "verdict": previous.get("verdict"), "reasons": list(previous.get("reasons") or []), "comparison": comparison}
 
 
-def _label(frames: np.ndarray, text: str) -> np.ndarray:
-    out = frames.copy()
-    for frame in out:
-        cv2.putText(frame, text, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
-    return out
+def _frames_at(frames: Iterable[np.ndarray], indices: Iterable[int]) -> Iterator[np.ndarray]:
+    """Frames ``indices`` (non-decreasing; repeats allowed) of a clip, read through once."""
+    source = iter(frames)
+    t, frame = -1, None
+    for index in indices:
+        while t < index:
+            frame, t = next(source), t + 1
+        yield frame
 
 
 def side_by_side(
-    frames_a: np.ndarray,
-    frames_b: np.ndarray,
-    masks_a: np.ndarray,
-    masks_b: np.ndarray,
+    frames_a: Iterable[np.ndarray],
+    frames_b: Iterable[np.ndarray],
+    masks_a: Sequence[np.ndarray],
+    masks_b: Sequence[np.ndarray],
     reasons_a: Sequence[Mapping[str, Any]] = (),
     reasons_b: Sequence[Mapping[str, Any]] = (),
     pairs: Sequence[tuple[int, int]] | None = None,
-) -> np.ndarray:
-    """A and B next to each other, tracked region outlined (red on flagged frames), labelled.
+) -> Iterator[np.ndarray]:
+    """A and B next to each other, tracked region outlined (red on flagged frames), labelled; one
+    frame at a time, each clip read through once (arrays or streams such as :class:`keyframe.io.ClipStream`).
 
-    ``pairs`` lists the frame of A and of B shown together (``match_by_time``); by default
-    frame ``t`` beside frame ``t`` up to the shorter clip's length. A panel shorter than the
-    other is scaled to its height.
+    ``pairs`` lists the frame of A and of B shown together (``match_by_time``: each column
+    non-decreasing); by default frame ``t`` beside frame ``t`` up to the shorter clip's length
+    (the masks' lengths are the clips'). A panel shorter than the other is scaled to its height.
 
-    Returns
-    -------
-    ndarray of shape (len(pairs), H, Wa + 8 + Wb, 3), uint8
+    Yields
+    ------
+    ndarray of shape (H, Wa + 8 + Wb, 3), uint8
 
     Examples
     --------
     >>> f = np.zeros((3, 32, 48, 3), np.uint8); m = np.zeros((3, 32, 48), bool)
-    >>> side_by_side(f, f, m, m).shape
-    (3, 32, 104, 3)
+    >>> [frame.shape for frame in side_by_side(f, f, m, m)]
+    [(32, 104, 3), (32, 104, 3), (32, 104, 3)]
     """
     if pairs is None:
-        pairs = [(t, t) for t in range(min(len(frames_a), len(frames_b)))]
-    picks = np.asarray(pairs, int).reshape(-1, 2)
-    height = max(frames_a.shape[1], frames_b.shape[1])
-    panels = []
-    for column, (text, frames, masks, reasons) in enumerate(
-        (("A", frames_a, masks_a, reasons_a), ("B", frames_b, masks_b, reasons_b))
-    ):
-        chosen = picks[:, column]
-        shown = overlay_frames(frames[chosen], masks[chosen], flagged_frames(list(reasons), len(frames))[chosen])
-        if shown.shape[1] != height:
-            width = int(round(shown.shape[2] * height / shown.shape[1]))
-            shown = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR) for frame in shown])
-        panels.append(_label(shown, text))
-    gap = np.zeros((len(picks), height, 8, 3), np.uint8)
-    return np.concatenate([panels[0], gap, panels[1]], axis=2)
+        pairs = [(t, t) for t in range(min(len(masks_a), len(masks_b)))]
+    columns = (("A", frames_a, masks_a, reasons_a), ("B", frames_b, masks_b, reasons_b))
+    flags = [flagged_frames(list(reasons), len(masks)) for _, _, masks, reasons in columns]
+    streams = [_frames_at(frames, [pair[c] for pair in pairs]) for c, (_, frames, _, _) in enumerate(columns)]
+    for pair, *frames in zip(pairs, *streams):
+        panels = [outline(frame, masks[index], bool(flagged[index]))
+                  for frame, index, (_, _, masks, _), flagged in zip(frames, pair, columns, flags)]
+        height = max(panel.shape[0] for panel in panels)
+        for column, panel in enumerate(panels):
+            if panel.shape[0] != height:
+                panel = cv2.resize(panel, (int(round(panel.shape[1] * height / panel.shape[0])), height),
+                                   interpolation=cv2.INTER_LINEAR)
+            cv2.putText(panel, columns[column][0], (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+            panels[column] = panel
+        yield np.concatenate([panels[0], np.zeros((height, 8, 3), np.uint8), panels[1]], axis=1)
 
 
 def compare_plot(path: str | Path, a: Mapping[str, Any], b: Mapping[str, Any], cfg: CheckConfig, *,
@@ -281,7 +285,8 @@ def write_comparison(out_dir: Path, a: Revision, b: Revision, cfg: Config) -> di
     video = write_clip(out_dir / "side_by_side.mp4",
                        side_by_side(a.clip.frames, b.clip.frames, a.check.tracked_masks, b.check.tracked_masks,
                                     a.report["reasons"], b.report["reasons"], pairs),
-                       comparison["timing"]["fps"], quality=cfg.io.video_quality)
+                       comparison["timing"]["fps"], quality=cfg.report.overlay_quality,
+                       preset=cfg.report.overlay_preset)
     plot = compare_plot(out_dir / "compare.png", a.report, b.report, cfg.check, by_time=abs(a.clip.fps - b.clip.fps) > _EPS)
     rendered_here = a.clip_path is None and b.clip_path is None
     result = {

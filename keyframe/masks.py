@@ -147,7 +147,14 @@ def boundary_bands(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray
     return inner, outer
 
 
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
 def contour(mask: np.ndarray) -> np.ndarray:
-    """The one-pixel boundary of a hard mask (pixels inside with a neighbour outside)."""
+    """The one-pixel boundary of a hard mask (pixels inside with a 4-neighbour outside).
+
+    The same pixels as ``mask & ~shrink(mask, 1)`` (a disk of radius 1 is the 4-neighbour cross),
+    by one 3x3 erosion instead of a distance transform; the image border is not a boundary.
+    """
     mask = _check_mask(mask) > 0
-    return mask & ~shrink(mask, 1)
+    return mask & ~cv2.erode(mask.astype(np.uint8), _CROSS).astype(bool)

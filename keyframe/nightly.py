@@ -331,24 +331,24 @@ def write_batch_outputs(out_dir: Path, manifest_path: Path, rows: list[dict[str,
 PLATE_BYTES_PER_PIXEL = 128
 #: Bytes a shot holds whatever its size (stage objects, flow backends, report documents).
 SHOT_BASE_BYTES = 48 * 2**20
+#: Frames of a camera render in flight at once (it renders each frame as it is read, never the clip).
+CAMERA_FRAMES_HELD = 4
 
 
 def shot_memory(plate_shape: tuple[int, ...], cfg: Config) -> int:
     """Estimated peak memory of one shot in bytes, from its plate and the clip it will render.
 
-    The render holds its clip (``frames x width x height x 3`` bytes); every later stage streams
-    it (the check, the overlay and the contact sheet never copy it), so the clip counts once,
-    plus a per-pixel allowance for the plate's working copies and a fixed base.
+    A model's render holds its clip (``frames x width x height x 3`` bytes) once, a camera's :data:`CAMERA_FRAMES_HELD`
+    frames whatever its length; plus a per-pixel allowance for the plate's working copies and a fixed base.
 
-    Examples
-    --------
-    >>> round(shot_memory((1080, 1920, 3), Config(render={"frames": 121})) / 2**30, 2)
-    1.0
+    >>> [round(shot_memory((1080, 1920, 3), Config(render={"frames": 121, "backend": b})) / 2**30, 2)
+    ...  for b in ("svd", "camera")]
+    [1.0, 0.32]
     """
     height, width = plate_shape[:2]
     if cfg.render.size:
         width, height = (int(v) for v in cfg.render.size.split("x"))
-    frames = cfg.render.frames or 25
+    frames = CAMERA_FRAMES_HELD if cfg.render.backend == "camera" else cfg.render.frames or 25
     return frames * width * height * 3 + plate_shape[0] * plate_shape[1] * PLATE_BYTES_PER_PIXEL + SHOT_BASE_BYTES
 
 

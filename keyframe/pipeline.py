@@ -240,8 +240,8 @@ def write_checked_clip(out_dir: Path, clip: RenderResult | RevisionClip, check: 
     if clip_inputs is not None:
         write_render(clip, out_dir / CLIP, inputs=clip_inputs, seed=cfg.seed, quality=cfg.io.video_quality)
         links["clip"] = out_dir / CLIP
-    files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps, quality=cfg.io.video_quality,
-                                preset=cfg.report.overlay_preset)
+    files = write_check_outputs(out_dir, report, check, clip.frames, clip.fps,
+                                quality=cfg.report.overlay_quality, preset=cfg.report.overlay_preset)
     write_html_report(out_dir, report, frames=clip.frames, tracked_masks=check.tracked_masks,
                       broken_outline=check.broken_outline, drift_plot=files["plot"],
                       media={**links, "overlay": files["overlay"], "report.json": files["report"], **media},

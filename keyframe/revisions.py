@@ -16,9 +16,9 @@ import numpy as np
 
 from keyframe.config import Config
 from keyframe.errors import KeyframeError
-from keyframe.io import read_clip, read_plate_to_frame0
+from keyframe.io import ClipStream, read_plate_to_frame0
 from keyframe.track.align import align_plate, edit_mismatch
-from keyframe.validation import MIN_CLIP_FRAMES, check_frames
+from keyframe.validation import MIN_CLIP_FRAMES, check_clip_length
 
 _EPS = 1e-6
 
@@ -27,7 +27,7 @@ _EPS = 1e-6
 class RevisionClip:
     """A clip rendered elsewhere, opened against its own plate by :func:`open_revision_clip`."""
 
-    frames: np.ndarray  # (T, H, W, 3) uint8
+    frames: ClipStream  # decoded a frame at a time, each time it is read
     fps: float
     plate_to_frame0: np.ndarray  # 3x3, verified
     alignment: str  # "sidecar" | "features"
@@ -35,13 +35,16 @@ class RevisionClip:
     last_to_frame: np.ndarray | None = None  # end plate -> last frame: not known here, the check aligns it
 
     def as_dict(self) -> dict[str, Any]:
-        return {"frames": int(len(self.frames)), "fps": self.fps, "size": [int(self.frames.shape[2]), int(self.frames.shape[1])],
+        return {"frames": self.frames.count, "fps": self.fps, "size": list(self.frames.size),
                 "alignment": self.alignment,
                 "edit_mismatch": None if self.edit_mismatch is None else round(self.edit_mismatch, 3)}
 
 
 def open_revision_clip(label: str, clip_path: str | Path, plate: np.ndarray, mask: np.ndarray, cfg: Config) -> RevisionClip:
-    """Read a revision's clip and make sure it is a clip of ``plate``; refuse it in one line if not.
+    """Open a revision's clip and make sure it is a clip of ``plate``; refuse it in one line if not.
+
+    Only its header and first frame are read here; the clip is decoded as a stream each time it is
+    read afterwards (a clip up to ``io.keep_clip_mb`` is kept from its first full read).
 
     The plate is aligned to frame 0 (the render sidecar's transform when ``CLIP.json`` lies beside
     the clip, else feature matching, as ``keyframe check`` does), so clips of any size, length or
@@ -66,14 +69,17 @@ def open_revision_clip(label: str, clip_path: str | Path, plate: np.ndarray, mas
         ``<label>: ...`` when the clip is unreadable or not of its plate.
     """
     try:
-        clip = read_clip(clip_path, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels)
-        check_frames(clip.frames, min_frames=MIN_CLIP_FRAMES)
+        clip = ClipStream(clip_path, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels,
+                          keep_bytes=cfg.io.keep_clip_mb * 2**20)
+        if clip.count is not None:  # a header's count; a clip without one is counted as the check decodes it
+            check_clip_length(clip.count, MIN_CLIP_FRAMES, where=str(clip_path))
+        first = clip.first()
         _, transform = read_plate_to_frame0(clip_path)
-        alignment = align_plate(plate, clip.frames[0], transform, min_ncc=cfg.check.align_min_ncc,
+        alignment = align_plate(plate, first, transform, min_ncc=cfg.check.align_min_ncc,
                                 min_inliers=cfg.check.align_min_inliers)
     except KeyframeError as error:
         raise KeyframeError(f"{label}: {error} ({clip_path})") from None
-    mismatch = edit_mismatch(plate, mask, clip.frames[0], alignment.matrix, ring_gap_px=cfg.check.ring_gap_px,
+    mismatch = edit_mismatch(plate, mask, first, alignment.matrix, ring_gap_px=cfg.check.ring_gap_px,
                              ring_px=cfg.check.ring_px)
     limit = cfg.check.align_max_edit_mismatch
     if mismatch is not None and mismatch > limit:
@@ -82,7 +88,7 @@ def open_revision_clip(label: str, clip_path: str | Path, plate: np.ndarray, mas
             f"{mismatch:.1f} dE more than around it (limit {limit}, check.align_max_edit_mismatch); "
             f"is it a render of the other revision? ({clip_path})"
         )
-    return RevisionClip(clip.frames, clip.fps, alignment.matrix, alignment.source, mismatch)
+    return RevisionClip(clip, clip.fps, alignment.matrix, alignment.source, mismatch)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def good_clip(plate: np.ndarray, move: str):
     from keyframe.render import render
 
     result = render(plate, RenderConfig(frames=FRAMES, camera={"move": move}))
-    return result.frames, np.asarray(result.plate_to_frame0)
+    return np.asarray(result.frames), np.asarray(result.plate_to_frame0)  # the camera renders frames as read: hold them here
 
 
 def plant(frames: np.ndarray, defect: str, strength: float | None) -> np.ndarray:

@@ -49,6 +49,21 @@ def camera_path(shape: tuple[int, int], n: int, *, pan=(1.6, -0.7), zoom=0.004, 
     return out
 
 
+def sway(shape: tuple[int, int], n: int, period: float = 120.0) -> list[np.ndarray]:
+    """Homographies plate -> frame t of a camera swaying about the centre: pan, zoom and roll."""
+    height, width = shape
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    out = []
+    for t in range(n):
+        phase = 2 * np.pi * t / period
+        s, a = 1.08 + 0.04 * np.sin(phase / 2), np.deg2rad(0.6 * np.sin(phase))
+        rot = np.array([[s * np.cos(a), -s * np.sin(a), 0], [s * np.sin(a), s * np.cos(a), 0], [0, 0, 1]])
+        shift = np.array([[1, 0, cx + 0.06 * width * np.sin(phase)], [0, 1, cy + 0.03 * height * np.sin(2 * phase)],
+                          [0, 0, 1.0]])
+        out.append(shift @ rot @ np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1.0]]))
+    return out
+
+
 def _warp(image: np.ndarray, h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.warpPerspective(image, h, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
@@ -86,6 +101,39 @@ def known_clip(plate: np.ndarray, mask: np.ndarray, n: int = 12, defect: str | N
         frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
         truth.append(_warp(mask.astype(np.float32), region_h, shape) >= 0.5)
     return KnownClip(np.stack(frames), hs, np.stack(truth))
+
+
+def subject_ellipse(size: tuple[int, int]) -> np.ndarray:
+    """The scale clips' mask (uint8, 0/255): an ellipse on the astronaut's face, for a frame of ``size`` (h, w)."""
+    height, width = size
+    mask = np.zeros(size, np.uint8)
+    cv2.ellipse(mask, (int(width * 0.42), int(height * 0.5)), (width // 14, height // 9), 0, 0, 360, 255, -1)
+    return mask
+
+
+def swaying_clip(photo: str = "astronaut", size: tuple[int, int] = (144, 256), n: int = 121, *,
+                 pinned_from: int | None = None) -> tuple[np.ndarray, np.ndarray, KnownClip]:
+    """A long clip: a ``skimage.data`` photo under :func:`sway`, with an ellipse on the subject.
+
+    Returns the plate, its mask and the clip. With ``pinned_from``, the region stops following
+    the camera at that frame and stays where it was on the screen (a pasted layer).
+    """
+    from skimage import data
+
+    height, width = size
+    plate = cv2.resize(getattr(data, photo)(), (width, height), interpolation=cv2.INTER_AREA)
+    mask = subject_ellipse(size)
+    soft = feather(mask > 0, 2)
+    hs = sway(size, n)
+    frames, truth = [], []
+    for t, h in enumerate(hs):
+        frame = _warp(plate, h, size).astype(np.float32)
+        region_h = hs[pinned_from] if pinned_from is not None and t > pinned_from else h
+        alpha = _warp(soft, region_h, size)[..., None]
+        frame = frame * (1.0 - alpha) + _warp(plate, region_h, size).astype(np.float32) * alpha
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+        truth.append(_warp(mask.astype(np.float32), region_h, size) >= 127.5)
+    return plate, mask > 0, KnownClip(np.stack(frames), hs, np.stack(truth), fps=25.0)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -69,6 +69,22 @@ def test_appearance_maps():
     assert delta_e_map(to_lab(rgb), to_lab(rgb)).max() == 0 and delta_e_map(to_lab(rgb), to_lab(shifted)).min() > 5
 
 
+def test_ssim_map_is_scikit_images_ssim():
+    from skimage import data
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(2)
+    plate = data.camera()[::2, ::2].astype(np.float32) / 255.0
+    for other in (np.clip(plate + rng.normal(0, 0.05, plate.shape), 0, 1), np.roll(plate, 3, axis=1),
+                  plate * 0.8 + 0.1, rng.random((9, 13))):
+        other = other.astype(np.float32)
+        image = plate[: other.shape[0], : other.shape[1]]
+        _, expected = structural_similarity(image, other, data_range=1.0, full=True)
+        ours = ssim_map(image, other)
+        assert ours.shape == expected.shape and ours.dtype == np.float32
+        assert np.abs(ours - expected).max() < 1e-3 and abs(ours.mean() - expected.mean()) < 1e-5
+
+
 def test_lpips_is_unavailable_without_backbone_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     available, why = lpips_status()

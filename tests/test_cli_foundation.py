@@ -164,3 +164,37 @@ def test_unexpected_error_is_one_line_with_debug_hint(cli, monkeypatch):
     assert_one_line_error(result, 3, "run with --debug")
     with pytest.raises(ZeroDivisionError):
         cli("--debug", "validate", plate_path("coffee"))
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, holding what is written to it."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_bar_draws_on_a_terminal_only(monkeypatch, capsys):
+    from keyframe.cli import app as cli_app
+
+    with cli_app.progress_bar("checking") as progress:  # captured stderr: not a terminal
+        progress(1, 2)
+    assert capsys.readouterr().err == ""
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    cli_app.console.cache_clear()
+    try:
+        with cli_app.progress_bar("checking", unit="tiles") as progress:
+            progress(1, 2)
+    finally:
+        cli_app.console.cache_clear()
+    assert "checking" in terminal.text and "1/2" in terminal.text and "tiles" in terminal.text

@@ -105,6 +105,15 @@ def test_cli_fail_exits_1_and_no_mask_skips_seam(cli, tmp_path):
     assert data["criteria"]["seam"]["pass"] is None and data["criteria"]["seam"]["heatmap"] is None
 
 
+def test_cli_text_says_not_checked_once(cli):
+    result = cli("gate", plate_path("coffee"))
+    assert result.code == 0, result.stderr
+    lines = {line.split(":")[0]: line for line in (result.stdout + result.stderr).splitlines() if ":" in line}
+    assert lines["seam"] == "seam: not checked: no mask was given, so there is no edit outline to inspect"
+    assert lines["texture"].startswith("texture: not checked: ") and lines["texture"].count("not checked") == 1
+    assert lines["edge"].startswith("edge: pass - ")
+
+
 @pytest.mark.parametrize(
     "args, contains",
     [

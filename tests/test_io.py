@@ -235,6 +235,22 @@ def test_mp4_round_trip(tmp_path, moving_frames):
     assert np.abs(clip.frames.astype(int) - moving_frames).mean() < 4  # lossy but close
 
 
+def test_a_rotated_phone_clip_is_read_upright(tmp_path, moving_frames, capfd):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    write_clip(tmp_path / "c.mp4", moving_frames, fps=7)
+    height, width = moving_frames.shape[1:3]
+    for degrees, size in ((90, (width, height)), (-90, (width, height)), (180, (height, width))):
+        rotated = tmp_path / f"rotated{degrees}.mp4"
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-display_rotation", str(degrees), "-i",
+                        tmp_path / "c.mp4", "-c", "copy", rotated], check=True)  # metadata only, as a phone writes it
+        clip = read_clip(rotated)
+        assert clip.frames.shape == (len(moving_frames), *size, 3) and clip.fps == pytest.approx(7)
+    assert capfd.readouterr().err == ""
+
+
 def test_odd_sized_clip_is_padded_to_even(tmp_path, moving_frames):
     odd = moving_frames[:, :287, :511]
     write_clip(tmp_path / "odd.mp4", odd, fps=7)

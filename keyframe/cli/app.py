@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from typer.exceptions import TyperException
-from rich.console import Console
-from rich.progress import Progress, ProgressColumn
 
 from keyframe import __version__
 from keyframe.config import Config, load_config
 from keyframe.errors import KeyframeError
+from keyframe.registry import Progress
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK = 0
 EXIT_FLAGGED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-stdout = Console(highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="keyframe",
@@ -47,7 +49,7 @@ AttachOption = Annotated[Optional[str], typer.Option(
 
 def _version_callback(value: bool) -> None:
     if value:
-        stdout.print(f"keyframe {__version__}")
+        say(f"keyframe {__version__}", sys.stdout)
         raise typer.Exit()
 
 
@@ -72,15 +74,45 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def say(message: str, stream: Any = None) -> None:
+    """Print one line as it is (no markup) on ``stream`` (default stderr)."""
+    stream = sys.stderr if stream is None else stream
+    stream.write(f"{message}\n")
+    stream.flush()
+
+
 def info(message: str) -> None:
     """A status line for people, on stderr so stdout stays machine-readable."""
-    stderr.print(message)
+    say(message)
 
 
-def progress_bar(*columns: str | ProgressColumn) -> Progress:
-    """A transient progress bar on stderr, shown only on a terminal: piped or captured stderr gets
-    nothing from it, so an error raised while it runs is still the one line on stderr."""
-    return Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal)
+@functools.cache
+def console(stream: str = "stdout") -> Console:
+    """rich's console on ``"stdout"`` or ``"stderr"`` (for tables, colour and progress bars), made
+    on first use so commands that print plain lines do not pay rich's start-up."""
+    from rich.console import Console
+
+    return Console(stderr=stream == "stderr", highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, *, unit: str = "", percent: bool = False) -> Iterator[Progress]:
+    """A transient progress bar on stderr, shown only on a terminal; yields the ``progress(done,
+    total)`` callback a stage takes. Piped or captured stderr gets nothing from it, so an error
+    raised while it runs is still the one line on stderr.
+
+    ``unit`` follows the count ("tiles"); ``percent`` shows a percentage instead of the count.
+    """
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+
+    count = TextColumn("{task.percentage:>3.0f}%") if percent else MofNCompleteColumn()
+    columns = (TextColumn(label), BarColumn(), count, *((TextColumn(unit),) if unit else ()), TimeElapsedColumn())
+    with Bar(*columns, console=console("stderr"), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _one_line(text: str) -> str:
@@ -88,7 +120,10 @@ def _one_line(text: str) -> str:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    stderr.print(f"[yellow]warning:[/] {_one_line(message)}", markup=True)
+    if sys.stderr.isatty():
+        console("stderr").print(f"[yellow]warning:[/] {_one_line(message)}", markup=True)
+    else:
+        say(f"warning: {_one_line(message)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,25 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     except TyperException as exc:  # usage errors: unknown option, missing argument, bad value
         message = _one_line(exc.format_message())
         if message:  # empty when the help was shown because no command was given
-            stderr.print(f"error: {message}", markup=False)
+            say(f"error: {message}")
         return EXIT_USAGE
     except typer.Abort:
-        stderr.print("aborted", markup=False)
+        say("aborted")
         return EXIT_USAGE
     except typer.Exit as exc:
         return exc.exit_code
     except KeyframeError as exc:
-        stderr.print(f"error: {_one_line(exc)}", markup=False)
+        say(f"error: {_one_line(exc)}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        stderr.print("interrupted", markup=False)
+        say("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence for users
         if debug:
             raise
-        stderr.print(
-            f"internal error: {type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback)", markup=False
-        )
+        say(f"internal error: {type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback)")
         return EXIT_INTERNAL
     return result if isinstance(result, int) else EXIT_OK
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, AttachOption, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.io import (ClipStream, FrameRange, check_output_dir, clip_source, read_mask, read_plate, read_plate_to_frame0,
@@ -50,18 +49,16 @@ def check(
     _, last_to_frame = read_sidecar_matrix(clip, "last_to_frame")
     video = ClipStream(clip, max_frames=cfg.io.max_clip_frames, max_pixels=cfg.io.max_pixels, select=select,
                        keep_bytes=cfg.io.keep_clip_mb * 2**20 if out is not None and overlay else 0)
-    with progress_bar(TextColumn("checking"), BarColumn(), MofNCompleteColumn()) as bar:
-        task = bar.add_task("check", total=video.count)
+    with progress_bar("checking") as progress:
         result = check_clip(video, pixels, edit, cfg.check, fps=video.fps, plate_to_frame0=plate_to_frame0,
-                            select=select, end_plate=end, end_to_last=last_to_frame,
-                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+                            select=select, end_plate=end, end_to_last=last_to_frame, progress=progress)
     report = build_report(check=result, inputs={"clip": clip_source(clip), "plate": plate, "mask": mask, "sidecar": sidecar,
                                                 **({"last": last} if last is not None else {})},
                           params={"check": cfg.check.model_dump(), "io": cfg.io.model_dump(),
                                   "frames": select.as_dict()})
     if out is not None:
         written = write_check_outputs(out, report, result, video if overlay else None, video.fps,
-                                      quality=cfg.io.video_quality, preset=cfg.report.overlay_preset)
+                                      quality=cfg.report.overlay_quality, preset=cfg.report.overlay_preset)
         info(f"wrote {', '.join(str(p) for p in written.values())}")
     if as_json:
         print_json(report)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from keyframe import __version__
 from keyframe.capabilities import SCHEMA, check_capabilities
-from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, print_json, stdout
+from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, print_json, console
 
 
 @app.command()
@@ -32,5 +32,5 @@ def doctor(config: ConfigOption = None, as_json: JsonOption = False) -> int:
     for cap in found:
         table.add_row(f"{cap.name}\n[dim]{cap.title}[/]", "[green]yes[/]" if cap.available else "[red]no[/]",
                       cap.detail if cap.available else f"{cap.detail}: {cap.why}", cap.enable or "")
-    stdout.print(table)
+    console().print(table)
     return EXIT_OK

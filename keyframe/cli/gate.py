@@ -41,7 +41,9 @@ def gate(
         print_json({"gate": result.to_dict(paths, details=False)})
     else:
         for name, criterion in result.criteria.items():
-            verdict = {True: "pass", False: "FAIL", None: "not checked"}[criterion.passed]
-            info(f"{name}: {verdict} - {criterion.reason}")
+            if criterion.passed is None:  # its reason already says "not checked: why"
+                info(f"{name}: {criterion.reason}")
+            else:
+                info(f"{name}: {'pass' if criterion.passed else 'FAIL'} - {criterion.reason}")
         info(f"gate: {'pass' if result.passed else 'FAIL'}")
     return EXIT_OK if result.passed else EXIT_FLAGGED

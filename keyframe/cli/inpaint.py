@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
 from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.inpaint import check_inpaint_output, inpaint as run_inpaint, load_model, write_inpaint
@@ -52,13 +51,8 @@ def inpaint(
     output = check_inpaint_output(output)
     pipeline = load_model(cfg.inpaint)
 
-    columns = (TextColumn("inpaint {task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
-    with progress_bar(*columns) as bar:
-        task = bar.add_task(cfg.inpaint.backend, total=1.0)
-        result = run_inpaint(
-            pixels, edit, cfg.inpaint, seed=cfg.seed, model=pipeline,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with progress_bar(f"inpaint {cfg.inpaint.backend}", percent=True) as progress:
+        result = run_inpaint(pixels, edit, cfg.inpaint, seed=cfg.seed, model=pipeline, progress=progress)
     paths = write_inpaint(result, output, inputs={"plate": plate, "mask": mask}, seed=cfg.seed)
     if as_json:
         print_json({"outputs": {k: str(v) for k, v in paths.items()}, "params": result.params, "regions": result.regions})

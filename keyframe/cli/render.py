@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from keyframe.cli.app import EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.errors import KeyframeError
@@ -67,21 +66,17 @@ def render(
     if frames_dir is not None:
         check_output_dir(frames_dir, create=False)
 
-    columns = (TextColumn(f"render {cfg.render.backend}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with progress_bar(*columns) as bar:
-        task = bar.add_task(cfg.render.backend, total=None)
-        result = run_render(
-            pixels, cfg.render, seed=cfg.seed,
-            progress=lambda done, total: bar.update(task, completed=done, total=total), last=end,
-        )
+    with progress_bar(f"render {cfg.render.backend}") as progress:
+        result = run_render(pixels, cfg.render, seed=cfg.seed, progress=progress, last=end)
     inputs = {"plate": plate} if last is None else {"plate": plate, "last": last}
-    write_render(result, output, inputs=inputs, seed=cfg.seed, frames_dir=frames_dir,
-                 quality=cfg.io.video_quality)
-    height, width = result.frames.shape[1:3]
+    with progress_bar("write", unit="frames") as progress:  # the camera renders its frames as they are written
+        write_render(result, output, inputs=inputs, seed=cfg.seed, frames_dir=frames_dir,
+                     quality=cfg.io.video_quality, progress=progress)
+    width, height = result.size
     summary = {
         "output": str(output), "sidecar": str(sidecar_path(output)),
         "frames_dir": None if frames_dir is None else str(frames_dir), "backend": result.backend,
-        "frames": int(len(result.frames)), "fps": result.fps, "size": [int(width), int(height)],
+        "frames": len(result.frames), "fps": result.fps, "size": [int(width), int(height)],
     }
     if as_json:
         print_json(summary)

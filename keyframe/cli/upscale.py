@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from keyframe.cli.app import EXIT_FLAGGED, EXIT_OK, ConfigOption, JsonOption, app, config_from, info, print_json, progress_bar
 from keyframe.io import check_png_output, read_mask, read_plate
@@ -44,13 +43,8 @@ def upscale(
     output = check_png_output(output)
     weights = load_model(cfg.upscale)
 
-    columns = (TextColumn(f"upscale {cfg.upscale.backend}"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"), TimeElapsedColumn())
-    with progress_bar(*columns) as bar:
-        task = bar.add_task(cfg.upscale.backend, total=None)
-        result = run_upscale(
-            pixels, cfg.upscale, mask=edit, seed=cfg.seed, model=weights,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with progress_bar(f"upscale {cfg.upscale.backend}", unit="tiles") as progress:
+        result = run_upscale(pixels, cfg.upscale, mask=edit, seed=cfg.seed, model=weights, progress=progress)
     paths = write_upscale(result, output, inputs={"plate": plate, "mask": mask}, seed=cfg.seed)
     verdict = "flagged" if result.flagged else "pass"
     if as_json:

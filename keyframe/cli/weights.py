@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from keyframe.assets import ASSETS, add_weights, installed_weights
-from keyframe.cli.app import EXIT_OK, JsonOption, app, info, print_json, stdout
+from keyframe.cli.app import EXIT_OK, JsonOption, app, info, print_json, console
 
 weights_app = typer.Typer(
     no_args_is_help=True,
@@ -42,5 +42,5 @@ def weights_list(as_json: JsonOption = False) -> int:
     for row in rows:
         state = "[green]yes[/]" if row["verified"] else "[red]wrong file[/]" if row["installed"] else "no"
         table.add_row(row["name"], row["purpose"], state, row["path"])
-    stdout.print(table)
+    console().print(table)
     return EXIT_OK

@@ -148,18 +148,19 @@ def output_group() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, now: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds.
 
     The temporary name keeps the suffix so writers that pick a format by extension still work.
     On any error the temporary file is removed and ``path`` is untouched. Inside
-    :func:`output_group` the rename waits for the whole group.
+    :func:`output_group` the rename waits for the whole group, unless ``now`` (an entry that must
+    outlive a failed group, such as a stage cache's).
     """
     path = check_output_path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    group = _active_group.get()
+    group = None if now else _active_group.get()
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs follow the umask like any file

@@ -126,8 +126,10 @@ def tidy_cache(keys: Path, results: Path) -> list[Path]:
 
 
 def content_digest(prefix: str, inputs: dict[str, Any]) -> str:
-    """SHA-256 of ``prefix`` and every input's content: arrays by their bytes, pydantic models by
-    their JSON, anything else by its sorted JSON; the inputs' order does not matter.
+    """SHA-256 of ``prefix`` and every input's content: arrays by their bytes, keyframe dataclasses
+    (e.g. a camera clip's :class:`~keyframe.render.CameraFrames`) by their :func:`encode_result`
+    bytes, a streamed clip by its files' (``fingerprint()``), pydantic models by their JSON, anything else by its sorted JSON; the inputs' order does
+    not matter.
 
     Examples
     --------
@@ -137,6 +139,10 @@ def content_digest(prefix: str, inputs: dict[str, Any]) -> str:
     def text(value: Any) -> str:
         if isinstance(value, np.ndarray):
             return array_sha256(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return hashlib.sha256(encode_result(value)).hexdigest()
+        if hasattr(value, "fingerprint"):  # a clip read from files (keyframe.io.ClipStream)
+            return value.fingerprint()
         if hasattr(value, "model_dump_json"):
             return value.model_dump_json()
         return json.dumps(value, sort_keys=True, default=str)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from keyframe.io.clips import (
     _video_header,
     read_frame_file,
 )
+from keyframe.io.sidecar import file_sha256
 from keyframe.validation import MIN_CLIP_FRAMES
 
 
@@ -101,6 +104,7 @@ class ClipStream:
         self.path, self.select, self.keep_bytes = path, select or FrameRange(), keep_bytes
         self._limits = _Limits(max_frames, max_pixels, 1 << 62, MIN_CLIP_FRAMES)
         self._kept: list[np.ndarray] | None = None
+        self._decoded: int | None = None  # frames a whole iteration gave
         text = str(path)
         if _PRINTF.search(Path(text).name):
             self._files: list[Path] | None = _pattern_files(text)
@@ -127,7 +131,10 @@ class ClipStream:
 
     @property
     def count(self) -> int | None:
-        """Frames the iteration will give (from the header for videos: an estimate), or None if unknown."""
+        """Frames the iteration gives: exact once the clip was read through; before, from the header
+        for videos (an estimate), or None if unknown."""
+        if self._decoded is not None:
+            return self._decoded
         if self.source_count is None:
             return None
         stop = min(self.source_count, self.select.stop or self.source_count)
@@ -163,3 +170,19 @@ class ClipStream:
         if not used:
             raise KeyframeError(f"clip has 0 frames{' in the selected range' if self.select != FrameRange() else ''}: "
                                 f"{self.path}")
+        self._decoded = used
+
+    def first(self) -> np.ndarray:
+        """The first frame used (decodes only that far)."""
+        frames = iter(self)
+        try:
+            return next(frames)
+        finally:
+            frames.close()
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the clip's file (or frame files) and the frames selected: what its frames are made of."""
+        digest = hashlib.sha256(json.dumps(self.select.as_dict()).encode())
+        for file in self._files if self._files is not None else [Path(self.path)]:
+            digest.update(file_sha256(file).encode())
+        return digest.hexdigest()

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from keyframe.config import RenderConfig
-from keyframe.io import check_output_dir, output_group, check_output_path, write_clip, write_frames, write_sidecar
+from keyframe.io import check_output_dir, check_output_path, clip_writer, output_group, write_frames, write_sidecar
 from keyframe.io.models import shared_model
 from keyframe.errors import KeyframeError
 from keyframe.registry import Progress
 from keyframe.render.base import RENDERERS, Renderer, RenderResult
 from keyframe.render.camera import camera_map, plan_camera
+from keyframe.render.camera_frames import CameraFrames
 from keyframe.render.diffusers_i2v import load_i2v
 from keyframe.render.fit import fit_plate, parse_size, plan_fit
 from keyframe.render.svd import load_svd
@@ -28,6 +29,7 @@ from keyframe.validation import check_encodable
 TAKES_LAST = ("diffusers",)
 
 __all__ = [
+    "CameraFrames",
     "RENDERERS",
     "RenderResult",
     "Renderer",
@@ -118,8 +120,12 @@ def write_render(
     seed: int,
     frames_dir: str | Path | None = None,
     quality: int = 8,
+    progress: Progress | None = None,
 ) -> None:
     """Write the H.264 mp4, optionally PNG frames, and ``<out_path>.json``.
+
+    The frames are encoded (and written as PNG) one at a time as they are read, so a camera clip is
+    rendered straight into the video and never held whole.
 
     The sidecar holds ``backend``, ``fps``, ``num_frames``, ``size``, ``plate_to_frame0``,
     ``frame_transforms`` (null for model backends), ``motion``, ``fit``, ``last_to_frame`` (end plate
@@ -140,18 +146,25 @@ def write_render(
         Also write ``frame_0000.png``... here (created if its parent exists).
     quality : int
         H.264 quality 0-10 (``io.video_quality``).
+    progress : callable, optional
+        ``progress(done, total)`` after each frame written.
     """
     out_path = check_output_path(out_path)
     if frames_dir is not None:
         check_output_dir(frames_dir)
-    write_clip(out_path, result.frames, result.fps, quality=quality)
+    total = len(result.frames)
+    with clip_writer(out_path, result.fps, quality=quality) as writer:
+        for t, frame in enumerate(result.frames):
+            writer.write(frame)
+            if progress is not None:
+                progress(t + 1, total)
     if frames_dir is not None:
         write_frames(frames_dir, result.frames)
-    height, width = result.frames.shape[1:3]
+    width, height = result.size
     extra = {
         "backend": result.backend,
         "fps": result.fps,
-        "num_frames": int(len(result.frames)),
+        "num_frames": total,
         "size": [int(width), int(height)],
         "plate_to_frame0": result.plate_to_frame0,
         "frame_transforms": result.frame_transforms,

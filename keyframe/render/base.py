@@ -6,6 +6,7 @@ A backend that takes an end plate (``diffusers``) also accepts ``last=`` (an RGB
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,8 +23,9 @@ class RenderResult:
 
     Attributes
     ----------
-    frames : ndarray (T, H, W, 3) uint8
-        RGB frames.
+    frames : ndarray (T, H, W, 3) uint8, or a re-iterable sized source of (H, W, 3) uint8 frames
+        RGB frames: an array from the model backends, or the camera's
+        :class:`~keyframe.render.camera_frames.CameraFrames`, which renders each frame as it is read.
     fps : float
         Frame rate of the clip.
     plate_to_frame0 : list of list of float
@@ -46,7 +48,7 @@ class RenderResult:
         conditioned on an end plate (``--last``).
     """
 
-    frames: np.ndarray
+    frames: np.ndarray | Frames
     fps: float
     plate_to_frame0: list[list[float]]
     frame_transforms: list[list[list[float]]] | None
@@ -56,6 +58,24 @@ class RenderResult:
     fit: dict[str, Any] | None = None
     motion: dict[str, Any] = field(default_factory=dict)
     last_to_frame: list[list[float]] | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the frames."""
+        return int(self.frames.shape[2]), int(self.frames.shape[1])
+
+
+class Frames(Protocol):
+    """A clip that is read, not held: iterate it (again and again) for its ``(H, W, 3)`` uint8 frames;
+    ``len`` and ``shape`` ``(T, H, W, 3)`` are known without reading it."""
+
+    shape: tuple[int, int, int, int]
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
+
+    def __getitem__(self, t: int) -> np.ndarray: ...
 
 
 class Renderer(Protocol):

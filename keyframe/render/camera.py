@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
 from keyframe.config import RenderCameraConfig, RenderConfig
 from keyframe.errors import KeyframeError
-from keyframe.render.base import RENDERERS, Progress, RenderResult, to_uint8
-from keyframe.render.fit import Fit, apply_fit, parse_size, plan_fit
+from keyframe.render.fit import Fit, parse_size, plan_fit
 
 DEFAULT_FRAMES = 25
 _MAX_OVERSCAN = 64.0
@@ -277,89 +275,3 @@ def _max_parallax(plan: CameraPlan) -> float:
         hy = inverse[1, 0] * bx + inverse[1, 1] * by + inverse[1, 2]
         worst = max(worst, float(np.hypot(map_x - hx, map_y - hy).max()))
     return worst
-
-
-@RENDERERS.register("camera")
-def render_camera(
-    plate: np.ndarray,
-    cfg: RenderConfig,
-    *,
-    seed: int = 0,
-    model: Any = None,
-    progress: Progress | None = None,
-) -> RenderResult:
-    """Render a deterministic camera move over ``plate`` (no weights, no randomness).
-
-    Parameters
-    ----------
-    plate : ndarray (H, W, 3) uint8 or uint16
-        RGB plate; 16-bit plates are rounded to 8 bits (video is 8-bit).
-    cfg : RenderConfig
-        ``frames``, ``fps``, ``size``, ``fit`` and the ``camera`` section.
-    seed : int
-        Recorded only: the camera move is deterministic.
-    model : None
-        Unused (the camera needs no model); accepted for the :class:`Renderer` protocol.
-    progress : callable, optional
-        ``progress(done, total)`` after each frame.
-
-    Returns
-    -------
-    RenderResult
-        ``frame_transforms`` are exact plate -> frame matrices (a dolly's reference plane).
-
-    Examples
-    --------
-    >>> from keyframe.config import RenderConfig
-    >>> plate = np.zeros((288, 512, 3), np.uint8)
-    >>> render_camera(plate, RenderConfig(frames=4)).frames.shape
-    (4, 288, 512, 3)
-    """
-    if model is not None:
-        raise ValueError("the camera backend takes no model")
-    image = to_uint8(plate)
-    plan = plan_camera((image.shape[1], image.shape[0]), cfg)
-    if plan.fit is not None:
-        image = apply_fit(image, plan.fit)
-    width, height = plan.size
-    n_frames = len(plan.progress)
-    frames = np.empty((n_frames, height, width, 3), np.uint8)
-    for t in range(n_frames):
-        if plan.exact:
-            frames[t] = cv2.warpPerspective(
-                image, plan.fitted_transforms[t], (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-            )
-        else:
-            map_x, map_y = camera_map(plan, t, fitted=True)
-            frames[t] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        if progress is not None:
-            progress(t + 1, n_frames)
-    transforms = plan.transforms
-    motion = {
-        "move": plan.camera.move,
-        "overscan": plan.overscan,
-        "progress": [float(u) for u in plan.progress],
-        "frame_transforms_exact": plan.exact,
-        "depth_proxy": "vertical ramp, 0 far at the top row, 1 near at the bottom row" if not plan.exact else None,
-        "max_parallax_px": _max_parallax(plan) if not plan.exact else 0.0,
-        "dense_map": "keyframe.render.camera.camera_map(plan_camera(plate_size, cfg), t)",
-    }
-    params = {
-        "backend": "camera",
-        "frames": n_frames,
-        "fps": cfg.fps,
-        "size": f"{width}x{height}",
-        "fit": cfg.fit if plan.fit is not None else None,
-        "camera": plan.camera.model_dump(),
-    }
-    return RenderResult(
-        frames=frames,
-        fps=float(cfg.fps),
-        plate_to_frame0=transforms[0].tolist(),
-        frame_transforms=[m.tolist() for m in transforms],
-        params=params,
-        model_info=None,
-        backend="camera",
-        fit=None if plan.fit is None else plan.fit.to_dict(),
-        motion=motion,
-    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,7 @@ def run_pipeline(
     attention: str = "auto",
     progress: Progress | None = None,
     memory_hint: str = MEMORY_HINT,
+    decode_chunk: int | None = None,
 ) -> np.ndarray:
     """Run the pipeline once on a fitted uint8 RGB ``image``; return ``(T, H, W, 3)`` uint8 frames.
 
@@ -221,6 +223,11 @@ def run_pipeline(
     The noise comes from a CPU ``torch.Generator`` seeded with ``seed``, so a seed means the same
     noise on every device. CUDA out-of-memory becomes a one-line :class:`KeyframeError` ending
     with ``memory_hint``. Used by every diffusers backend (svd, diffusers).
+
+    The clip is held once, as uint8: frames are converted from the pipeline's floats one at a
+    time, and with ``decode_chunk`` (SVD) the pipeline returns latents, which are decoded
+    ``decode_chunk`` frames at a time exactly as the pipeline's own ``decode_chunk_size`` loop
+    would, so no float copy of the whole clip is ever made.
     """
     import torch
     from PIL import Image
@@ -241,17 +248,42 @@ def run_pipeline(
                 height=height,
                 width=width,
                 generator=generator,
-                output_type="np",
+                output_type="np" if decode_chunk is None else "latent",
                 callback_on_step_end=on_step,
                 **call,
             )
+            if decode_chunk is None:
+                return _uint8_frames([output.frames[0]], len(output.frames[0]))
+            return _uint8_frames(_decoded(pipeline, output.frames, decode_chunk), output.frames.shape[1])
     except torch.OutOfMemoryError:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         raise KeyframeError(
             f"CUDA out of memory rendering {call['num_frames']} frames at {width}x{height}; {memory_hint}"
         ) from None
-    return from_float(np.asarray(output.frames[0]), np.uint8)
+
+
+def _decoded(pipeline: Any, latents: Any, chunk: int) -> Iterator[np.ndarray]:
+    """SVD latents ``(1, T, C, h, w)`` decoded ``chunk`` frames at a time: ``(n, H, W, 3)`` floats in [0, 1]."""
+    count = latents.shape[1]
+    for start in range(0, count, chunk):
+        part = latents[:, start : start + chunk]
+        video = pipeline.decode_latents(part, part.shape[1], chunk)
+        yield pipeline.video_processor.postprocess_video(video=video, output_type="np")[0]
+
+
+def _uint8_frames(chunks: Iterable[np.ndarray], count: int) -> np.ndarray:
+    """``count`` frames in ``(n, H, W, 3)`` float chunks in [0, 1] -> one ``(T, H, W, 3)`` uint8 array,
+    converted a frame at a time."""
+    out: np.ndarray | None = None
+    done = 0
+    for chunk in chunks:
+        for frame in chunk:
+            if out is None:
+                out = np.empty((count, *frame.shape), np.uint8)
+            out[done] = from_float(frame, np.uint8)
+            done += 1
+    return out[:done]
 
 
 def pipeline_call(cfg: RenderConfig, num_frames: int) -> dict[str, Any]:
@@ -331,9 +363,8 @@ def render_svd(
     call = pipeline_call(cfg, num_frames)
     if model is None:
         model = load_svd(cfg.svd, folder)
-    frames = run_pipeline(
-        model.pipeline, apply_fit(image, fit), call, seed=seed, attention=model.runtime["attention"], progress=progress
-    )
+    frames = run_pipeline(model.pipeline, apply_fit(image, fit), call, seed=seed, attention=model.runtime["attention"],
+                          progress=progress, decode_chunk=call["decode_chunk_size"])
     params = {
         "backend": "svd",
         "frames": num_frames,

@@ -9,7 +9,7 @@ relative paths; nothing is fetched from anywhere else, so the folder can be copi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,15 @@ import numpy as np
 from keyframe import __version__
 from keyframe.config import ReportConfig
 from keyframe.io import check_output_dir, from_float, to_float, write_image, write_text_atomic
+from keyframe.gate.criterion import CRITERIA
 from keyframe.masks import bounding_box
 from keyframe.render.base import to_uint8
-from keyframe.report.json import PLATE_CODES
 from keyframe.report.outputs import flagged_frames, outline
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ASSETS = "report_files"
+#: Reasons about the plate itself (no frames): the gate criteria's, and the upscale's.
+PLATE_CODES = (*CRITERIA.names(), "upscale")
 _COLUMNS = 4
 
 _env = jinja2.Environment(
@@ -57,8 +59,24 @@ def frame_ranges_text(reason: Mapping[str, Any]) -> str:
     return ", ".join(f"{s}" if s == e else f"{s}-{e}" for s, e in frames)
 
 
+def _picked(frames: np.ndarray | Iterable[np.ndarray], picks: np.ndarray) -> list[np.ndarray]:
+    """Frames ``picks`` (ascending) of a clip: indexed when it can be, else read through once up to
+    the last pick, keeping only those (a streamed clip is never held)."""
+    if hasattr(frames, "__getitem__"):
+        return [np.asarray(frames[t]) for t in picks]
+    wanted, found = {int(t) for t in picks}, {}
+    for t, frame in enumerate(frames):
+        if t in wanted:
+            found[t] = frame
+        if t >= picks[-1]:
+            break
+    if len(found) < len(wanted):
+        raise ValueError(f"the clip ended before frame {max(wanted - set(found))} of the contact sheet")
+    return [found[int(t)] for t in picks]
+
+
 def contact_sheet(
-    frames: np.ndarray | Sequence[np.ndarray],
+    frames: np.ndarray | Iterable[np.ndarray],
     masks: Sequence[np.ndarray] | None = None,
     reasons: list[Mapping[str, Any]] | None = None,
     *,
@@ -71,11 +89,12 @@ def contact_sheet(
 
     Parameters
     ----------
-    frames : ndarray of shape (T, H, W, 3), uint8, or a sequence of (H, W, 3) frames
-        Only the picked frames are read (and copied).
+    frames : ndarray of shape (T, H, W, 3), uint8, a sequence of (H, W, 3) frames, or a stream of them
+        Only the picked frames are read (indexed, or kept as a stream such as
+        :class:`keyframe.io.ClipStream` passes by), so the clip is never held.
     masks : sequence of (H, W) bool, optional
         The tracked region per frame (e.g. :class:`keyframe.track.frames.TrackedMasks`); outlined
-        green, or red on flagged frames.
+        green, or red on flagged frames. Its length is the clip's (a stream's length is read from it).
     reasons : list of dict, optional
         The report's reasons; their frame ranges mark frames as flagged.
     n_frames : int
@@ -96,18 +115,20 @@ def contact_sheet(
     >>> sheet.shape
     (18, 128, 3)
     """
-    if len(frames) == 0 or any(np.ndim(frames[i]) != 3 or np.shape(frames[i])[2] != 3
-                               or np.asarray(frames[i]).dtype != np.uint8 for i in (0, -1)):
-        raise ValueError("frames must be a non-empty (T, H, W, 3) uint8 array")
     if n_frames < 1 or width < 8:
         raise ValueError("n_frames must be >= 1 and width >= 8")
-    count = len(frames)
-    height, full_width = np.shape(frames[0])[:2]
+    count = len(masks) if masks is not None else len(frames)
+    if count == 0:
+        raise ValueError("frames must be a non-empty (T, H, W, 3) uint8 array")
     picks = np.unique(np.rint(np.linspace(0, count - 1, min(n_frames, count))).astype(int))
+    chosen = _picked(frames, picks)
+    if any(frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 for frame in chosen):
+        raise ValueError("frames must be a non-empty (T, H, W, 3) uint8 array")
+    height, full_width = chosen[0].shape[:2]
     flags = flagged_frames(list(reasons or []), count)
-    shown = [np.asarray(frames[t]) if masks is None else
-             outline(frames[t], masks[t], bool(flags[t]), None if broken is None else broken[t],
-                     None if labels is None else labels[t]) for t in picks]
+    shown = [frame if masks is None else
+             outline(frame, masks[t], bool(flags[t]), None if broken is None else broken[t],
+                     None if labels is None else labels[t]) for t, frame in zip(picks, chosen)]
     thumb_h = max(1, int(round(height * width / full_width)))
     columns = min(_COLUMNS, len(picks))
     rows = -(-len(picks) // columns)
@@ -191,8 +212,8 @@ def write_html_report(
     report: Mapping[str, Any],
     *,
     title: str,
-    frames: np.ndarray | None = None,
-    tracked_masks: np.ndarray | None = None,
+    frames: np.ndarray | Iterable[np.ndarray] | None = None,
+    tracked_masks: Sequence[np.ndarray] | None = None,
     broken_outline: list[np.ndarray | None] | None = None,
     plate: np.ndarray | None = None,
     heatmaps: Mapping[str, np.ndarray] | None = None,
@@ -213,8 +234,9 @@ def write_html_report(
         The ``keyframe.report/1`` dictionary (verdict, reasons, gate, frames, summary, inputs, ...).
     title : str
         Page title (e.g. the shot id); escaped like every other string.
-    frames, tracked_masks : ndarray, optional
-        The clip ``(T, H, W, 3)`` and its tracked mask ``(T, H, W)`` for the contact sheet.
+    frames, tracked_masks : optional
+        The clip (an array, or a stream only the contact sheet's frames are kept from) and its
+        tracked mask per frame, for the contact sheet.
     broken_outline : list, optional
         Per frame, the outline pixels where the region's motion breaks from its attached layer
         (``CheckResult.broken_outline``), drawn on the contact sheet with the layer's name.

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keyframe.gate.criterion import CRITERIA
 from keyframe.io.sidecar import describe_inputs, package_versions
 from keyframe.verdict import Reason, verdict_of
 
@@ -16,9 +15,6 @@ if TYPE_CHECKING:
     from keyframe.track import CheckResult
 
 SCHEMA = "keyframe.report/1"
-GATE_CODES = tuple(CRITERIA.names())  # the gate's reason codes: its criteria
-#: Reasons about the plate itself (no frames): the gate's, and the upscale's.
-PLATE_CODES = (*GATE_CODES, "upscale")
 
 
 def _gate_dict(gate: GateResult | Mapping[str, Any] | None) -> dict[str, Any] | None:

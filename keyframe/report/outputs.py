@@ -127,7 +127,7 @@ def drift_plot(path: str | Path, per_frame: list[dict[str, Any]], reasons: list[
 
 @output_group()
 def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any, frames: Iterable[np.ndarray] | None,
-                        fps: float, *, quality: int = 8, preset: str = "superfast") -> dict[str, Path]:
+                        fps: float, *, quality: int = 6, preset: str = "ultrafast") -> dict[str, Path]:
     """Write ``report.json``, ``frames.csv``, ``drift.png`` and (given frames) ``overlay.mp4`` into ``out_dir``.
 
     The overlay is drawn and encoded a frame at a time in a background thread while the other
@@ -145,7 +145,7 @@ def write_check_outputs(out_dir: str | Path, report: dict[str, Any], check: Any,
         The clip, read again for the overlay; ``None``: no overlay.
     fps : float
     quality : int
-        H.264 quality of the overlay (``io.video_quality``).
+        H.264 quality 0-10 of the overlay (``report.overlay_quality``).
     preset : str
         x264 speed preset of the overlay (``report.overlay_preset``).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,12 +13,12 @@ import numpy as np
 
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
+from keyframe.io.images import to_float
 from keyframe.io.stream import FrameRange
-from keyframe.metrics import SIGNS, LpipsMetric, float_series, lpips_status, relative_drift, vbench_flicker
+from keyframe.metrics import SIGNS, LpipsMetric, float_series, lpips_status, relative_drift, to_lab, vbench_flicker
 from keyframe.metrics.clip_qc import ClipMeasure, check_clip_qc
 from keyframe.metrics.float import PlateRegister
 from keyframe.registry import Progress
-from keyframe.render.fit import plan_fit
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
@@ -46,6 +47,10 @@ class CheckResult:
 
 def _r(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
 
 
 def _delta(region: float | None, ring: float | None) -> float | None:
@@ -149,10 +154,15 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     mask = check_mask(mask, plate.shape[:2])
     select = select or FrameRange()
     total = len(frames) if hasattr(frames, "__len__") else (getattr(frames, "count", None) or 0)
-    clip = WorkingFrames(frames, cfg)
     started = time.perf_counter()
-    alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
-                            min_inliers=cfg.align_min_inliers)
+    rgb = to_float(plate)
+    # OpenCV builds its Lab tables on its first Lab conversion (0.1-0.2 s): the plate's is made while
+    # the first frame decodes and the plate is aligned
+    with ThreadPoolExecutor(1) as pool:
+        plate_lab = pool.submit(to_lab, rgb)
+        clip = WorkingFrames(frames, cfg)
+        alignment = align_plate(plate, clip.first, plate_to_frame0, min_ncc=cfg.align_min_ncc,
+                                min_inliers=cfg.align_min_inliers)
     measured = ClipMeasure(plate, alignment.matrix)  # whole-clip QC, frame by frame as the clip streams past
     clip.on_frame = measured.add
     status = {name: {"available": True, "why": None} for name in ("ssim", "delta_e", "warp", "flicker", "float")}
@@ -162,21 +172,24 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     def time_of(t: int) -> float:
         return select.source_frame(t) / fps
 
-    measure = FrameMeasure(plate, cfg, LpipsMetric() if available else None, scale=clip.scale, time_of=time_of)
+    measure = FrameMeasure(rgb, plate_lab.result(), cfg, LpipsMetric() if available else None, scale=clip.scale,
+                       time_of=time_of)
     measure.edit_distance = edit_outline_distance(mask)
+    flow = make_flow(cfg.flow, cfg.dis_preset)
     sx, sy = clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0]
     # clip px -> working px with pixel centres kept (cv2.resize's convention): a plain scale would put
     # the plate a quarter pixel off the working frames at half size
     to_working = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
     plate_to_working = to_working @ alignment.matrix
-    measure.register = PlateRegister(measure.grey, 1.0 / np.sqrt(abs(np.linalg.det(plate_to_working[:2, :2]))))
-    flow = make_flow(cfg.flow, cfg.dis_preset)
+    measure.plate_register = PlateRegister(measure.grey, 1.0 / np.sqrt(abs(np.linalg.det(plate_to_working[:2, :2]))))
+
     tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []
     outlines: list[OutlineMotion | None] = []
     # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
     margin = cfg.ring_gap_px + cfg.ring_px + SSIM_WINDOW
-    for step in track_region(clip, mask, to_working @ alignment.matrix, flow, margin=margin, search=cfg.search_px):
+    for step in track_region(clip, mask, to_working @ alignment.matrix, flow, plate_grey=measure.grey, margin=margin,
+                             search=cfg.search_px, levels=cfg.occluder_levels):
         tracked.append(step.box, step.mask)
         row, outline = measure(step, clip.scenes[step.t])
         rows.append(row)
@@ -236,6 +249,8 @@ def _align_end(end_plate: np.ndarray, last: np.ndarray, end_to_last: Any, cfg: C
         return align_plate(end_plate, last, end_to_last, min_ncc=0.0 if end_to_last is not None else cfg.align_min_ncc,
                            min_inliers=cfg.align_min_inliers)
     except KeyframeError:
+        from keyframe.render.fit import plan_fit  # here: the render package is not on the check's start-up path
+
         fit = plan_fit((end_plate.shape[1], end_plate.shape[0]), (last.shape[1], last.shape[0]))
         return Alignment(fit.matrix, "fit", 0.0, None)
 

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 from keyframe.config import CheckConfig
-from keyframe.io.images import to_float
 from keyframe.masks import bounding_box, distance_to
 from keyframe.metrics import LpipsMetric, delta_e_map, flicker_mae, ssim_map, to_lab, warping_error
 from keyframe.metrics.float import PlateRegister, fit_layer
@@ -17,6 +16,7 @@ from keyframe.track.layers import OutlineMotion, SceneMotion, outline_motion
 from keyframe.track.propagate import Step
 
 SSIM_WINDOW = 7
+_MIN_PART_PIXELS = 16  # fewer pixels: a part's registration is not measured
 _LEAST_CORE = 32  # fewest region (or ring-layer) pixels the slip is registered from
 _REGISTER_POINTS = 2500  # pixels (of the region, of a ring layer) registered at most: an even subsample of more
 
@@ -28,15 +28,15 @@ def _mean(values: np.ndarray) -> float | None:
 class FrameMeasure:
     """Per-frame measurements of one :class:`Step` against the plate carried along the track."""
 
-    def __init__(self, plate: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *, scale: float = 1.0,
-                 time_of: Callable[[int], float]) -> None:
-        self.rgb = to_float(plate)
+    def __init__(self, rgb: np.ndarray, lab: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *,
+                 scale: float = 1.0, time_of: Callable[[int], float]) -> None:
+        self.rgb, self.lab = rgb, lab  # the plate as float RGB and Lab: the carried reference is resampled in Lab
         self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
-        self.lab = to_lab(self.rgb)  # once: the carried reference is resampled in Lab directly
         self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
         self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
-        self.register: PlateRegister | None = None  # set by check_clip, which knows the plate's scale in the frames
+        self._register = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.plate_register: PlateRegister | None = None  # set by check_clip, which knows the plate's scale in the frames
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -47,6 +47,34 @@ class FrameMeasure:
         distance = distance_to(region)
         gap = self.cfg.ring_gap_px
         return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
+
+    def register(self, grey: np.ndarray, mx: np.ndarray, my: np.ndarray, region: np.ndarray,
+                 ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The plate coordinates ``mx, my`` re-registered, region and ring each by its own small
+        translation, so the carried plate lines up with the frame where the chained flow slipped.
+
+        Appearance is compared after the best registration within ``cfg.register_px``: a
+        sub-pixel slip of the track is not a change of appearance (how far the region moves
+        against its surroundings is float's measure), while blur, morph, flicker and colour are
+        not explained by a translation. Each part's translation is the median, over its pixels,
+        of a dense flow from the frame to the carried plate.
+        """
+        if self.cfg.register_px <= 0 or min(grey.shape) < 16:
+            return mx, my
+        reference = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        to_u8 = lambda image: np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+        residual = self._register.calc(to_u8(grey), to_u8(reference), None)  # frame px -> reference px
+        gx, gy = np.meshgrid(np.arange(grey.shape[1], dtype=np.float32), np.arange(grey.shape[0], dtype=np.float32))
+        out_x, out_y = mx.copy(), my.copy()
+        for part in (region, ring):
+            if part.sum() < _MIN_PART_PIXELS:
+                continue
+            dx, dy = np.median(residual[part], axis=0)
+            if np.hypot(dx, dy) > self.cfg.register_px:
+                continue  # not a slip of the track: leave it to float
+            out_x[part] = cv2.remap(mx, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
+            out_y[part] = cv2.remap(my, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
+        return out_x, out_y
 
     def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray,
                    subject: np.ndarray | None, carried: np.ndarray | None = None) -> dict[str, Any]:
@@ -64,11 +92,13 @@ class FrameMeasure:
             return {}
         mx, my = step.map_x[sub.slices], step.map_y[sub.slices]
         sel_region, sel_ring = region[sub.slices], ring[sub.slices]
+        grey = step.grey[sub.slices]
+        mx, my = self.register(grey, mx, my, sel_region, sel_ring)
         ref_lab = cv2.remap(self.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         ref_grey = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         box = step.box
         rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
-        ssim = ssim_map(step.grey[sub.slices], ref_grey)
+        ssim = ssim_map(grey, ref_grey)
         frame_lab = to_lab(rgb)
         delta_e = delta_e_map(frame_lab, ref_lab)
         maps = {"ssim": ssim, "delta_e": delta_e}
@@ -115,7 +145,7 @@ class FrameMeasure:
         own = np.stack([step.map_x[ys, xs], step.map_y[ys, xs]], 1).astype(np.float64)
         edge = (outline.outline - [step.box.x0, step.box.y0]).astype(np.float64)
         ring = ring & (step.map_x > -1e5)
-        levels = self.register.frame_levels(step.grey)
+        levels = self.plate_register.frame_levels(step.grey)
         out, best = {}, None
         for name, pick in (("scene", ring & ~outline.subject_ring), ("subject", ring & outline.subject_ring), ("ring", ring)):
             if name == "ring" and not (out.keys() >= {"scene", "subject"}):  # one layer only: the ring is that layer
@@ -132,12 +162,12 @@ class FrameMeasure:
                 continue
             # the ring registered with the plate too: the layer's place no longer creeps with the
             # tracker's composed flow, nor leans on a brightness that changes
-            ring_at = self.register(levels, ring_xy, ring_xy @ layer[:, :2].T + layer[:, 2], ring_xy[:1], np.eye(2),
+            ring_at = self.plate_register(levels, ring_xy, ring_xy @ layer[:, :2].T + layer[:, 2], ring_xy[:1], np.eye(2),
                                     affine=True)
             if ring_at is not None and ring_at.unexplained <= self.cfg.register_unexplained:
                 layer = ring_at.carried(layer)
             predicted = points @ layer[:, :2].T + layer[:, 2]
-            found = self.register(levels, points, predicted, edge @ layer[:, :2].T + layer[:, 2],
+            found = self.plate_register(levels, points, predicted, edge @ layer[:, :2].T + layer[:, 2],
                                   np.linalg.inv(layer[:, :2]), start=np.median(own - predicted, axis=0))
             # a slip moves the content as it is: where the registered plate leaves much of the
             # region's texture unexplained, the content itself changed (drift, a deforming subject)
@@ -164,9 +194,7 @@ class FrameMeasure:
             cfg = self.cfg
             # inside the region, only pixels that still show the plate are the region: an occluder
             # dragged into the tracked mask would otherwise lend the region its own motion
-            carried = cv2.remap(self.grey, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            shows_plate = cv2.absdiff(cv2.blur(step.grey, (3, 3)), cv2.blur(carried, (3, 3))) < cfg.occluder_levels / 255.0
-            visible = ~step.occluded & inside_plate & (shows_plate | ~region)
+            visible = ~step.occluded & inside_plate & (step.shows_plate | ~region)
             edit_distance = None if self.edit_distance is None else cv2.remap(
                 self.edit_distance, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                 borderValue=1e6)
@@ -175,7 +203,7 @@ class FrameMeasure:
                                      layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
             row["subject_share"] = None if outline is None else outline.subject_share
             if outline is not None:
-                row["registered"], carried = self.registered(step, region, ring & visible & shows_plate,
+                row["registered"], carried = self.registered(step, region, ring & visible & step.shows_plate,
                                                              region & visible, outline)
         row.update(self.appearance(step, step.frame, region, ring, None if outline is None else outline.subject_ring,
                                    carried))

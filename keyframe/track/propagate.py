@@ -13,6 +13,40 @@ Occlusion follows Lai et al. (2018) / ProPainter: a pixel of frame t is occluded
 backward flow and the forward flow it lands on disagree,
 ``|F_bw + F_fw(x + F_bw)|^2 > 0.01 (|F_bw|^2 + |F_fw(x + F_bw)|^2) + 0.5``, or when it is on a
 motion boundary, ``|grad F_bw|^2 > 0.01 |F_bw|^2 + 0.002``.
+
+Long clips (a five-second 121-frame render) need three more things, each measured on swaying
+camera clips of real photos (``tests/clips.py``, :func:`swaying_clip`):
+
+1. **No erosion.** Pixels entering the box carry no coordinate. Composing the map used to keep a
+   pixel only when all four bilinear neighbours had one, which cut the sub-pixel part of the
+   motion off the tracked area every frame: it shrank about a pixel a frame from the box's edge
+   until, after ~50 frames, it ate the region (lost, or judged against a vanishing ring). Now a
+   pixel is tracked when tracked neighbours carry at least half its bilinear weight
+   (normalised interpolation), so the tracked area's edge moves with the content and no further.
+2. **Occluders keep the strict rule.** An occluded pixel's flow belongs to what covers or
+   uncovers it; letting it blend coordinates from half its neighbours dragged the region's
+   coordinates along an occluder's edge and onto pixels it uncovered (a natural clip then read
+   as drift). Occluded pixels stay tracked only when all four neighbours are.
+3. **Re-anchoring.** Frame-to-frame DIS flow is slightly biased on fine texture (sub-pixel
+   "locking": up to ~0.1 px a frame, not the same inside the region as around it), and the
+   chained map sums the biases: ~5 px by frame 120, enough to read as drift. Every 4 frames the
+   map is re-derived by ONE flow straight from an earlier anchor frame and that frame's map
+   (multi-step flow integration: Crivelli et al., "Robust optical flow integration", IEEE TIP
+   2015; Conze et al., "Multi-reference combinatorial strategy towards longer long-term dense
+   motion estimation", CVIU 2016). It starts at frame 16: chained maps hold over the 16 frames of
+   the calibration clips, and re-deriving sooner moved fragile occluded subject clips (a natural
+   clip with an occluder crossing its region read as float or drift). Anchors are dyadic: frame t (a multiple of 4) is reached from
+   the last multiple of twice its lowest set bit (t - 4, t - 8, t - 16 or t - 32), so any frame
+   is a handful of long flows from frame 0 instead of t short ones. It is still tracking: the
+   long flow follows the pixels, so a region that slides or morphs against its surroundings is
+   followed exactly as the chain follows it, never registered back onto the plate. Pixels the
+   long flow does not match both ways (the same occlusion test), or where it disagrees with the
+   chain by more than a bias could explain (a failed long flow on a low-texture or non-rigid
+   subject), keep the chained coordinate.
+
+Registering the carried plate onto the frame over the ring (an affine ECC or RANSAC fit) was
+tried for the third point and did not help: the slip is not the same inside the region as in its
+ring, and a ring-only affine cannot move the region's own error.
 """
 
 from __future__ import annotations
@@ -31,6 +65,10 @@ MB_ALPHA, MB_BETA = 0.01, 0.002  # Lai et al. motion boundary
 _OUTSIDE = -1.0e6  # plate coordinate of "not tracked": samples outside every image
 _POINTS = 400  # region points advected forward to measure how much of the region is still in frame
 _MAX_GROW = 3  # search margin doublings before accepting a region cut by its box
+_ANCHOR_EVERY = 4  # frames between re-derivations of the map by one long-range flow (see _reanchor)
+_ANCHOR_LONGEST = 32  # frames: the longest span of one such flow
+_ANCHOR_FROM = 16  # first re-derived frame: chained maps hold over 16 frames (the calibration clips' length)
+_ANCHOR_AGREE_PX = 2.0  # px: a long-flow coordinate further than this from the chained one is a failure, not a fix
 
 
 @dataclass
@@ -48,6 +86,7 @@ class Step:
     occluded: np.ndarray | None = None  # bool
     prev_warped: np.ndarray | None = None  # float32 [0, 1]: frame t-1 warped onto frame t
     frame: np.ndarray | None = None  # (H, W, 3) uint8: the whole frame t (a reference, not a copy)
+    shows_plate: np.ndarray | None = None  # bool: tracked, and looks like the plate point it is carried from
 
 
 def _grid(box: Box) -> tuple[np.ndarray, np.ndarray]:
@@ -58,16 +97,22 @@ def _remap(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: float = 0.0)
     return cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
-def _compose(map_x: np.ndarray, map_y: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sample the plate-coordinate maps at ``(x, y)``; untracked wherever any neighbour was.
+def _compose(map_x: np.ndarray, map_y: np.ndarray, x: np.ndarray, y: np.ndarray,
+             occluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample the plate-coordinate maps at ``(x, y)``, blending tracked neighbours only.
 
-    Bilinear sampling next to an untracked (``_OUTSIDE``) neighbour, or past the box edge, would
-    blend a real coordinate with the sentinel into an arbitrary one that can land inside the
-    mask (stray fragments along the crop box); a resampled validity map rules those out.
+    A pixel is tracked when tracked neighbours carry at least half its bilinear weight, so the
+    edge of the tracked area moves with the content and no further (the coordinates are the
+    blend of the tracked neighbours alone: the ``_OUTSIDE`` sentinel blended in would land
+    anywhere, e.g. as stray fragments along the crop box). An ``occluded`` pixel, whose flow
+    belongs to whatever covers or uncovers it, is tracked only when all four neighbours are.
     """
-    valid = _remap((map_x > _OUTSIDE / 2).astype(np.float32), x, y) > 0.999
-    return (np.where(valid, _remap(map_x, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32),
-            np.where(valid, _remap(map_y, x, y, _OUTSIDE), _OUTSIDE).astype(np.float32))
+    known = (map_x > _OUTSIDE / 2).astype(np.float32)
+    weight = _remap(known, x, y)
+    valid = np.where(occluded, weight > 0.999, weight > 0.5)
+    scale = 1.0 / np.maximum(weight, 1e-6)
+    return (np.where(valid, _remap(map_x * known, x, y) * scale, _OUTSIDE).astype(np.float32),
+            np.where(valid, _remap(map_y * known, x, y) * scale, _OUTSIDE).astype(np.float32))
 
 
 def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
@@ -84,20 +129,28 @@ def occlusion(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
     -------
     ndarray of bool: True where the pixel has no reliable match in the first frame.
     """
+    return _unmatched(flow_bw, flow_fw) | _motion_boundary(flow_bw)
+
+
+def _unmatched(flow_bw: np.ndarray, flow_fw: np.ndarray) -> np.ndarray:
+    """Pixels of the second frame whose forward and backward flows disagree (Lai et al.)."""
     height, width = flow_bw.shape[:2]
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     bx, by = cv2.split(flow_bw)
     fx, fy = cv2.split(cv2.remap(flow_fw, xs + bx, ys + by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     sx, sy = bx + fx, by + fy
-    b2 = bx * bx + by * by
-    inconsistent = sx * sx + sy * sy > FB_ALPHA * (b2 + fx * fx + fy * fy) + FB_BETA
-    grad = np.zeros_like(b2)
+    return sx * sx + sy * sy > FB_ALPHA * (bx * bx + by * by + fx * fx + fy * fy) + FB_BETA
+
+
+def _motion_boundary(flow_bw: np.ndarray) -> np.ndarray:
+    """Pixels on a motion boundary of ``flow_bw`` (Lai et al.)."""
+    bx, by = cv2.split(flow_bw)
+    grad = np.zeros_like(bx)
     for channel in (bx, by):
         for dx, dy in ((1, 0), (0, 1)):  # central differences, as np.gradient
             d = cv2.Sobel(channel, cv2.CV_32F, dx, dy, ksize=1, scale=0.5)
             grad += d * d
-    boundary = grad > MB_ALPHA * b2 + MB_BETA
-    return inconsistent | boundary
+    return grad > MB_ALPHA * (bx * bx + by * by) + MB_BETA
 
 
 def _crop_box(mask: np.ndarray, box: Box, margin: int, shape: tuple[int, int]) -> Box:
@@ -123,7 +176,7 @@ def _lookup(flow: np.ndarray, points: np.ndarray, box: Box) -> np.ndarray:
 
 
 def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_frame0: np.ndarray, flow: FlowBackend, *,
-                 margin: int, search: int) -> Iterator[Step]:
+                 plate_grey: np.ndarray, margin: int, search: int, levels: float) -> Iterator[Step]:
     """Yield a :class:`Step` for every frame, following the region until it is lost.
 
     Parameters
@@ -138,10 +191,14 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
     flow : FlowBackend
         Computes both the backward flow (which carries the mask) and the forward flow (which
         checks it for occlusion).
+    plate_grey : ndarray (h, w) float32 [0, 1]
+        The plate in grey, for :attr:`Step.shows_plate`.
     margin : int
         Pixels kept around the region for its ring of background.
     search : int
         Extra pixels of margin for the region's motion between two frames.
+    levels : float
+        Grey levels (0-255) within which a pixel still "shows the plate" it is carried from.
 
     The iteration stops early (after yielding the last frame that still has region pixels) when
     the tracked region becomes empty; the frame where it was lost has been taken from ``frames``.
@@ -167,6 +224,9 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
     pick = np.linspace(0, rows.size - 1, min(_POINTS, rows.size)).astype(int)
     points = np.stack([cols[pick] + box.x0, rows[pick] + box.y0], 1).astype(np.float32)
     alive = np.ones(len(points), bool)
+    # per span, the last frame that is a multiple of it: its grey, box and map (see _reanchor)
+    spans = [2**k for k in range(_ANCHOR_EVERY.bit_length(), _ANCHOR_LONGEST.bit_length())]  # 8, 16, 32
+    anchors = dict.fromkeys(spans, (cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY), box, map_x, map_y))
     yield Step(0, box, mask, map_x, map_y, 1.0, _grey(previous, box).astype(np.float32) / 255.0, frame=previous)
 
     for t, frame in enumerate(frames, 1):
@@ -176,19 +236,62 @@ def track_region(frames: Iterable[np.ndarray], plate_mask: np.ndarray, plate_to_
             flow_bw, flow_fw = flow(second, first), flow(first, second)
             gx, gy = _grid(new_box)
             src_x, src_y = gx + flow_bw[..., 0], gy + flow_bw[..., 1]
-            new_x, new_y = _compose(map_x, map_y, src_x - box.x0, src_y - box.y0)
+            unmatched = _unmatched(flow_bw, flow_fw)
+            occluded = unmatched | _motion_boundary(flow_bw)
+            new_x, new_y = _compose(map_x, map_y, src_x - box.x0, src_y - box.y0, occluded)
             new_mask = _remap(soft, new_x, new_y) >= 0.5
             if not _cut(new_mask, new_box, shape) or new_box == whole:
                 break
         points = points + _lookup(flow_fw, points, new_box)
         alive &= (points[:, 0] >= 0) & (points[:, 0] <= shape[1] - 1) & (points[:, 1] >= 0) & (points[:, 1] <= shape[0] - 1)
         local_x, local_y = src_x - new_box.x0, src_y - new_box.y0
+        if t % _ANCHOR_EVERY == 0 and t >= _ANCHOR_FROM:
+            # from the last multiple of twice t's lowest set bit: t - 4, t - 8, t - 16 or t - 32
+            source = anchors[min(2 * (t & -t), _ANCHOR_LONGEST)]
+            new_x, new_y = _reanchor(source, new_x, new_y, new_box, second, flow)
+            new_mask = _remap(soft, new_x, new_y) >= 0.5
+        if any(t % span == 0 for span in anchors):
+            whole_grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            anchors.update({span: (whole_grey, new_box, new_x, new_y) for span in anchors if t % span == 0})
+        grey = second.astype(np.float32) / 255.0
+        shows = _shows_plate(grey, plate_grey, new_x, new_y, levels)
         box, map_x, map_y, mask, previous = new_box, new_x, new_y, new_mask, frame
         if not mask.any():
             return
-        yield Step(t, box, mask, map_x, map_y, float(alive.mean()), second.astype(np.float32) / 255.0,
-                   flow_bw, occlusion(flow_bw, flow_fw), _remap(first.astype(np.float32) / 255.0, local_x, local_y),
-                   frame)
+        yield Step(t, box, mask, map_x, map_y, float(alive.mean()), grey, flow_bw, occluded,
+                   _remap(first.astype(np.float32) / 255.0, local_x, local_y), frame, shows)
+
+
+def _reanchor(anchor: tuple[np.ndarray, Box, np.ndarray, np.ndarray], map_x: np.ndarray, map_y: np.ndarray,
+              box: Box, grey: np.ndarray, flow: FlowBackend) -> tuple[np.ndarray, np.ndarray]:
+    """Re-derive the map with one long-range flow from an earlier ``anchor`` (its whole grey frame, box and map).
+
+    Each frame-to-frame flow is slightly biased on fine texture (sub-pixel "locking", a few
+    hundredths of a pixel per frame, not the same inside the region as around it), and the
+    chained map sums those biases: pixels over a five-second clip, enough to read as drift. One
+    flow straight from the anchor sums one bias instead of one per frame (multi-step flow
+    integration, Crivelli et al. 2015; Conze et al. 2016). It still follows the pixels, so a
+    region that slides or morphs is tracked exactly as the chain tracks it. The long-range
+    coordinate replaces the chained one only where it corrects a bias, not a failure: the pixel
+    matches both ways (Lai et al.'s test again) and the two coordinates agree within
+    ``_ANCHOR_AGREE_PX`` (a long flow that lost a low-texture or non-rigid subject is off by more).
+    """
+    whole_grey, anchor_box, anchor_x, anchor_y = anchor
+    old = np.ascontiguousarray(whole_grey[box.slices])
+    flow_bw, flow_fw = flow(grey, old), flow(old, grey)
+    gx, gy = _grid(box)
+    occluded = _unmatched(flow_bw, flow_fw) | _motion_boundary(flow_bw)
+    long_x, long_y = _compose(anchor_x, anchor_y, gx + flow_bw[..., 0] - anchor_box.x0,
+                              gy + flow_bw[..., 1] - anchor_box.y0, occluded)
+    take = ~occluded & (np.hypot(long_x - map_x, long_y - map_y) < _ANCHOR_AGREE_PX)  # both tracked, and near
+    return np.where(take, long_x, map_x), np.where(take, long_y, map_y)
+
+
+def _shows_plate(grey: np.ndarray, plate_grey: np.ndarray, map_x: np.ndarray, map_y: np.ndarray,
+                 levels: float) -> np.ndarray:
+    """Pixels whose 3x3 mean differs from the plate they are carried from by less than ``levels`` (0-255)."""
+    carried = cv2.remap(plate_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.absdiff(cv2.blur(grey, (3, 3)), cv2.blur(carried, (3, 3))) < levels / 255.0
 
 
 def _corners(box: Box) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import cv2
@@ -22,7 +23,10 @@ class WorkingFrames:
     Frames pass through one at a time (an array's are views), so a streamed clip is never held.
     The tracker is given frames up to a hard cut (the first frame of a new shot); :meth:`drain`
     takes the rest. ``on_frame``, when set, sees every frame at the clip's own size as it passes
-    (the whole-clip measurements of :mod:`keyframe.metrics.clip_qc`).
+    (the whole-clip measurements of :mod:`keyframe.metrics.clip_qc`), in order, on a second thread
+    while the tracker works on the same frame (OpenCV and NumPy release the GIL, so on a
+    multi-core machine it is off the critical path); one frame at most is in flight, so memory
+    stays bounded. :meth:`drain` returns once it has seen the last frame.
     """
 
     def __init__(self, frames: np.ndarray | Iterable[np.ndarray], cfg: CheckConfig) -> None:
@@ -39,6 +43,8 @@ class WorkingFrames:
         self.cut_at: int | None = None
         self._scene = SceneTracker()
         self.on_frame: Callable[[np.ndarray], None] | None = None
+        self._beside: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
 
     def _check(self, frame: np.ndarray | None) -> np.ndarray:
         if frame is None:
@@ -55,7 +61,7 @@ class WorkingFrames:
             frame = self._check(frame)
             self.count += 1
             if self.on_frame is not None:
-                self.on_frame(frame)
+                self._hand_over(frame)
             if self.scale < 1.0:
                 frame = cv2.resize(frame, self.working[::-1], interpolation=cv2.INTER_AREA)
             scene = self._scene(frame)
@@ -63,6 +69,18 @@ class WorkingFrames:
             if self.cut_at is None and scene is not None and scene.similarity < self.cut_similarity:
                 self.cut_at = self.count - 1
             yield frame
+
+    def _hand_over(self, frame: np.ndarray) -> None:
+        """Give ``frame`` to ``on_frame`` on the second thread, once it is done with the previous one."""
+        if self._beside is None:
+            self._beside = ThreadPoolExecutor(1, thread_name_prefix="on-frame")
+        self._wait()
+        self._pending = self._beside.submit(self.on_frame, frame)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # its exception, if any, is raised here
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for frame in self._frames():
@@ -75,6 +93,9 @@ class WorkingFrames:
         or the shot cut; return the clip's length."""
         for _ in self._frames():
             pass
+        self._wait()
+        if self._beside is not None:
+            self._beside.shutdown()
         check_clip_length(self.count)
         return self.count
 
