@@ -187,6 +187,8 @@ class CheckConfig(Section):
     float_px: float = Field(0.4, gt=0)
     float_ratio: float = Field(0.3, gt=0)
     slip_px: float = Field(2.5, gt=0)
+    slip_scene_px: float = Field(0.8, gt=0)
+    register_unexplained: float = Field(0.1, gt=0)
     slip_ratio: float = Field(0.1, gt=0)
     cut_similarity: float = Field(0.5, ge=-1.0, le=1.0)
     flicker_levels: float = Field(2.0, gt=0)

@@ -54,6 +54,7 @@ class Rule:
     above: bool  # flagged when the value is above (True) or below (False) the limit
     unit: str
     relative: tuple[str, str] | None = None  # (per-frame field, CheckConfig attribute) that must ALSO be above its limit
+    attached: tuple[str, ...] | None = None  # only for a region attached to one of these layers (None: any)
 
     def __post_init__(self) -> None:
         limits = [self.limit] + ([self.relative[1]] if self.relative else [])
@@ -68,8 +69,10 @@ class Rule:
 RULES = (
     Rule("float", "float_px", "float_px", True, "px/frame of motion against the layer it belongs to",
          ("float_ratio", "float_ratio")),
-    Rule("float", "slip_px", "slip_px", True, "px of accumulated slip against the layer it belongs to",
-         ("slip_ratio", "slip_ratio")),
+    Rule("float", "slip_px", "slip_px", True, "px of accumulated slip against the moving subject it belongs to",
+         ("slip_ratio", "slip_ratio"), ("subject", "mixed")),
+    Rule("float", "slip_px", "slip_scene_px", True, "px of accumulated slip against the scene it belongs to",
+         ("slip_ratio", "slip_ratio"), ("scene",)),
     Rule("flicker", "flicker_excess", "flicker_levels", True, "grey levels more motion-compensated flicker than its surroundings"),
     Rule("warp", "warp_ratio", "warp_ratio", True, "x its surroundings' warping error"),
     Rule("drift", "drift_ssim", "drift_ssim", True, "SSIM lost against the plate beyond its surroundings"),
@@ -107,9 +110,15 @@ def lost_frames(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig) -> list[b
     return [row.get("visible") is not None and row["visible"] < cfg.lost_visible for row in per_frame]
 
 
-def _exceeds(row: dict[str, Any], rule: Rule, cfg: CheckConfig) -> float | None:
-    """The rule's value in ``row`` when it is past its threshold (and its relative part too), else None."""
+def _exceeds(row: dict[str, Any], rule: Rule, cfg: CheckConfig, attached: str | None = None) -> float | None:
+    """The rule's value in ``row`` when it is past its threshold (and its relative part too), else None.
+
+    ``attached`` is the region's layer (None: the row's own ``attached``, or any).
+    """
     value, limit = row.get(rule.key), rule.threshold(cfg)
+    layer = attached or row.get("attached")
+    if rule.attached is not None and layer is not None and layer not in rule.attached:
+        return None
     if value is None or not (value > limit if rule.above else value < limit):
         return None
     if rule.relative is not None:
@@ -126,7 +135,8 @@ def _threshold(rule: Rule, cfg: CheckConfig) -> str:
     return text
 
 
-def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig, *, cut_at: int | None = None) -> list[Reason]:
+def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig, *, cut_at: int | None = None,
+          attached: str | None = None) -> list[Reason]:
     """The reasons a clip is flagged, one per code, in the order of :data:`CODES`.
 
     A frame exceeds a rule when its value is past the rule's threshold (and, for float, its
@@ -134,7 +144,8 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig, *, cut_at: int 
     in that frame) never exceeds. Runs shorter than ``cfg.min_run`` frames are ignored. A hard
     cut at frame ``cut_at`` is a reason of its own, and the region is lost from there on.
     Frames where the region is lost count only towards ``lost``: what little remains of it is too
-    small for the other metrics to mean much.
+    small for the other metrics to mean much. ``attached`` is the layer the region was judged
+    against (rules for one layer only, such as the scene's slip, apply to it alone).
 
     Examples
     --------
@@ -150,7 +161,7 @@ def judge(per_frame: Sequence[dict[str, Any]], cfg: CheckConfig, *, cut_at: int 
                               [[cut_at, cut_at]]))
     for code in CODES[1:]:
         rules = [r for r in RULES if r.code == code]
-        hits = {rule: [_exceeds(row, rule, cfg) for row in per_frame] for rule in rules}
+        hits = {rule: [_exceeds(row, rule, cfg, attached) for row in per_frame] for rule in rules}
         flags = [any(hits[r][i] is not None for r in rules) and (code == "lost" or not lost[i]) for i in range(len(per_frame))]
         ranges = frame_ranges(flags, cfg.min_run)
         if code == "lost" and cut_at is not None:

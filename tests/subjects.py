@@ -14,8 +14,11 @@ Variants (what the region's pixels do):
 
 - ``natural``: the region is part of what it lies on (no defect); ``natural-mp4`` the same after
   H.264; ``occluded`` the same with an occluder sliding over part of the region
-  and its ring (a disc of ``skimage.data.coffee()``'s wooden table);
+  and its ring (a disc of ``skimage.data.coffee()``'s wooden table); ``rough`` the same as real
+  footage arrives: motion blur along the camera's motion, fresh sensor noise, the exposure
+  drifting (+8 %, warmer) and H.264;
 - ``pinned``: the region's pixels stay where they were in frame 0 (pasted on the screen);
+  ``rough-pinned`` the same, roughened as ``rough``;
 - ``follow50`` / ``follow80``: the region follows its layer at 50 % / 80 % of its motion;
 - ``lag2``: the region shows its layer's motion two frames late;
 - ``flicker``: the region's brightness oscillates +/-15 % (period 4 frames);
@@ -39,9 +42,11 @@ SIZE = (288, 512)  # frame (height, width)
 SCALE = 0.55  # astronaut photo -> subject size in the frame
 OFFSET = (138.0, 38.0)  # where the scaled photo's top-left corner sits in the plate
 MARGIN = 96  # background pixels beyond the frame on every side, for the camera to move into
-VARIANTS = ("natural", "natural-mp4", "occluded", "pinned", "follow50", "follow80", "lag2", "flicker", "morph", "cut")
-EXPECTED = {"natural": set(), "natural-mp4": set(), "occluded": set(), "pinned": {"float"}, "follow50": {"float"},
-            "follow80": {"float"}, "lag2": {"float"}, "flicker": {"flicker"}, "morph": {"drift"}, "cut": {"cut"}}
+VARIANTS = ("natural", "natural-mp4", "occluded", "rough", "pinned", "rough-pinned", "follow50", "follow80", "lag2",
+            "flicker", "morph", "cut")
+EXPECTED = {"natural": set(), "natural-mp4": set(), "occluded": set(), "rough": set(), "pinned": {"float"},
+            "rough-pinned": {"float"}, "follow50": {"float"}, "follow80": {"float"}, "lag2": {"float"},
+            "flicker": {"flicker"}, "morph": {"drift"}, "cut": {"cut"}}
 REGIONS = ("face", "suit", "wall")
 
 
@@ -225,9 +230,9 @@ def subject_clip(script: str = "talk", region: str = "face", variant: str = "nat
     rippled = _sample(plate.astype(np.float32), ripple_x + 3.0 * np.sin(ripple_y / 4.0), ripple_y + 3.0 * np.cos(ripple_x / 5.0))
     for t in range(1, n):
         frame = frames[t]
-        region_pose = {"pinned": path[0], "follow50": _blend(path[0], path[t], 0.5), "follow80": _blend(path[0], path[t], 0.8),
+        region_pose = {"pinned": path[0], "rough-pinned": path[0], "follow50": _blend(path[0], path[t], 0.5), "follow80": _blend(path[0], path[t], 0.8),
                        "lag2": path[max(t - 2, 0)]}.get(variant, path[t])  # fmt: skip
-        if variant in ("pinned", "follow50", "follow80", "lag2", "flicker", "morph"):
+        if variant in ("pinned", "rough-pinned", "follow50", "follow80", "lag2", "flicker", "morph"):
             mx, my = scene.plate_maps(region, region_pose)
             content = _sample(plate.astype(np.float32), mx, my)
             if variant == "flicker":
@@ -243,9 +248,11 @@ def subject_clip(script: str = "talk", region: str = "face", variant: str = "nat
             frame = _overlay(frame, scene.occluder, scene.occluder_alpha, centre)
         if variant == "cut" and t >= n // 2:
             frame = scene.background_at(_translate(-4.0 * (t - n // 2), 0), scene.other)
+        if variant.startswith("rough"):
+            frame = _roughen(frame, path[t].camera[:2, 2] - path[t - 1].camera[:2, 2], t / (n - 1), t)
         frames[t] = frame
     clip = np.clip(np.rint(np.stack(frames)), 0, 255).astype(np.uint8)
-    if variant == "natural-mp4":
+    if variant in ("natural-mp4", "rough", "rough-pinned"):
         import tempfile
 
         from keyframe.io import read_clip, write_clip
@@ -253,6 +260,20 @@ def subject_clip(script: str = "talk", region: str = "face", variant: str = "nat
         with tempfile.TemporaryDirectory() as tmp:
             clip = read_clip(write_clip(f"{tmp}/c.mp4", clip, 7.0)).frames
     return SubjectClip(clip, plate, mask)
+
+
+def _roughen(frame: np.ndarray, motion: np.ndarray, progress: float, seed: int) -> np.ndarray:
+    """What a real camera adds: blur along its ``motion`` (px over the exposure), noise, exposure drift."""
+    length = max(int(round(np.hypot(*motion) * 1.5)) | 1, 3)
+    kernel = np.zeros((length, length), np.float32)
+    angle = np.arctan2(motion[1], motion[0])
+    c = (length - 1) / 2
+    cv2.line(kernel, (int(round(c - c * np.cos(angle))), int(round(c - c * np.sin(angle)))),
+             (int(round(c + c * np.cos(angle))), int(round(c + c * np.sin(angle)))), 1.0)
+    blurred = cv2.filter2D(frame.astype(np.float32), -1, kernel / kernel.sum())
+    exposure = 1.0 + 0.08 * progress * np.array([1.03, 1.0, 0.95], np.float32)  # brighter and warmer
+    noise = np.random.default_rng(seed).normal(0.0, 3.0, frame.shape).astype(np.float32)
+    return blurred * exposure + noise
 
 
 def _overlay(frame: np.ndarray, image: np.ndarray, alpha: np.ndarray, centre: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 
+import cv2
 import numpy as np
 import pytest
 from subjects import subject_clip
@@ -171,3 +172,39 @@ def test_overlay_and_contact_sheet_show_the_attached_layer_and_outline_breaks(tm
               "summary": {"attachment": {"layer": "subject", "mode": "auto", "why": "its motion continues the subject's"}}}
     html = write_html_report(tmp_path, report, title="t", frames=frames, tracked_masks=masks, broken_outline=broken).read_text()
     assert "Judged against the <strong>subject</strong> (chosen automatically): its motion continues the subject" in html
+
+
+def test_slow_follower_on_the_scene_floats_and_does_not_read_as_drift():
+    """80 % of the camera's motion: the flow, smoothed across the outline, sees about half of the
+    slip; registering the region with the plate sees all of it, and its content still matches
+    the plate carried along its own motion, so the reason is float, not drift."""
+    clip = subject_clip("walk", "wall", "follow80", 12)
+    result = check_clip(clip.frames, clip.plate, clip.mask, CFG, fps=clip.fps, plate_to_frame0=np.eye(3))
+    assert [r.code for r in result.reasons] == ["float"], [r.message for r in result.reasons]
+    assert result.attachment.layer == "scene"
+    # walk pans 1.5 px/frame: 0.3 px/frame of slip, ~3.3 px after 11 frames (measured ~2.1)
+    assert 1.5 < result.per_frame[-1]["slip_px"] < 4.0
+    assert result.per_frame[-1]["slip_ratio"] > CFG.slip_ratio
+    assert max(row["drift_ssim"] for row in result.per_frame if row.get("drift_ssim") is not None) < CFG.drift_ssim
+
+
+def test_register_finds_a_shift_and_leaves_a_changed_region_unexplained():
+    from keyframe.metrics.float import PlateRegister
+
+    rng = np.random.default_rng(1)
+    def texture(image):  # a photo-like texture: structure at several scales, full contrast
+        smooth = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 2.5)
+        return (smooth - smooth.min()) / np.ptp(smooth)
+
+    plate = texture(rng.random((120, 120)))
+    ys, xs = np.mgrid[40:80, 40:80].reshape(2, -1)
+    points = np.stack([xs, ys], 1).astype(np.float64)
+    outline = np.array([[40.0, 60], [80, 60], [60, 40], [60, 80]])
+    register = PlateRegister(plate)
+    moved = cv2.warpAffine(plate, np.float32([[1, 0, 1.5], [0, 1, -0.7]]), (120, 120)) * 1.1 + 0.02  # shifted, brighter
+    found = register(moved, points, points, outline, np.eye(2))
+    assert np.allclose(found.shift, [-1.5, 0.7], atol=0.05)
+    assert np.allclose(found.slip_px, np.hypot(1.5, 0.7), atol=0.05) and found.unexplained < 0.05
+    changed = rng.random((120, 120)).astype(np.float32)  # other content altogether
+    other = register(texture(changed), points, points, outline, np.eye(2))
+    assert other is None or other.unexplained > CFG.register_unexplained

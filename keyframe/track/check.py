@@ -9,47 +9,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError
 from keyframe.io.images import to_float
 from keyframe.io.stream import FrameRange
-from keyframe.masks import bounding_box, distance_to
+from keyframe.metrics import SIGNS, LpipsMetric, float_series, lpips_status, relative_drift, to_lab, vbench_flicker
 from keyframe.metrics.clip_qc import ClipMeasure, check_clip_qc
+from keyframe.metrics.float import PlateRegister
 from keyframe.registry import Progress
-from keyframe.metrics import (
-    LpipsMetric,
-    delta_e_map,
-    SIGNS,
-    flicker_mae,
-    float_series,
-    lpips_status,
-    relative_drift,
-    ssim_map,
-    to_lab,
-    vbench_flicker,
-    warping_error,
-)
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
 from keyframe.track.frames import FRAME_FIELDS, FrameMetrics, TrackedMasks
-from keyframe.track.layers import (
-    Attachment,
-    OutlineMotion,
-    SceneMotion,
-    attach,
-    edit_outline_distance,
-    outline_motion,
-)
-from keyframe.track.propagate import Step, track_region
+from keyframe.track.layers import Attachment, OutlineMotion, attach, edit_outline_distance
+from keyframe.track.measure import SSIM_WINDOW, FrameMeasure
+from keyframe.track.propagate import track_region
 from keyframe.track.stream import WorkingFrames
 from keyframe.validation import check_mask, check_plate
 from keyframe.verdict import Reason, judge, verdict_of
-
-_SSIM_WINDOW = 7
-_MIN_PART_PIXELS = 16  # fewer pixels: a part's registration is not measured
 
 
 @dataclass
@@ -77,127 +55,6 @@ def _mean(values: np.ndarray) -> float | None:
 
 def _delta(region: float | None, ring: float | None) -> float | None:
     return None if region is None or ring is None else region - ring
-
-
-class _Measure:
-    """Per-frame measurements of one :class:`Step` against the plate carried along the track."""
-
-    def __init__(self, rgb: np.ndarray, lab: np.ndarray, cfg: CheckConfig, lpips: LpipsMetric | None, *,
-                 scale: float = 1.0, time_of: Callable[[int], float]) -> None:
-        self.rgb, self.lab = rgb, lab  # the plate as float RGB and Lab: the carried reference is resampled in Lab
-        self.grey = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
-        self.cfg, self.lpips, self.time_of = cfg, lpips, time_of
-        self.unit = 1.0 / scale  # working-size pixels -> the clip's own pixels
-        self._register = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
-
-    def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
-        """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
-
-        One distance transform instead of two large dilations (:func:`keyframe.masks.grow`):
-        the same disk-shaped ring at a fraction of the cost.
-        """
-        distance = distance_to(region)
-        gap = self.cfg.ring_gap_px
-        return (distance > gap) & (distance <= gap + self.cfg.ring_px) & inside_plate
-
-    def register(self, grey: np.ndarray, mx: np.ndarray, my: np.ndarray, region: np.ndarray,
-                 ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The plate coordinates ``mx, my`` re-registered, region and ring each by its own small
-        translation, so the carried plate lines up with the frame where the chained flow slipped.
-
-        Appearance is compared after the best registration within ``cfg.register_px``: a
-        sub-pixel slip of the track is not a change of appearance (how far the region moves
-        against its surroundings is float's measure), while blur, morph, flicker and colour are
-        not explained by a translation. Each part's translation is the median, over its pixels,
-        of a dense flow from the frame to the carried plate.
-        """
-        if self.cfg.register_px <= 0 or min(grey.shape) < 16:
-            return mx, my
-        reference = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        to_u8 = lambda image: np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
-        residual = self._register.calc(to_u8(grey), to_u8(reference), None)  # frame px -> reference px
-        gx, gy = np.meshgrid(np.arange(grey.shape[1], dtype=np.float32), np.arange(grey.shape[0], dtype=np.float32))
-        out_x, out_y = mx.copy(), my.copy()
-        for part in (region, ring):
-            if part.sum() < _MIN_PART_PIXELS:
-                continue
-            dx, dy = np.median(residual[part], axis=0)
-            if np.hypot(dx, dy) > self.cfg.register_px:
-                continue  # not a slip of the track: leave it to float
-            out_x[part] = cv2.remap(mx, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
-            out_y[part] = cv2.remap(my, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[part]
-        return out_x, out_y
-
-    def appearance(self, step: Step, frame: np.ndarray, region: np.ndarray, ring: np.ndarray,
-                   subject: np.ndarray | None) -> dict[str, Any]:
-        """SSIM, colour difference and LPIPS of the frame against the carried plate, region vs ring.
-
-        With the ring's ``subject`` pixels known, the ring's figures are also kept per layer
-        (``*_ring_scene``, ``*_ring_subject``) for drift relative to the attached layer.
-        """
-        sub = bounding_box(region | ring, padding=_SSIM_WINDOW // 2)
-        if min(sub.shape) < _SSIM_WINDOW:
-            return {}
-        mx, my = step.map_x[sub.slices], step.map_y[sub.slices]
-        sel_region, sel_ring = region[sub.slices], ring[sub.slices]
-        grey = step.grey[sub.slices]
-        mx, my = self.register(grey, mx, my, sel_region, sel_ring)
-        ref_lab = cv2.remap(self.lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        ref_grey = cv2.remap(self.grey, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        box = step.box
-        rgb = frame[box.y0 + sub.y0 : box.y0 + sub.y1, box.x0 + sub.x0 : box.x0 + sub.x1].astype(np.float32) / 255.0
-        ssim = ssim_map(grey, ref_grey)
-        delta_e = delta_e_map(to_lab(rgb), ref_lab)
-        maps = {"ssim": ssim, "delta_e": delta_e}
-        if self.lpips is not None:
-            ref_rgb = cv2.remap(self.rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            maps["lpips"] = self.lpips(rgb, ref_rgb)
-        parts = {"region": sel_region, "ring": sel_ring}
-        if subject is not None:
-            parts.update(ring_subject=sel_ring & subject[sub.slices], ring_scene=sel_ring & ~subject[sub.slices])
-        return {f"{key}_{part}": _mean(values[selection]) for key, values in maps.items()
-                for part, selection in parts.items()}
-
-    def __call__(self, step: Step, scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
-        """One frame's row (positions in the clip's own pixels) and its outline motion (working pixels)."""
-        region, unit = step.mask, self.unit
-        inside_plate = ((step.map_x >= 0) & (step.map_x <= self.grey.shape[1] - 1)
-                        & (step.map_y >= 0) & (step.map_y <= self.grey.shape[0] - 1))  # fmt: skip
-        ring = self.ring(region, inside_plate)
-        ys, xs = np.nonzero(region)
-        row: dict[str, Any] = {
-            "frame": step.t, "time_s": self.time_of(step.t), "area_px": int(round(xs.size * unit * unit)),
-            "centroid_x": (xs.mean() + step.box.x0) * unit, "centroid_y": (ys.mean() + step.box.y0) * unit,
-            "in_frame": step.in_frame,
-        }  # fmt: skip
-        outline = None
-        if step.occluded is not None and scene is not None:
-            cfg = self.cfg
-            # inside the region, only pixels that still show the plate are the region: an occluder
-            # dragged into the tracked mask would otherwise lend the region its own motion
-            visible = ~step.occluded & inside_plate & (step.shows_plate | ~region)
-            edit_distance = None if self.edit_distance is None else cv2.remap(
-                self.edit_distance, step.map_x, step.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                borderValue=1e6)
-            outline = outline_motion(-step.flow_bw, region, visible, (step.box.x0, step.box.y0),
-                                     scene, gap=cfg.ring_gap_px, width=cfg.ring_px, sectors=cfg.outline_sectors,
-                                     layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
-            row["subject_share"] = None if outline is None else outline.subject_share
-        row.update(self.appearance(step, step.frame, region, ring, None if outline is None else outline.subject_ring))
-        if step.occluded is None:
-            row.update(visible=step.in_frame, occluded=0.0, note="first frame: no motion, warp or flicker yet")
-            return row, None
-        seen_region, seen_ring = region & ~step.occluded, ring & ~step.occluded
-        row["occluded"] = 1.0 - seen_region.sum() / region.sum()
-        row["visible"] = step.in_frame * (1.0 - row["occluded"])
-        row.update(
-            warp_region=warping_error(step.grey, step.prev_warped, seen_region),
-            warp_ring=warping_error(step.grey, step.prev_warped, seen_ring),
-            flicker_region=flicker_mae(step.grey, step.prev_warped, seen_region),
-            flicker_ring=flicker_mae(step.grey, step.prev_warped, seen_ring),
-        )
-        return row, outline
 
 
 def _finish(rows: list[dict[str, Any]], floats: list[dict[str, Any]], cfg: CheckConfig) -> list[FrameMetrics]:
@@ -315,17 +172,22 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     def time_of(t: int) -> float:
         return select.source_frame(t) / fps
 
-    measure = _Measure(rgb, plate_lab.result(), cfg, LpipsMetric() if available else None, scale=clip.scale,
+    measure = FrameMeasure(rgb, plate_lab.result(), cfg, LpipsMetric() if available else None, scale=clip.scale,
                        time_of=time_of)
     measure.edit_distance = edit_outline_distance(mask)
     flow = make_flow(cfg.flow, cfg.dis_preset)
-    to_working = np.diag([clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0], 1.0])
+    sx, sy = clip.working[1] / clip.first.shape[1], clip.working[0] / clip.first.shape[0]
+    # clip px -> working px with pixel centres kept (cv2.resize's convention): a plain scale would put
+    # the plate a quarter pixel off the working frames at half size
+    to_working = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+    plate_to_working = to_working @ alignment.matrix
+    measure.plate_register = PlateRegister(measure.grey, 1.0 / np.sqrt(abs(np.linalg.det(plate_to_working[:2, :2]))))
 
     tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []
     outlines: list[OutlineMotion | None] = []
     # the box must hold the ring plus the SSIM window: SSIM next to a cropped edge reads reflected pixels
-    margin = cfg.ring_gap_px + cfg.ring_px + _SSIM_WINDOW
+    margin = cfg.ring_gap_px + cfg.ring_px + SSIM_WINDOW
     for step in track_region(clip, mask, to_working @ alignment.matrix, flow, plate_grey=measure.grey, margin=margin,
                              search=cfg.search_px, levels=cfg.occluder_levels):
         tracked.append(step.box, step.mask)
@@ -352,7 +214,7 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
                         continuity=cfg.attach_continuity, min_share=cfg.attach_min_share)
     floats, broken = float_series(outlines, attachment.layer, tolerance_px=cfg.layer_px, tolerance_rel=cfg.layer_rel,
                                   speed_floor_px=cfg.speed_floor_px, min_share=cfg.attach_min_share,
-                                  jump_px=cfg.layer_jump_px)
+                                  jump_px=cfg.layer_jump_px, registered=[row.get("registered") for row in rows])
     if clip.scale < 1.0:  # motions and outline pixels from the working size to the clip's own pixels
         floats = [{k: v * measure.unit if k in _PIXEL_COLUMNS and v is not None else v for k, v in judged.items()}
                   for judged in floats]
@@ -365,7 +227,7 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     qc = check_clip_qc(measured, plate, alignment.matrix, cfg, cut_at=cut_at)
     per_frame = [dataclasses.replace(row, **qc_row) for row, qc_row in zip(per_frame, qc.per_frame)]
     status.update(qc.status)
-    reasons = judge(per_frame, cfg, cut_at=cut_at) + qc.reasons
+    reasons = judge(per_frame, cfg, cut_at=cut_at, attached=attachment.layer) + qc.reasons
     summary = _summary(per_frame, alignment, cfg, lost_at, fps, time.perf_counter() - started)
     summary.update(attachment=attachment.as_dict(), cut_at_frame=cut_at, frames_used=select.as_dict(),
                    resolution=clip.resolution())

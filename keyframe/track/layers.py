@@ -39,8 +39,11 @@ background around it. The design, per frame ``t``:
    incoherent from sector to sector, mostly falls out). It is judged relative to the attached
    surroundings' own speed (``float_ratio``: a pasted layer reads ~1, a region following at half
    speed ~0.5, flow noise a small fraction), above an absolute floor, for ``min_run`` frames.
-   The similarities summed over frames are the **slip**: a persistent slow slip grows linearly,
-   noise does not, and it is judged against the path the surroundings travelled. Sectors whose
+   The **slip** is the region's displacement since frame 0 against the attached layer, found by
+   registering its content with the plate as the layer's ring carries it (Lucas & Kanade 1981;
+   Baker & Matthews 2004), on a subject no more than the similarities summed over frames: a
+   persistent slow slip grows linearly, noise does not, and it is judged against the path the
+   surroundings travelled. Sectors whose
    outline is not the edit's own (something in front hides the region there), and a minority of
    sectors whose surroundings suddenly jump (an occluder sliding over the ring), are not judged.
 
