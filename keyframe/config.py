@@ -194,7 +194,7 @@ class CheckConfig(Section):
     flicker_levels: float = Field(2.0, gt=0)
     warp_ratio: float = Field(3.0, gt=0)
     warp_floor: float = Field(1e-4, gt=0)
-    drift_ssim: float = Field(0.032, gt=0)
+    drift_ssim: float = Field(0.05, gt=0)
     drift_delta_e: float = Field(2.0, gt=0)
     drift_lpips: float = Field(0.1, gt=0)
     lost_visible: float = Field(0.4, ge=0.0, le=1.0)
