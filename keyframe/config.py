@@ -163,7 +163,7 @@ class UpscaleConfig(Section):
 
 class CheckConfig(Section):
     flow: Literal["dis", "farneback", "raft"] = "dis"
-    dis_preset: Literal["ultrafast", "fast", "balanced", "medium"] = "balanced"
+    dis_preset: Literal["ultrafast", "fast", "balanced", "fine", "medium"] = "fine"
     register_px: float = Field(2.0, ge=0.0, le=16.0)
     search_px: int = Field(24, ge=4, le=1024)
     ring_px: int = Field(16, ge=2, le=256)
@@ -194,7 +194,7 @@ class CheckConfig(Section):
     flicker_levels: float = Field(2.0, gt=0)
     warp_ratio: float = Field(3.0, gt=0)
     warp_floor: float = Field(1e-4, gt=0)
-    drift_ssim: float = Field(0.032, gt=0)
+    drift_ssim: float = Field(0.05, gt=0)
     drift_delta_e: float = Field(2.0, gt=0)
     drift_lpips: float = Field(0.1, gt=0)
     lost_visible: float = Field(0.4, ge=0.0, le=1.0)

@@ -11,6 +11,7 @@ from support import PLATE_NAMES, load_pair
 
 from keyframe.config import CheckConfig
 from keyframe.errors import KeyframeError, WeightsError
+from keyframe.io import read_clip, write_clip
 from keyframe.track import align_plate, check_clip, make_flow, occlusion
 
 CFG = CheckConfig(lpips="off")
@@ -142,19 +143,32 @@ def test_long_clip_region_pinned_late_is_still_flagged():
 
 
 def test_a_slipping_track_is_not_drift_but_blur_still_is():
-    """The chained flow slips by about a pixel in 15 frames on the astronaut at 512x288 (fine
-    texture): the carried plate is re-registered before SSIM, so the clean clip passes, while a
-    region blurred over the same frames still reads as drift."""
+    """Flow refined only to half resolution ("balanced") slips by about a pixel in 15 frames on the
+    astronaut at 512x288 (fine texture): the carried plate is re-registered before SSIM, so the
+    clean clip passes, while a region blurred over the same frames still reads as drift."""
     plate, mask, clip = swaying_clip(size=(288, 512), n=20)
-    result = check_clip(clip.frames, plate, mask, CFG, fps=clip.fps, plate_to_frame0=clip.transforms[0])
+    slipping = CFG.model_copy(update={"dis_preset": "balanced"})
+    result = check_clip(clip.frames, plate, mask, slipping, fps=clip.fps, plate_to_frame0=clip.transforms[0])
     assert result.verdict == "pass", [r.message for r in result.reasons]
     # neither re-registration (the track's DIS one, nor the region's own from float's slip measure)
-    off = CFG.model_copy(update={"register_px": 0.0, "register_unexplained": 1e-9})
+    off = slipping.model_copy(update={"register_px": 0.0, "register_unexplained": 1e-9})
     unregistered = check_clip(clip.frames, plate, mask, off, fps=clip.fps, plate_to_frame0=clip.transforms[0])
     assert [r.code for r in unregistered.reasons] == ["drift"]  # what the slip alone used to read as
     blurred = clip.frames.copy()
     for t in range(1, len(blurred)):  # to sigma 3 px by the last frame
         soft = cv2.GaussianBlur(blurred[t], (0, 0), 3.0 * t / (len(blurred) - 1))
         blurred[t] = np.where(clip.true_masks[t][..., None], soft, blurred[t])
-    result = check_clip(blurred, plate, mask, CFG, fps=clip.fps, plate_to_frame0=clip.transforms[0])
-    assert "drift" in [r.code for r in result.reasons], [r.message for r in result.reasons]
+    for cfg in (slipping, CFG):
+        result = check_clip(blurred, plate, mask, cfg, fps=clip.fps, plate_to_frame0=clip.transforms[0])
+        assert "drift" in [r.code for r in result.reasons], [r.message for r in result.reasons]
+
+
+def test_the_default_flow_keeps_an_h264_region_on_its_content(tmp_path):
+    """The default DIS preset refines to full resolution: on a compressed clip the half-resolution
+    one let the chained map wander pixels off inside the region (flagged drift on a clean clip)."""
+    plate, mask, clip = swaying_clip(size=(288, 512), n=16)
+    path = write_clip(tmp_path / "sway.mp4", clip.frames, clip.fps)
+    frames = read_clip(path).frames
+    result = check_clip(frames, plate, mask, CFG, fps=clip.fps, plate_to_frame0=clip.transforms[0])
+    assert result.verdict == "pass", [r.message for r in result.reasons]
+    assert result.summary["max_slip_px"] < 1.0

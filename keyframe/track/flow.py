@@ -18,9 +18,13 @@ from keyframe.metrics.weights import hub_checkpoint
 from keyframe.registry import Registry
 
 # name -> (OpenCV preset, finest scale or None for the preset's own). "balanced" is FAST refined
-# down to half resolution (finest scale 1): on the calibration clips it tracks as accurately as
-# MEDIUM (end-point error 0.03-0.11 px vs 0.03-0.12) in about 70 % of its time.
+# down to half resolution (finest scale 1): on the uncompressed calibration clips it tracks as
+# accurately as MEDIUM (end-point error 0.03-0.11 px vs 0.03-0.12) in about 70 % of its time.
+# "fine" is FAST refined down to full resolution (finest scale 0): on an H.264 clip (the scale
+# benchmark's 1024x576) the chained map of "balanced" was 3-6 px off inside the region by frame
+# 8-24 (90th percentile), "fine" 0.4-0.9 px, as MEDIUM at full resolution.
 DIS_PRESETS = {
+    "fine": (cv2.DISOPTICAL_FLOW_PRESET_FAST, 0),
     "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, None),
     "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, None),
     "balanced": (cv2.DISOPTICAL_FLOW_PRESET_FAST, 1),
