@@ -182,6 +182,7 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     to_working = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
     plate_to_working = to_working @ alignment.matrix
     measure.plate_register = PlateRegister(measure.grey, 1.0 / np.sqrt(abs(np.linalg.det(plate_to_working[:2, :2]))))
+    measure.plate_to_frame0 = plate_to_working
 
     tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []

@@ -49,7 +49,7 @@ class FrameMetrics:
     # motion (px/frame) just inside the region's outline and of the attached surroundings just
     # outside; float_px is their coherent difference (float_ratio: over the surroundings' speed),
     # slip_px the region's displacement against that layer since frame 0, registered from its
-    # appearance (slip_ratio: over the path the surroundings travelled)
+    # appearance (slip_ratio: over how far that layer itself carried the outline since frame 0)
     region_dx: float | None = None
     region_dy: float | None = None
     ring_dx: float | None = None
