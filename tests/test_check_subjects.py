@@ -190,7 +190,7 @@ def test_slow_follower_on_the_scene_floats_and_does_not_read_as_drift():
 
 
 def test_register_finds_a_shift_and_leaves_a_changed_region_unexplained():
-    from keyframe.metrics.float import PlateRegister
+    from keyframe.metrics.register import PlateRegister
 
     rng = np.random.default_rng(1)
     def texture(image):  # a photo-like texture: structure at several scales, full contrast
@@ -230,7 +230,7 @@ def test_head_turn_follower_at_80_percent_floats_while_the_turning_face_passes()
 
 
 def test_layer_field_carries_a_bulge_into_the_region_where_one_affine_cuts_across_it():
-    from keyframe.metrics.float import fit_layer, fit_layer_field
+    from keyframe.metrics.register import fit_layer, fit_layer_field
 
     angle, radius = np.meshgrid(np.linspace(0, 2 * np.pi, 90, endpoint=False), np.arange(24.0, 40.0, 2.0))
     ring = np.stack([radius.ravel() * np.cos(angle.ravel()), radius.ravel() * np.sin(angle.ravel())], 1)
@@ -250,7 +250,7 @@ def test_layer_field_carries_a_bulge_into_the_region_where_one_affine_cuts_acros
 
 
 def test_ring_patches_are_placed_from_appearance_and_an_occluded_patch_is_left_out():
-    from keyframe.metrics.float import PlateRegister
+    from keyframe.metrics.register import PlateRegister
 
     rng = np.random.default_rng(3)
     plate = cv2.GaussianBlur(rng.random((100, 160)).astype(np.float32), (0, 0), 2.0)

@@ -17,7 +17,7 @@ from keyframe.io.images import to_float
 from keyframe.io.stream import FrameRange
 from keyframe.metrics import SIGNS, LpipsMetric, float_series, lpips_status, relative_drift, to_lab, vbench_flicker
 from keyframe.metrics.clip_qc import ClipMeasure, check_clip_qc
-from keyframe.metrics.float import PlateRegister
+from keyframe.metrics.register import PlateRegister
 from keyframe.registry import Progress
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow

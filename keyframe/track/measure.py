@@ -7,12 +7,12 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.spatial import cKDTree
 
 from keyframe.config import CheckConfig
 from keyframe.masks import bounding_box, distance_to
 from keyframe.metrics import LpipsMetric, delta_e_map, flicker_mae, ssim_map, to_lab, warping_error
-from keyframe.metrics.float import LayerSlip, PlateRegister, fit_layer_field
+from keyframe.metrics.float import LayerSlip
+from keyframe.metrics.register import PlateRegister, fit_layer_field
 from keyframe.track.layers import OutlineMotion, SceneMotion, outline_motion
 from keyframe.track.propagate import Step
 
@@ -144,7 +144,8 @@ class FrameMeasure:
         the tracker's points stand.
         """
         sectors = self.cfg.outline_sectors
-        _, nearest = cKDTree(edge).query(ring_xy)
+        every = max(1, len(edge) // 256)  # the outline's points, a few per sector: enough to name the nearest sector
+        nearest = every * np.argmin(np.sum((ring_xy[:, None, :] - edge[None, ::every, :]) ** 2, axis=-1), axis=1)
         half = away > self.cfg.ring_gap_px + self.cfg.ring_px / 2
         labels = outline.outline_sector[nearest] + sectors * half
         shift, held = self.plate_register.patches(levels, ring_xy, targets, labels, 2 * sectors,
