@@ -133,27 +133,27 @@ class FrameMeasure:
                                         float(delta_e_map(frame_lab[inside], ref_lab)[mine].mean()))
         return out
 
-    def _ring_patches(self, levels: list[np.ndarray], ring_xy: np.ndarray, targets: np.ndarray, edge: np.ndarray,
-                      away: np.ndarray, outline: OutlineMotion) -> tuple[np.ndarray, np.ndarray]:
-        """The ring's plate points found from its appearance, patch by patch (outline sector x inner/outer half).
+    def _ring_patches(self, levels: list[np.ndarray], ring_xy: np.ndarray, targets: np.ndarray, origin: np.ndarray,
+                      away: np.ndarray, outline: OutlineMotion) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The ring's plate points found from its appearance, patch by patch (nearest outline sector x inner/outer half).
 
         The tracker's flow, smoothed across the outline, drags the ring's inner pixels a little
         along with whatever the region does; registered with the plate, each patch shows where it
         really is, so the layer carried into the region does not lean towards a slipping region.
         Patches that do not hold (an occluder, no texture) are left out; with too few holding,
-        the tracker's points stand.
+        the tracker's points stand. Returns the points, their plate points and whether they were placed.
         """
         sectors = self.cfg.outline_sectors
-        every = max(1, len(edge) // 256)  # the outline's points, a few per sector: enough to name the nearest sector
-        nearest = every * np.argmin(np.sum((ring_xy[:, None, :] - edge[None, ::every, :]) ** 2, axis=-1), axis=1)
+        centres = outline.centres - origin  # the sectors' centres on the outline, box px
+        dx, dy = ring_xy[:, :1] - centres[:, 0], ring_xy[:, 1:] - centres[:, 1]
         half = away > self.cfg.ring_gap_px + self.cfg.ring_px / 2
-        labels = outline.outline_sector[nearest] + sectors * half
+        labels = np.argmin(dx * dx + dy * dy, axis=1) + sectors * half
         shift, held = self.plate_register.patches(levels, ring_xy, targets, labels, 2 * sectors,
                                                   limit_px=self.cfg.register_px, unexplained=self.cfg.register_unexplained)
         keep = held[labels]
         if held.sum() < sectors // 2 or keep.sum() < _LEAST_CORE:
-            return ring_xy, targets
-        return ring_xy[keep], targets[keep] + shift[labels[keep]]
+            return ring_xy, targets, False
+        return ring_xy[keep], targets[keep] + shift[labels[keep]], True
 
     def _travel(self, plate: np.ndarray, at: np.ndarray) -> float:
         """RMS distance (px) from the frame-0 place of ``plate`` points (N, 2) to where they are now, ``at``."""
@@ -183,7 +183,8 @@ class FrameMeasure:
         ys, xs = ys[::every], xs[::every]
         points = np.stack([xs, ys], 1).astype(np.float64)
         own = np.stack([step.map_x[ys, xs], step.map_y[ys, xs]], 1).astype(np.float64)
-        edge = (outline.outline - [step.box.x0, step.box.y0]).astype(np.float64)
+        origin = np.array([step.box.x0, step.box.y0], np.float64)
+        edge = outline.outline - origin
         ring = ring & (step.map_x > -1e5)
         levels = self.plate_register.frame_levels(step.grey)
         away = distance_to(region)
@@ -202,16 +203,18 @@ class FrameMeasure:
             ry, rx = ry[::every], rx[::every]
             ring_xy = np.stack([rx, ry], 1).astype(np.float64)
             targets = np.stack([step.map_x[ry, rx], step.map_y[ry, rx]], 1).astype(np.float64)
+            placed = False
             if name == "scene":  # the camera is rigid: one affine
                 layer = fit_layer_field(ring_xy, targets, smoothing=None)
             else:  # a subject (or a ring mixing both) bends: see LayerField, placed patch by patch
-                ring_xy, targets = self._ring_patches(levels, ring_xy, targets, edge, away[ry, rx], outline)
+                ring_xy, targets, placed = self._ring_patches(levels, ring_xy, targets, origin, away[ry, rx], outline)
                 layer = fit_layer_field(ring_xy, targets, smoothing=self.cfg.layer_smoothing)
             if layer is None:
                 continue
-            # the ring registered with the plate too: the layer's place no longer creeps with the
-            # tracker's composed flow, nor leans on a brightness that changes
-            ring_at = self.plate_register(levels, ring_xy, layer(ring_xy), ring_xy[:1], np.eye(2), affine=True)
+            # the ring registered with the plate too (unless its patches were): the layer's place no
+            # longer creeps with the tracker's composed flow, nor leans on a brightness that changes
+            ring_at = None if placed else self.plate_register(levels, ring_xy, layer(ring_xy), ring_xy[:1], np.eye(2),
+                                                              affine=True)
             linear = layer.affine[:, :2]
             if ring_at is not None and ring_at.unexplained <= self.cfg.register_unexplained:
                 place, linear = ring_at.moved, (np.eye(2) + ring_at.warp) @ linear
