@@ -10,7 +10,7 @@ import numpy as np
 
 from keyframe.io.images import to_float
 from keyframe.config import GateConfig
-from keyframe.masks import Box, bounding_box
+from keyframe.masks import Box, bounding_box, distance_to
 from keyframe.registry import Registry
 from keyframe.validation import check_mask, check_plate
 
@@ -153,8 +153,10 @@ EDGE_PERCENTILE = 90
 ENERGY_FLOOR = (0.5 / 255) ** 2
 
 
-def energy_ratio(energy: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> float:
+def energy_ratio(energy: np.ndarray, inside, ring) -> float:
     """Mean local ``energy`` inside over that in the ring, each capped at the ring's 90th percentile.
+
+    ``inside`` and ``ring`` are boolean maps or (rows, cols) pixel indices.
 
     Examples
     --------
@@ -167,6 +169,72 @@ def energy_ratio(energy: np.ndarray, inside: np.ndarray, ring: np.ndarray) -> fl
     inner = float(np.minimum(energy[inside], cap).mean())
     outer = float(np.minimum(energy[ring], cap).mean())
     return (inner + ENERGY_FLOOR) / (outer + ENERGY_FLOOR)
+
+
+#: Untouched patches of the edit's shape measured on the plate around it: the nearest this many.
+PLATE_SAMPLES = 8
+
+Pixels = tuple[np.ndarray, np.ndarray]  # (rows, cols) of a region, usable as an index
+
+
+def same_shape_samples(mask: np.ndarray, inside: np.ndarray, ring: np.ndarray, clearance: float,
+                       count: int = PLATE_SAMPLES) -> list[tuple[Pixels, Pixels]]:
+    """The edit's ``inside`` and ``ring`` moved onto untouched parts of the plate, nearest first.
+
+    How far a measure of the edit against its ring may stray is learnt from the plate itself:
+    the same measure taken on patches of the same shape and size elsewhere, which nobody edited.
+    Moves are on a grid of half the edit's equivalent diameter; a moved inside must lie wholly on
+    the crop and at least ``clearance`` px from the edit; its ring is clipped to the crop and
+    kept when at least half of it (and 64 px) remains. A small patch, whose measure strays more,
+    gets moved patches that stray as much.
+
+    Returns
+    -------
+    list of (inside pixels, ring pixels)
+        At most ``count``; fewer where the crop leaves no room (then no tolerance is learnt).
+
+    Examples
+    --------
+    >>> mask = np.zeros((64, 64), bool); mask[28:36, 28:36] = True
+    >>> ring = np.zeros((64, 64), bool); ring[24:40, 24:40] = True; ring &= ~mask
+    >>> samples = same_shape_samples(mask, mask, ring, clearance=2, count=4)
+    >>> len(samples), all(len(rows) == 64 for (rows, _), _ in samples)
+    (4, True)
+    """
+    height, width = mask.shape
+    rows, cols = np.nonzero(inside)
+    ring_rows, ring_cols = np.nonzero(ring)
+    if not len(rows):
+        return []
+    step = max(4, int(round(0.5 * np.sqrt(mask.sum()))))
+    dy = np.arange(-(rows.min() // step) * step, height - rows.max(), step)
+    dx = np.arange(-(cols.min() // step) * step, width - cols.max(), step)
+    moves = np.stack(np.meshgrid(dy, dx, indexing="ij"), -1).reshape(-1, 2)
+    moves = moves[np.argsort((moves**2).sum(1), kind="stable")]
+    away = distance_to(mask) >= clearance
+    found = []
+    for move_y, move_x in moves:
+        if not away[rows + move_y, cols + move_x].all():
+            continue
+        y, x = ring_rows + move_y, ring_cols + move_x
+        kept = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        if kept.sum() < max(64, len(kept) // 2):
+            continue
+        found.append(((rows + move_y, cols + move_x), (y[kept], x[kept])))
+        if len(found) == count:
+            break
+    return found
+
+
+def plate_tolerance(sample_values: list[float]) -> float:
+    """How far below 1 an edit's measure (1 = like its ring) may fall: the least untouched sample's, at most 1.
+
+    Examples
+    --------
+    >>> plate_tolerance([0.7, 1.2, 0.9]), plate_tolerance([1.1, 1.3]), plate_tolerance([])
+    (0.7, 1.0, 1.0)
+    """
+    return float(min([*sample_values, 1.0]))
 
 
 def paste(values: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
