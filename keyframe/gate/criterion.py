@@ -149,6 +149,9 @@ def to_work_size(rgb: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.nd
 #: Local detail energy is capped at this percentile of the ring's before edit and ring are compared,
 #: so a few strong edges crossing the ring (a coin's rim, a window frame) do not set the level.
 EDGE_PERCENTILE = 90
+#: Grain under one 8-bit level is invisible: noise levels are compared counting from there, so two
+#: near-noiseless areas (a clipped sky, a clean render) never read as many times apart.
+NOISE_FLOOR = 1 / 255
 #: Detail energy below half an 8-bit grey level RMS counts as none.
 ENERGY_FLOOR = (0.5 / 255) ** 2
 

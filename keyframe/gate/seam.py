@@ -7,7 +7,9 @@ each checked against a limit from :class:`~keyframe.config.GateConfig`:
   parallel line ``3 * band`` px outside it (the plate's own colour variation there), so a
   boundary laid across busy texture is not mistaken for a tinted patch.
 - ``grain_mismatch``: noise inside over noise around the edit, or its inverse, whichever is larger
-  (1 = matched; a clean patch on a grainy plate and a noisy patch on a clean one both score high).
+  (1 = matched; a clean patch on a grainy plate and a noisy patch on a clean one both score high),
+  each counted from one 8-bit level and away from clipped pixels; not measured where the edit or
+  its surroundings are all but clipped.
 - ``gradient_ridge``: gradient on the outline over gradient beside it (a hard pasted edge).
 - ``colour_cast``: :func:`keyframe.gate.colour.colour_cast`: the mean CIELAB step across the
   outline over the spread of the steps there, so a subtle cast shows on a flat wall, a lighting
@@ -23,6 +25,7 @@ from keyframe.config import GateConfig
 from keyframe.gate.criterion import (
     Check,
     Criterion,
+    NOISE_FLOOR,
     check_inputs,
     finite,
     has_boundary,
@@ -76,7 +79,9 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     outside = grow(crop_mask, 3 * cfg.band)
     own = measure_seam(crop, outside, band=cfg.band).color_step if has_boundary(outside) else 0.0
     step = seam.color_step - own
-    grain = max(seam.grain_ratio, 1.0 / max(seam.grain_ratio, 1e-6))
+    # counted from one 8-bit level; NaN (not measured) where the edit or its surroundings are all clipped
+    ratio = (seam.sigma_inside + NOISE_FLOOR) / (seam.sigma_outside + NOISE_FLOOR)
+    grain = max(ratio, 1.0 / ratio)
     checks = {
         "color_step": Check(step, cfg.color_step_max, "max"),
         "grain_mismatch": Check(grain, cfg.grain_mismatch_max, "max"),
@@ -85,7 +90,7 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     cast = colour_cast(*to_work_size(crop, crop_mask, work_scale(mask.shape)), cfg.band)
     if cast is not None:
         checks["colour_cast"] = Check(cast.visibility, cfg.colour_cast_max, "max")
-    texture = "cleaner" if seam.grain_ratio < 1 else "noisier"
+    texture = "cleaner" if ratio < 1 else "noisier"
     reasons = {
         "color_step": f"the colour jumps across the edit's outline (ΔE {seam.color_step:.1f}, {step:.1f} more than "
         f"the plate's own {own:.1f}, limit {cfg.color_step_max}): the patch will show as a tinted blob",

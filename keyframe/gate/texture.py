@@ -37,6 +37,7 @@ from keyframe.gate.criterion import (
     Check,
     Criterion,
     ENERGY_FLOOR,
+    NOISE_FLOOR,
     check_inputs,
     energy_ratio,
     has_boundary,
@@ -58,7 +59,6 @@ CHANNELS = ("lightness", "red-green", "yellow-blue")
 # RGB -> orthonormal opponent channels (lightness, red-green, yellow-blue): chroma noise apart from
 # luminance grain, as CIELAB would separate them, at the cost of one 3x3 product
 _OPPONENT = np.float32([[1, 1, 1], [1, -1, 0], [1, 1, -2]]) / np.sqrt(np.float32([[3], [2], [6]]))
-_NOISE_FLOOR = 1 / 255  # grain under one 8-bit level is invisible: noise levels count from there
 _LOCAL_WINDOW = 9  # px: band energy is averaged over this window before it is compared
 
 
@@ -129,7 +129,7 @@ def _grain(fine: np.ndarray, smooth: np.ndarray, inside: Pixels, ring: Pixels) -
     """
     noise_in = np.median(np.abs(fine[inside]), axis=0)
     noise_ring = np.median(np.abs(fine[_alike_in_brightness(smooth, inside, ring)]), axis=0)
-    return tuple(float((a + _NOISE_FLOOR) / (b + _NOISE_FLOOR)) for a, b in zip(noise_in, noise_ring))
+    return tuple(float((a + NOISE_FLOOR) / (b + NOISE_FLOOR)) for a, b in zip(noise_in, noise_ring))
 
 
 def _mismatch(grain: tuple[float, ...]) -> float:
