@@ -156,26 +156,28 @@ NOISE_FLOOR = 1 / 255
 ENERGY_FLOOR = (0.5 / 255) ** 2
 
 
-def energy_ratio(energy: np.ndarray, inside, ring) -> float:
+def energy_ratio(energy: np.ndarray, inside, ring):
     """Mean local ``energy`` inside over that in the ring, each capped at the ring's 90th percentile.
 
-    ``inside`` and ``ring`` are boolean maps or (rows, cols) pixel indices.
+    ``inside`` and ``ring`` are boolean maps or (rows, cols) pixel indices. ``energy`` is (H, W),
+    or (H, W, B) for B bands at once (then one ratio per band).
 
     Examples
     --------
     >>> energy = np.ones((4, 4), np.float32); energy[:2] = 0.25
     >>> inside = np.zeros((4, 4), bool); inside[:2] = True
-    >>> round(energy_ratio(energy, inside, ~inside), 3)
+    >>> round(float(energy_ratio(energy, inside, ~inside)), 3)
     0.25
     """
-    cap = np.percentile(energy[ring], EDGE_PERCENTILE)
-    inner = float(np.minimum(energy[inside], cap).mean())
-    outer = float(np.minimum(energy[ring], cap).mean())
+    outer = energy[ring]
+    cap = np.percentile(outer, EDGE_PERCENTILE, axis=0)
+    inner = np.minimum(energy[inside], cap).mean(axis=0)
+    outer = np.minimum(outer, cap).mean(axis=0)
     return (inner + ENERGY_FLOOR) / (outer + ENERGY_FLOOR)
 
 
 #: Untouched patches of the edit's shape measured on the plate around it: the nearest this many.
-PLATE_SAMPLES = 8
+PLATE_SAMPLES = 16
 
 Pixels = tuple[np.ndarray, np.ndarray]  # (rows, cols) of a region, usable as an index
 

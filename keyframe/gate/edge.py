@@ -7,7 +7,8 @@ Three sub-checks, each against a limit from :class:`~keyframe.config.GateConfig`
   the plate's grey-level spread, measured at a fixed working size (long side 512 px) so the number
   does not depend on resolution. A plate with nothing in focus scores low.
 - ``relative_sharpness`` (with a mask): the ratio of fine to coarse detail inside the edit over
-  the same ratio in a ring around it, as an amplitude ratio. A soft inpainted patch scores well
+  the same ratio in a ring around it, as an amplitude ratio, at the gate's working size (512 px
+  long side, as texture), so its limit holds at any resolution. A soft inpainted patch scores well
   below 1; an untouched area scores about 1 however busy or smooth it is, unless its content
   differs from its ring's (sky beside a tower): the score is over the least the nearest untouched
   patches of the edit's shape reach (when below 1), the plate's own spread at that size.
@@ -34,6 +35,7 @@ from keyframe.gate.criterion import (
     paste,
     plate_tolerance,
     same_shape_samples,
+    to_work_size,
     unit,
     work_scale,
 )
@@ -129,10 +131,13 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     fine, coarse = np.maximum(cv2.blur(fine, window), 0), np.maximum(cv2.blur(coarse, window), 0)
     local = (fine + _ENERGY_FLOOR) / (coarse + _ENERGY_FLOOR)
 
+    both = np.stack([fine, coarse], axis=-1)
+
     def kept(inner, outer) -> float:
         # an edit with more coarse structure than its ring (a galaxy in a starless patch of sky) is
         # not expected to carry more fine detail than the ring: the prediction is capped at the ring's
-        return float(np.sqrt(energy_ratio(fine, inner, outer) / min(energy_ratio(coarse, inner, outer), 1.0)))
+        fine_ratio, coarse_ratio = energy_ratio(both, inner, outer)
+        return float(np.sqrt(fine_ratio / min(coarse_ratio, 1.0)))
 
     plate_ratios = tuple(kept(*sample) for sample in same_shape_samples(mask, inside, ring, clearance=2 * gap + 1))
     ring_ratio = float(np.median(local[ring])) * plate_tolerance(list(plate_ratios)) ** 2
@@ -237,9 +242,13 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     box = neighbourhood(mask, max(80, 5 * cfg.band + 8))
     crop_rgb, crop_mask = rgb[box.slices], mask[box.slices]
     details = {"scope": "edit and its surroundings", "heatmap_shows": "soft areas inside the edit and halo along its outline"}
-    # room beside the edit for untouched patches of its shape
-    wide = neighbourhood(mask, max(80, 5 * cfg.band + 8) + max(neighbourhood(mask, 0).shape))
-    ratio, softness, plate_ratios = relative_sharpness(grey[wide.slices], mask[wide.slices])
+    # measured at the working size (as texture is), with room for the ring and beside the edit for
+    # untouched patches of its shape
+    scale = work_scale(mask.shape)
+    wide = neighbourhood(mask, int(np.ceil(80 / scale)) + max(neighbourhood(mask, 0).shape))
+    ratio, softness, plate_ratios = relative_sharpness(*to_work_size(grey[wide.slices], mask[wide.slices], scale))
+    if scale < 1:
+        softness = cv2.resize(softness, wide.shape[::-1], interpolation=cv2.INTER_LINEAR)
     details["plate_relative_sharpness"] = [round(v, 4) for v in plate_ratios]
     if ratio is None:
         details["relative_sharpness"] = {"value": None, "why": "the edit is too small, or leaves no surroundings, to compare"}

@@ -115,9 +115,12 @@ def _alike_in_brightness(smooth: np.ndarray, inside: Pixels, ring: Pixels) -> Pi
     return (ring[0][alike], ring[1][alike]) if alike.sum() >= 64 else ring
 
 
-def _fine_detail(energies: list[np.ndarray], inside: Pixels, ring: Pixels) -> tuple[float, tuple[float, ...]]:
-    """The finest two bands' amplitude ratio over the coarsest band's (when the edit is smoother), and every band's."""
-    ratios = tuple(float(np.sqrt(energy_ratio(energy, inside, ring))) for energy in energies)
+def _fine_detail(energies: np.ndarray, inside: Pixels, ring: Pixels) -> tuple[float, tuple[float, ...]]:
+    """The finest two bands' amplitude ratio over the coarsest band's (when the edit is smoother), and every band's.
+
+    ``energies`` is (H, W, bands), finest first.
+    """
+    ratios = tuple(float(r) for r in np.sqrt(energy_ratio(energies, inside, ring)))
     coarse = min(ratios[-1], 1.0)  # a smoother edit predicts proportionally less fine detail; never more
     return min(ratios[0], ratios[1]) / coarse, ratios
 
@@ -168,14 +171,16 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
     energies = [np.maximum(cv2.blur(e, window), 0.0) for e in _bands(grey)]
+    stacked = np.stack(energies, axis=-1)
     opponent = cv2.transform(rgb, _OPPONENT)
     fine = opponent - cv2.GaussianBlur(opponent, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
     smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
     edit = (np.nonzero(inside), np.nonzero(ring))
-    fine_detail, ratios = _fine_detail(energies, *edit)
+    fine_detail, ratios = _fine_detail(stacked, *edit)
     grain = _grain(fine, smooth, *edit)
     samples = same_shape_samples(mask, inside, ring, clearance=2 * gap + 1)
-    own_detail = tuple(_fine_detail(energies, *sample)[0] for sample in samples)
+    used = np.ascontiguousarray(stacked[..., [0, 1, -1]])  # the bands the fine-detail measure uses
+    own_detail = tuple(_fine_detail(used, *sample)[0] for sample in samples)
     own_grain = tuple(_mismatch(_grain(fine, smooth, *sample)) for sample in samples)
     coarse = min(ratios[-1], 1.0)
     expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
