@@ -139,7 +139,8 @@ def _photo(name: str) -> np.ndarray:
     if name == "grace_hopper":
         with Image.open(get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
             return np.asarray(image.convert("RGB"))
-    return getattr(data, name)()
+    image = getattr(data, name)()
+    return image[0] if isinstance(image, tuple) else image  # a stereo pair: its left view
 
 
 def photos(names: tuple[str, ...] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
