@@ -90,8 +90,8 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         "grain_mismatch": f"the edit is {texture} than the plate around it (grain {grain:.2f}x off, limit "
         f"{cfg.grain_mismatch_max}x): the patch will look frozen while the grain around it moves",
         "colour_cast": "" if cast is None else f"the edit is {cast.describe()} than its surroundings all along "
-        f"its outline (ΔE {cast.delta_e:.1f} against a local variation of {cast.spread:.1f} along {cast.looks:.0f} "
-        f"stretches: {cast.visibility:.1f}, "
+        f"its outline (ΔE {cast.delta_e:.1f} against the surroundings' own variation of {cast.spread:.1f}, the "
+        f"same on {cast.looks:.0f} stretches of the outline: visibility {cast.visibility:.1f}, "
         f"limit {cfg.colour_cast_max}): a colour cast that will show as a tinted blob",
         "gradient_ridge": f"a visible edge follows the edit's outline ({seam.gradient_ridge:.2f}x the gradient "
         f"beside it, limit {cfg.gradient_ridge_max}x): the video model will treat it as an object edge",
