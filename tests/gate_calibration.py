@@ -139,7 +139,8 @@ def _photo(name: str) -> np.ndarray:
     if name == "grace_hopper":
         with Image.open(get_sample_data("grace_hopper.jpg", asfileobj=False)) as image:
             return np.asarray(image.convert("RGB"))
-    return getattr(data, name)()
+    image = getattr(data, name)()
+    return image[0] if isinstance(image, tuple) else image  # a stereo pair: its left view
 
 
 def photos(names: tuple[str, ...] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -384,7 +385,7 @@ def build(seed: int = 0, names: tuple[str, ...] | None = None) -> list[Case]:
 
 SUBCHECKS = {
     "edge": ("focal_sharpness", "relative_sharpness", "halo"),
-    "seam": ("color_step", "grain_mismatch", "gradient_ridge", "colour_cast"),
+    "seam": ("grain_mismatch", "gradient_ridge", "colour_cast"),
     "texture": ("fine_detail", "grain_level"),
     "anatomy": ("face_1_support",),
 }
@@ -423,27 +424,18 @@ KNOWN_WRONG: dict[str, str] = {
     "chelsea/inpaint": "false alarm: the fur texture cloned beside the paw reads 2.9x noisier than the fur around it",
     "moon/inpaint": "false alarm: the crater field cloned beside the patch is 3.5x grainier than the smooth mare "
     "around it",
-    "retina/cloned": "false alarm (debatable): the clone source lies on the fundus's darker fall-off, a coherent "
-    "shift along the whole outline of a very smooth plate (cast 1.46)",
-    "astronaut/face_kept": "false alarm: the mask over the cheek ends on the nose's shadow along its inner side, "
-    "a coherent step of the face's own shading (cast 1.73)",
-    # colour casts inside the plate's own colour variation along the outline (cast limit 0.76)
-    "astronaut/cast_green": "missed: the mask crosses the shuttle model's edges; a ΔE 5 cast reads 0.72",
-    "astronaut/shade": "missed: the same busy outline; a 14-level darkening reads 0.35",
-    "coffee/colour_shift": "missed: the tint pushes the white saucer out of gamut, so clipped it barely changes (0.31)",
-    "coffee/cast_green": "missed: the saucer's rim crosses the outline; ΔE 5 reads 0.54",
-    "coffee/cast_blue": "missed: +14 blue on a near-white saucer is half clipped (0.63)",
-    "coffee/shade": "missed: the saucer's rim crosses the outline; a 14-level darkening reads 0.46",
-    "chelsea/cast_green": "missed: fur; ΔE 5 reads 0.75, just under the limit",
-    "chelsea/shade": "missed: fur; a 14-level darkening reads 0.75, just under the limit",
-    "rocket/shade": "missed: the tree's own light and dark patches along the outline (0.67)",
-    "gravel/cast_green": "missed: high-contrast gravel: ΔE 5 reads 0.35",
-    "gravel/cast_blue": "missed: high-contrast gravel: +14 blue reads 0.57",
-    "gravel/shade": "missed: high-contrast gravel: a 14-level darkening reads 0.43",
-    "immunohistochemistry/cast_green": "missed: stained tissue; ΔE 5 reads 0.73, just under the limit",
-    "hubble_deep_field/cast_green": "missed: galaxies crossing the outline of a dark sky (0.67)",
-    "text/cast_green": "missed: handwriting crossing the outline (0.59)",
-    "text/shade": "missed: handwriting crossing the outline (0.51)",
+    # darkenings inside the plate's own lightness variation along the outline (cast limit 7.3):
+    # texture varies mostly in lightness, so a shade is judged against it while a tint is not
+    "astronaut/shade": "missed: the mask crosses the shuttle model's light and dark edges; a 14-level darkening "
+    "reads 3.4",
+    "coffee/colour_shift": "missed: the tint pushes the white saucer out of gamut, so clipped it barely changes (3.0)",
+    "coffee/shade": "missed: the saucer's rim crosses the outline; a 14-level darkening reads 2.3",
+    "chelsea/shade": "missed: fur; a 14-level darkening reads 6.5, inside the margin",
+    "rocket/shade": "missed: the tree's own light and dark patches along the outline (3.0)",
+    "brick/shade": "missed: the bricks' mortar lines cross the outline; a 14-level darkening reads 3.5",
+    "grass/shade": "missed: grass blades; a 14-level darkening reads 2.5",
+    "gravel/shade": "missed: high-contrast gravel: a 14-level darkening reads 1.7",
+    "text/shade": "missed: handwriting crossing the outline (2.3)",
     # missing grain where texture swamps the noise estimate (grain limit 2.16x)
     "camera/grain_free": "missed: a grain-free patch in the camera's grass reads only 1.6x off",
     "grass/grain_free": "missed: grass texture swamps the noise estimate, so missing grain does not show (1.2x)",
@@ -480,7 +472,6 @@ TARGETS = {
     "focal_sharpness": ("min", {"soft_plate"}),
     "relative_sharpness": ("min", {"blurred", "blurred_strong"}),
     "halo": ("max", {"halo", "fringe"}),
-    "color_step": ("max", {"colour_shift", "cast_green", "cast_blue", "shade"}),
     "grain_mismatch": ("max", {"grain_free"}),
     "gradient_ridge": ("max", {"hard_paste"}),
     "colour_cast": ("max", {"colour_shift", "cast_green", "cast_blue", "shade"}),
@@ -524,7 +515,7 @@ def margins(rows: list[dict], cfg: GateConfig) -> dict[str, dict]:
     """Per sub-check, against the shipped limit: the worst good edit (known false alarms aside), the
     mildest targeted defect caught, and how many of the targeted defects it catches."""
     limits = {"focal_sharpness": cfg.focal_sharpness_min, "relative_sharpness": cfg.relative_sharpness_min,
-              "halo": cfg.halo_max, "color_step": cfg.color_step_max, "grain_mismatch": cfg.grain_mismatch_max,
+              "halo": cfg.halo_max, "grain_mismatch": cfg.grain_mismatch_max,
               "gradient_ridge": cfg.gradient_ridge_max, "colour_cast": cfg.colour_cast_max,
               "fine_detail": cfg.texture_detail_min,
               "grain_level": cfg.texture_grain_max, "face_1_support": cfg.face_support_min}

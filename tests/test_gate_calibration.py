@@ -17,7 +17,6 @@ LIMITS = {
     "focal_sharpness": "focal_sharpness_min",
     "relative_sharpness": "relative_sharpness_min",
     "halo": "halo_max",
-    "color_step": "color_step_max",
     "grain_mismatch": "grain_mismatch_max",
     "gradient_ridge": "gradient_ridge_max",
     "colour_cast": "colour_cast_max",
@@ -41,12 +40,22 @@ def test_only_the_known_cases_are_wrong(outcomes):
     assert {name for name, (case, result) in outcomes.items() if wrong(case, result)} == set(KNOWN_WRONG)
 
 
+#: a 14-level darkening is a change of lightness, the very thing texture varies in: it is caught
+#: where the outline is calm (camera's sky, Grace Hopper's backdrop, the moon, the dark sky, the
+#: retina, the stained cell's pale ground) and not on grass, gravel, fur, brick or handwriting, as
+#: the issue asks ("a 14-level shift is visible on a flat wall and not in foliage")
+CALM_SHADES = {"camera", "grace_hopper", "moon", "hubble_deep_field", "retina", "immunohistochemistry"}
+
+
 @pytest.mark.parametrize("kind", sorted(DEFECTS))
 def test_each_defect_kind_fails_its_criterion(outcomes, kind):
     cases = [(case, result) for case, result in outcomes.values() if case.kind == kind]
     caught = [case.name for case, result in cases if not wrong(case, result)]
     assert {case.name for case, _ in cases} - set(caught) <= set(KNOWN_WRONG)
-    assert len(caught) >= max(1, len(cases) // 2 if len(cases) > 2 else 1), (kind, caught)
+    if kind == "shade":
+        assert {f"{photo}/shade" for photo in CALM_SHADES} <= set(caught)
+    else:
+        assert len(caught) >= max(1, len(cases) // 2 if len(cases) > 2 else 1), (kind, caught)
 
 
 def test_soft_fills_are_caught_by_texture_with_a_plain_reason(outcomes):
