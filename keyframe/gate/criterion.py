@@ -176,8 +176,11 @@ def energy_ratio(energy: np.ndarray, inside, ring):
     return (inner + ENERGY_FLOOR) / (outer + ENERGY_FLOOR)
 
 
-#: Untouched patches of the edit's shape measured on the plate around it: the nearest this many.
+#: Untouched patches of the edit's shape measured on the plate around it: at least the nearest this
+#: many, and more (up to 4x) for a small edit, until they hold :data:`SAMPLE_PIXELS` pixels: a small
+#: patch's measure strays more, and its samples cost little.
 PLATE_SAMPLES = 16
+SAMPLE_PIXELS = 256 * 1024
 
 Pixels = tuple[np.ndarray, np.ndarray]  # (rows, cols) of a region, usable as an index
 
@@ -191,26 +194,27 @@ def same_shape_samples(mask: np.ndarray, inside: np.ndarray, ring: np.ndarray, c
     Moves are on a grid of half the edit's equivalent diameter; a moved inside must lie wholly on
     the crop and at least ``clearance`` px from the edit; its ring is clipped to the crop and
     kept when at least half of it (and 64 px) remains. A small patch, whose measure strays more,
-    gets moved patches that stray as much.
+    gets moved patches that stray as much, and more of them (:data:`SAMPLE_PIXELS`).
 
     Returns
     -------
     list of (inside pixels, ring pixels)
-        At most ``count``; fewer where the crop leaves no room (then no tolerance is learnt).
+        ``count`` or more (a small edit); fewer where the crop leaves no room (none: no tolerance is learnt).
 
     Examples
     --------
     >>> mask = np.zeros((64, 64), bool); mask[28:36, 28:36] = True
     >>> ring = np.zeros((64, 64), bool); ring[24:40, 24:40] = True; ring &= ~mask
     >>> samples = same_shape_samples(mask, mask, ring, clearance=2, count=4)
-    >>> len(samples), all(len(rows) == 64 for (rows, _), _ in samples)
-    (4, True)
+    >>> len(samples), all(len(rows) == 64 for (rows, _), _ in samples)  # a small edit: 4x the count
+    (16, True)
     """
     height, width = mask.shape
     rows, cols = np.nonzero(inside)
     ring_rows, ring_cols = np.nonzero(ring)
     if not len(rows):
         return []
+    count = max(count, min(4 * count, SAMPLE_PIXELS // (len(rows) + len(ring_rows))))
     step = max(4, int(round(0.5 * np.sqrt(mask.sum()))))
     dy = np.arange(-(rows.min() // step) * step, height - rows.max(), step)
     dx = np.arange(-(cols.min() // step) * step, width - cols.max(), step)
