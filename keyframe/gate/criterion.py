@@ -148,7 +148,7 @@ def to_work_size(rgb: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.nd
 
 #: Local detail energy is capped at this percentile of the ring's before edit and ring are compared,
 #: so a few strong edges crossing the ring (a coin's rim, a window frame) do not set the level.
-EDGE_PERCENTILE = 90
+EDGE_PERCENTILE = 75
 #: Grain under one 8-bit level is invisible: noise levels are compared counting from there, so two
 #: near-noiseless areas (a clipped sky, a clean render) never read as many times apart.
 NOISE_FLOOR = 1 / 255
@@ -233,6 +233,22 @@ def same_shape_samples(mask: np.ndarray, inside: np.ndarray, ring: np.ndarray, c
         if len(found) == count:
             break
     return found
+
+
+def alike_surroundings(samples: list[tuple[Pixels, Pixels]], energy: np.ndarray, ring, keep: float = 0.75) -> list:
+    """The ``keep`` share of ``samples`` whose rings hold the most alike detail to the edit's ``ring``.
+
+    ``energy`` is (H, W, bands) local detail energy; rings are compared by the log of their mean
+    energy per band (summed absolute difference). An untouched patch is a fair comparison for the
+    edit when its surroundings are like the edit's: a smooth patch beside a launch tower is
+    compared with other patches beside the tower, not with patches of open sky.
+    """
+    if not samples:
+        return []
+    target = np.log(energy[ring].mean(axis=0) + ENERGY_FLOOR)
+    distance = [float(np.abs(np.log(energy[outer].mean(axis=0) + ENERGY_FLOOR) - target).sum()) for _, outer in samples]
+    kept = np.argsort(distance, kind="stable")[: max(1, int(round(keep * len(samples))))]
+    return [samples[i] for i in sorted(kept)]
 
 
 def plate_tolerance(sample_values: list[float]) -> float:

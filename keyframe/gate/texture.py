@@ -45,6 +45,7 @@ from keyframe.gate.criterion import (
     neighbourhood,
     not_checked,
     Pixels,
+    alike_surroundings,
     paste,
     plate_tolerance,
     same_shape_samples,
@@ -178,8 +179,8 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     edit = (np.nonzero(inside), np.nonzero(ring))
     fine_detail, ratios = _fine_detail(stacked, *edit)
     grain = _grain(fine, smooth, *edit)
-    samples = same_shape_samples(mask, inside, ring, clearance=2 * gap + 1)
     used = np.ascontiguousarray(stacked[..., [0, 1, -1]])  # the bands the fine-detail measure uses
+    samples = alike_surroundings(same_shape_samples(mask, inside, ring, clearance=2 * gap + 1), used, edit[1])
     own_detail = tuple(_fine_detail(used, *sample)[0] for sample in samples)
     own_grain = tuple(_mismatch(_grain(fine, smooth, *sample)) for sample in samples)
     coarse = min(ratios[-1], 1.0)
