@@ -181,6 +181,8 @@ def energy_ratio(energy: np.ndarray, inside, ring):
 #: patch's measure strays more, and its samples cost little.
 PLATE_SAMPLES = 16
 SAMPLE_PIXELS = 256 * 1024
+#: A sample's inside and ring are each thinned to at most this many pixels.
+SAMPLE_THIN = 4096
 
 Pixels = tuple[np.ndarray, np.ndarray]  # (rows, cols) of a region, usable as an index
 
@@ -215,6 +217,10 @@ def same_shape_samples(mask: np.ndarray, inside: np.ndarray, ring: np.ndarray, c
     if not len(rows):
         return []
     count = max(count, min(4 * count, SAMPLE_PIXELS // (len(rows) + len(ring_rows))))
+    # a sample's statistics need no more than a few thousand of its (window-averaged, so
+    # correlated) pixels: a large edit's are thinned to every n-th, which bounds the cost
+    rows, cols = rows[:: -(-len(rows) // SAMPLE_THIN)], cols[:: -(-len(cols) // SAMPLE_THIN)]
+    ring_rows, ring_cols = ring_rows[:: -(-len(ring_rows) // SAMPLE_THIN)], ring_cols[:: -(-len(ring_cols) // SAMPLE_THIN)]
     step = max(4, int(round(0.5 * np.sqrt(mask.sum()))))
     dy = np.arange(-(rows.min() // step) * step, height - rows.max(), step)
     dx = np.arange(-(cols.min() // step) * step, width - cols.max(), step)
