@@ -481,19 +481,21 @@ TARGETS = {
 }
 
 
-def separation(rows: list[dict]) -> dict[str, dict]:
+def separation(rows: list[dict], untouched: list[dict[str, float]] = ()) -> dict[str, dict]:
     """Per sub-check: worst good value, mildest defect beyond it, and the threshold between them.
 
     The suggested threshold is the geometric mean of the worst good edit and the mildest targeted
     defect that is worse than every good edit, moved out to :data:`MIN_MARGIN` beyond the worst
     good edit where that is closer; good edits in :data:`KNOWN_WRONG` (known false alarms) are
-    left out. ``margin`` is how
-    far beyond the worst good edit the threshold lies, as a factor.
+    left out. ``untouched`` are more good edits, as ``{sub-check: value}``: the untouched audit's
+    runs (``gate_audit.audit(...)[i]["values"]``), masks laid anywhere on photos nobody edited.
+    ``margin`` is how far beyond the worst good edit the threshold lies, as a factor.
     """
     found = {}
     for key, (kind, defects) in TARGETS.items():
         usable = [r for r in rows if r[key] is not None]
         good = [r[key] for r in usable if r["expect_fail"] == "-" and r["case"] not in KNOWN_WRONG]
+        good += [values[key] for values in untouched if values.get(key) is not None]
         bad = [r[key] for r in usable if r["case"].split("/")[1] in defects]
         if not good or not bad:
             continue
@@ -553,10 +555,14 @@ def print_table(title: str, rows: list[dict], cfg: GateConfig) -> None:
 
 
 def main() -> None:
+    from gate_audit import audit, cases  # the audit builds on this module
+
     cfg = GateConfig()
     rows = measure(build(), cfg)
     print_table("calibration photos", rows, cfg)
-    for key, sep in separation(rows).items():
+    untouched = [found["values"] for found in audit(cases(), cfg)]
+    print(f"suggested limits, with the untouched audit's {len(untouched)} runs among the good edits:")
+    for key, sep in separation(rows, untouched).items():
         suggested = "none" if sep["suggested"] is None else f"{sep['suggested']:.3g}"
         mildest = "none" if sep["mildest_beyond"] is None else f"{sep['mildest_beyond']:.3f}"
         margin = "-" if sep["margin"] is None else f"{sep['margin']:.2f}x"
