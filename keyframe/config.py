@@ -67,7 +67,7 @@ class GateConfig(Section):
     gradient_ridge_max: float = Field(1.78, gt=0)
     colour_cast_max: float = Field(7.3, gt=0)
     texture_detail_min: float = Field(0.68, ge=0)
-    texture_grain_max: float = Field(1.69, ge=1)
+    texture_grain_max: float = Field(1.55, ge=1)
     face_support_min: int = Field(9, ge=0)
     face_search_px: int = Field(64, ge=0)
     face_detect_side: int = Field(256, ge=48, le=4096)

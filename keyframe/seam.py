@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from keyframe.io.images import to_float
-from keyframe.masks import boundary_bands, contour, grow, shrink
+from keyframe.masks import boundary_bands, contour, distance_to, grow, shrink
 
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 _EPS = 1e-6
@@ -69,12 +69,13 @@ def noise_sigma(grey: np.ndarray, region: np.ndarray) -> float:
     return float(np.median(values))
 
 
-def grain_regions(mask: np.ndarray, band: int) -> tuple[np.ndarray, np.ndarray]:
+def grain_regions(mask: np.ndarray, band: int, outside: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Where ``grain_ratio`` compares noise: the edit 2 px in (all of it if that leaves under 64 px),
-    and a ring from 2 to ``3 * band`` px around it."""
+    and a ring from 2 to ``3 * band`` px around it. ``outside`` is ``distance_to(mask)`` when known."""
     interior = shrink(mask, 2)
     interior = interior if interior.sum() >= 64 else mask
-    return interior, grow(mask, 3 * band) & ~grow(mask, 2)
+    outside = distance_to(mask) if outside is None else outside
+    return interior, (outside > 2) & (outside <= 3 * band)
 
 
 def _local_mean(values: np.ndarray, weight: np.ndarray, window: int) -> np.ndarray:

@@ -181,20 +181,38 @@ def energy_ratio(energy: np.ndarray, inside, ring):
 #: patch's measure strays more, and its samples cost little.
 PLATE_SAMPLES = 16
 SAMPLE_PIXELS = 256 * 1024
-#: A sample's inside and ring are each thinned to at most this many pixels.
+#: A sample's inside and ring are each thinned to at most this many pixels (:func:`thin`).
 SAMPLE_THIN = 4096
 
 Pixels = tuple[np.ndarray, np.ndarray]  # (rows, cols) of a region, usable as an index
 
 
+def thin(pixels: Pixels, most: int = SAMPLE_THIN) -> Pixels:
+    """Every n-th of ``pixels``, n the least that leaves at most ``most``.
+
+    A region's statistics (a median, a capped mean) need no more than a few thousand of its
+    pixels, all the fewer as local measures are window means (neighbours are correlated):
+    thinning a large edit's regions bounds the cost of measuring it and its samples.
+
+    Examples
+    --------
+    >>> rows, cols = thin((np.arange(10), np.arange(10)), most=4)
+    >>> rows.tolist()
+    [0, 3, 6, 9]
+    """
+    step = max(1, -(-len(pixels[0]) // most))
+    return pixels[0][::step], pixels[1][::step]
+
+
 def same_shape_samples(mask: np.ndarray, inside: np.ndarray, ring: np.ndarray, clearance: float,
-                       count: int = PLATE_SAMPLES) -> list[tuple[Pixels, Pixels]]:
+                       count: int = PLATE_SAMPLES, outside: np.ndarray | None = None) -> list[tuple[Pixels, Pixels]]:
     """The edit's ``inside`` and ``ring`` moved onto untouched parts of the plate, nearest first.
 
     How far a measure of the edit against its ring may stray is learnt from the plate itself:
     the same measure taken on patches of the same shape and size elsewhere, which nobody edited.
     Moves are on a grid of half the edit's equivalent diameter; a moved inside must lie wholly on
-    the crop and at least ``clearance`` px from the edit; its ring is clipped to the crop and
+    the crop and at least ``clearance`` px from the edit (``outside``: ``distance_to(mask)`` when
+    known); its ring is clipped to the crop and
     kept when at least half of it (and 64 px) remains. A small patch, whose measure strays more,
     gets moved patches that stray as much, and more of them (:data:`SAMPLE_PIXELS`).
 
@@ -217,16 +235,13 @@ def same_shape_samples(mask: np.ndarray, inside: np.ndarray, ring: np.ndarray, c
     if not len(rows):
         return []
     count = max(count, min(4 * count, SAMPLE_PIXELS // (len(rows) + len(ring_rows))))
-    # a sample's statistics need no more than a few thousand of its (window-averaged, so
-    # correlated) pixels: a large edit's are thinned to every n-th, which bounds the cost
-    rows, cols = rows[:: -(-len(rows) // SAMPLE_THIN)], cols[:: -(-len(cols) // SAMPLE_THIN)]
-    ring_rows, ring_cols = ring_rows[:: -(-len(ring_rows) // SAMPLE_THIN)], ring_cols[:: -(-len(ring_cols) // SAMPLE_THIN)]
+    (rows, cols), (ring_rows, ring_cols) = thin((rows, cols)), thin((ring_rows, ring_cols))
     step = max(4, int(round(0.5 * np.sqrt(mask.sum()))))
     dy = np.arange(-(rows.min() // step) * step, height - rows.max(), step)
     dx = np.arange(-(cols.min() // step) * step, width - cols.max(), step)
     moves = np.stack(np.meshgrid(dy, dx, indexing="ij"), -1).reshape(-1, 2)
     moves = moves[np.argsort((moves**2).sum(1), kind="stable")]
-    away = distance_to(mask) >= clearance
+    away = (distance_to(mask) if outside is None else outside) >= clearance
     found = []
     for move_y, move_x in moves:
         if not away[rows + move_y, cols + move_x].all():

@@ -139,7 +139,8 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
         fine_ratio, coarse_ratio = energy_ratio(both, inner, outer)
         return float(np.sqrt(fine_ratio / min(coarse_ratio, 1.0)))
 
-    plate_ratios = tuple(kept(*sample) for sample in same_shape_samples(mask, inside, ring, clearance=2 * gap + 1))
+    samples = same_shape_samples(mask, inside, ring, 2 * gap + 1, outside=d_out)
+    plate_ratios = tuple(kept(*sample) for sample in samples)
     ring_ratio = float(np.median(local[ring])) * plate_tolerance(list(plate_ratios)) ** 2
     softness = np.where(inside, 1.0 - np.sqrt(np.minimum(local / ring_ratio, 1.0)), 0.0)
     return kept(inside, ring) / plate_tolerance(list(plate_ratios)), softness.astype(np.float32), plate_ratios

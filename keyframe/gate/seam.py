@@ -37,11 +37,13 @@ from keyframe.gate.criterion import (
     not_checked,
     paste,
     same_shape_samples,
+    thin,
     to_work_size,
     unit,
     work_scale,
 )
 from keyframe.gate.colour import colour_cast
+from keyframe.masks import distance_to
 from keyframe.seam import grain_regions, measure_seam, noise_response
 
 NAME = "seam"
@@ -69,13 +71,14 @@ def grain_mismatch(rgb: np.ndarray, mask: np.ndarray, band: int) -> tuple[float,
         The largest factor off among the untouched patches (at least 1).
     """
     response = noise_response(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    interior, ring = grain_regions(mask, band)
+    outside = distance_to(mask)
+    interior, ring = grain_regions(mask, band, outside)
 
     def noise_ratio(inner, outer) -> float:
         return float((np.median(response[inner]) + NOISE_FLOOR) / (np.median(response[outer]) + NOISE_FLOOR))
 
-    ratio = noise_ratio(interior, ring)
-    samples = same_shape_samples(mask, interior, ring, clearance=2 * 2 + 3 * band + 1)  # their rings off the edit
+    ratio = noise_ratio(thin(np.nonzero(interior)), thin(np.nonzero(ring)))  # as thinned as the samples
+    samples = same_shape_samples(mask, interior, ring, 2 * 2 + 3 * band + 1, outside=outside)  # rings off the edit
     own = max([1.0, *(max(r, 1.0 / r) for r in (noise_ratio(*sample) for sample in samples))])
     return max(ratio, 1.0 / ratio) / own, ratio, own
 

@@ -180,9 +180,13 @@ def measure_texture(rgb: np.ndarray, mask: np.ndarray) -> TextureMeasure | None:
     fine_detail, ratios = _fine_detail(stacked, *edit)
     grain = _grain(fine, smooth, *edit)
     used = np.ascontiguousarray(stacked[..., [0, 1, -1]])  # the bands the fine-detail measure uses
-    samples = alike_surroundings(same_shape_samples(mask, inside, ring, clearance=2 * gap + 1), used, edit[1])
-    own_detail = tuple(_fine_detail(used, *sample)[0] for sample in samples)
-    own_grain = tuple(_mismatch(_grain(fine, smooth, *sample)) for sample in samples)
+    # softness is judged against the nearest patches with alike surroundings (a patch whose ring
+    # takes in a soft fill only reads more detailed, never less); grain either way, so only
+    # against patches whose rings stay off the edit (a noisy fill would make theirs read off too)
+    nearest = same_shape_samples(mask, inside, ring, 2 * gap + 1, outside=d_out)
+    own_detail = tuple(_fine_detail(used, *sample)[0] for sample in alike_surroundings(nearest, used, edit[1]))
+    clear = same_shape_samples(mask, inside, ring, 2 * gap + ring_px + 1, outside=d_out)
+    own_grain = tuple(_mismatch(_grain(fine, smooth, *sample)) for sample in clear)
     coarse = min(ratios[-1], 1.0)
     expected = np.float32(min(energies[0][ring].mean(), energies[1][ring].mean()) * coarse**2 + ENERGY_FLOOR)
     expected *= np.float32(plate_tolerance(own_detail) ** 2)
@@ -218,8 +222,10 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     if not has_boundary(mask):
         return not_checked(NAME, "no edit with surroundings to compare its texture with")
     scale = work_scale(mask.shape)  # bands and rings are defined at the working size
-    # room for the ring and the bands' reach, and beside that for untouched patches of the edit's shape
-    reach = int(np.ceil((3 + _LOCAL_WINDOW // 2 + 64 + 3 * SIGMAS[-1]) / scale)) + max(neighbourhood(mask, 0).shape)
+    # room for the ring and the bands' reach, and beside that for untouched patches of the edit's shape,
+    # some with rings clear of the edit
+    ring_reach = 3 + _LOCAL_WINDOW // 2 + 64  # the widest ring's outer edge, from the outline
+    reach = int(np.ceil((2 * ring_reach + 3 * SIGMAS[-1]) / scale)) + max(neighbourhood(mask, 0).shape)
     box = neighbourhood(mask, reach)
     found = measure_texture(*to_work_size(rgb[box.slices], mask[box.slices], scale))
     if found is None:
