@@ -75,6 +75,8 @@ def grain_mismatch(rgb: np.ndarray, mask: np.ndarray, band: int) -> tuple[float,
     interior, ring = grain_regions(mask, band, outside)
 
     def noise_ratio(inner, outer) -> float:
+        if not (len(inner[0]) and len(outer[0])):
+            return float("nan")  # no pixels to measure (a mask covering almost everything): not checked
         return float((np.median(response[inner]) + NOISE_FLOOR) / (np.median(response[outer]) + NOISE_FLOOR))
 
     ratio = noise_ratio(thin(np.nonzero(interior)), thin(np.nonzero(ring)))  # as thinned as the samples
