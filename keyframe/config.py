@@ -63,7 +63,7 @@ class GateConfig(Section):
     focal_sharpness_min: float = Field(0.87, ge=0)
     relative_sharpness_min: float = Field(0.66, ge=0)
     halo_max: float = Field(3.1, gt=0)
-    grain_mismatch_max: float = Field(1.28, ge=1)
+    grain_mismatch_max: float = Field(1.3, ge=1)
     gradient_ridge_max: float = Field(1.78, gt=0)
     colour_cast_max: float = Field(7.3, gt=0)
     texture_detail_min: float = Field(0.68, ge=0)

@@ -422,7 +422,7 @@ def row(case: Case, result: GateResult) -> dict:
 KNOWN_WRONG: dict[str, str] = {
     # good edits that fail
     "moon/inpaint": "false alarm: the crater field cloned beside the patch is 1.8x grainier than the smooth mare "
-    "around it, where untouched patches of its shape nearby are at most 1.0x off (grain limit 1.28x)",
+    "around it, where untouched patches of its shape nearby are at most 1.0x off (grain limit 1.3x)",
     # darkenings inside the plate's own lightness variation along the outline (cast limit 7.3):
     # texture varies mostly in lightness, so a shade is judged against it while a tint is not
     "astronaut/shade": "missed: the mask crosses the shuttle model's light and dark edges; a 14-level darkening "
@@ -435,7 +435,7 @@ KNOWN_WRONG: dict[str, str] = {
     "grass/shade": "missed: grass blades; a 14-level darkening reads 2.5",
     "gravel/shade": "missed: high-contrast gravel: a 14-level darkening reads 1.7",
     "text/shade": "missed: handwriting crossing the outline (2.3)",
-    # missing grain where texture swamps the noise estimate (grain limit 1.28x)
+    # missing grain where texture swamps the noise estimate (grain limit 1.3x)
     "grass/grain_free": "missed: grass texture swamps the noise estimate, so missing grain does not show (1.25x)",
     # soft fills whose grain or surroundings hide the softness (fine-detail limit 0.68, relative sharpness 0.66):
     # the edit is judged against the least detailed of the untouched patches of its shape nearby, so a fill
