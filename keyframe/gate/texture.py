@@ -6,7 +6,7 @@ smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.conf
 
 - ``fine_detail``: the edit and a ring around it are split into four frequency bands (differences
   of Gaussians at sigma 1, 2, 4 and 8 px, at the gate's 512 px working size). Per band, the RMS
-  amplitude inside over that in the ring (local energy capped at the ring's 90th percentile, so
+  amplitude inside over that in the ring (local energy capped at the ring's 75th percentile, so
   a few strong edges do not count). The two finest bands are compared with what the ring
   predicts for this content: the ring's own amount, scaled down by how much smoother the edit is
   at the coarsest band when it is (a smooth sky or cheek keeps its proportions across bands; a
@@ -88,7 +88,7 @@ class TextureMeasure:
 
     @property
     def grain_mismatch(self) -> tuple[float, str]:
-        """The worst channel's noise factor off (>= 1, either way) beyond the most any untouched patch is off, and its name."""
+        """The worst channel's noise factor off (>= 1, either way) over the most any untouched patch is off, and its name."""
         factors = [max(r, 1.0 / r) for r in self.grain_ratios]
         worst = int(np.argmax(factors))
         own = 1.0 / plate_tolerance([1.0 / f for f in self.plate_grain])
@@ -245,7 +245,8 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         f"{cfg.texture_detail_min:.0%}): it will read as a softer, differently grained patch that swims in motion",
         "grain_level": f"the fill's grain in the {channel} channel is {grain * own_grain:.1f}x "
         f"{'weaker' if weaker else 'stronger'} than the plate's around it, {grain:.1f}x beyond the {own_grain:.1f}x "
-        f"untouched patches nearby reach (limit {cfg.texture_grain_max}x): the patch will look pasted on once the plate moves",
+        f"untouched patches of its shape nearby reach (limit {cfg.texture_grain_max}x): the patch will look "
+        "pasted on once the plate moves",
     }
     details = {
         "band_sigmas": list(SIGMAS),
