@@ -120,23 +120,24 @@ def cases(photos: tuple[str, ...] = AUDIT_PHOTOS, sizes: tuple[tuple[int, int], 
 
 
 def audit(items: list[Untouched], cfg: GateConfig | None = None) -> list[dict]:
-    """One row per case: which criteria and sub-checks failed, and each sub-check's severity."""
+    """One row per case: which criteria and sub-checks failed, each sub-check's value and its severity."""
     cfg = cfg or GateConfig()
     rows = []
     for item in items:
         result = run_gate(item.plate, item.mask, cfg)
-        failed_checks, severity = [], {}
+        failed_checks, severity, values = [], {}, {}
         for criterion, keys in SUBCHECKS.items():
             checks = result.criteria[criterion].details.get("checks", {})
             for key in keys:
                 if key in checks:
                     value, limit = checks[key]["value"], checks[key]["limit"]
+                    values[key] = value
                     severity[key] = value / limit if checks[key]["kind"] == "max" else limit / max(value, 1e-9)
                     if not checks[key]["pass"]:
                         failed_checks.append(key)
         rows.append({"case": item.name, "photo": item.photo, "pass": result.passed,
                      "failed": [n for n, c in result.criteria.items() if c.passed is False],
-                     "failed_checks": failed_checks, "severity": severity})
+                     "failed_checks": failed_checks, "severity": severity, "values": values})
     return rows
 
 
