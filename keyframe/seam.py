@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from keyframe.io.images import to_float
-from keyframe.masks import boundary_bands, contour, grow, shrink
+from keyframe.masks import boundary_bands, contour, distance_to, grow, shrink
 
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 _EPS = 1e-6
@@ -50,17 +50,32 @@ class SeamMeasure:
         }
 
 
+def noise_response(grey: np.ndarray) -> np.ndarray:
+    """Immerkær's Laplacian-difference response of ``grey``, scaled so its median absolute value over
+    a region estimates the noise sigma there (kernel norm 6, MAD factor 1.4826)."""
+    response = cv2.filter2D(grey.astype(np.float32), -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)
+    return np.abs(response) * np.float32(1.4826 / 6.0)
+
+
 def noise_sigma(grey: np.ndarray, region: np.ndarray) -> float:
     """Robust noise level (in the image's [0, 1] units) of ``grey`` inside ``region``.
 
     Immerkær's Laplacian-difference kernel removes smooth image content; the median absolute
-    response, scaled for Gaussian noise (kernel norm 6, MAD factor 1.4826), estimates sigma.
+    response, scaled for Gaussian noise, estimates sigma (:func:`noise_response`).
     """
-    response = cv2.filter2D(grey.astype(np.float32), -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT)
-    values = np.abs(response[region])
+    values = noise_response(grey)[region]
     if values.size == 0:
         return float("nan")
-    return float(1.4826 * np.median(values) / 6.0)
+    return float(np.median(values))
+
+
+def grain_regions(mask: np.ndarray, band: int, outside: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``grain_ratio`` compares noise: the edit 2 px in (all of it if that leaves under 64 px),
+    and a ring from 2 to ``3 * band`` px around it. ``outside`` is ``distance_to(mask)`` when known."""
+    interior = shrink(mask, 2)
+    interior = interior if interior.sum() >= 64 else mask
+    outside = distance_to(mask) if outside is None else outside
+    return interior, (outside > 2) & (outside <= 3 * band)
 
 
 def _local_mean(values: np.ndarray, weight: np.ndarray, window: int) -> np.ndarray:
@@ -117,9 +132,7 @@ def measure_seam(image: np.ndarray, mask: np.ndarray, band: int = 6) -> SeamMeas
     heatmap = np.where(grow(edge, band // 2), step, 0.0).astype(np.float32)
     color_step = float(np.median(step[edge]))
 
-    interior = shrink(hard, 2)
-    interior = interior if interior.sum() >= 64 else hard
-    ring = grow(hard, 3 * band) & ~grow(hard, 2)
+    interior, ring = grain_regions(hard, band)
     sigma_in, sigma_out = noise_sigma(grey, interior), noise_sigma(grey, ring)
     grain_ratio = float((sigma_in + _EPS) / (sigma_out + _EPS))
 

@@ -7,8 +7,11 @@ Three sub-checks, each against a limit from :class:`~keyframe.config.GateConfig`
   the plate's grey-level spread, measured at a fixed working size (long side 512 px) so the number
   does not depend on resolution. A plate with nothing in focus scores low.
 - ``relative_sharpness`` (with a mask): the ratio of fine to coarse detail inside the edit over
-  the same ratio in a ring around it, as an amplitude ratio. A soft inpainted patch scores well
-  below 1; an untouched area scores about 1 however busy or smooth it is.
+  the same ratio in a ring around it, as an amplitude ratio, at the gate's working size (512 px
+  long side, as texture), so its limit holds at any resolution. A soft inpainted patch scores well
+  below 1; an untouched area scores about 1 however busy or smooth it is, unless its content
+  differs from its ring's (sky beside a tower): the score is over the least the nearest untouched
+  patches of the edit's shape reach (when below 1), the plate's own spread at that size.
 - ``halo``: along the outline, how far (in L*, 0-100) a thin rim just inside or just outside the
   boundary overshoots the range spanned by the bands farther in and farther out, minus the same
   measure along a parallel line farther out (the plate's own level). A step (hard paste) does not
@@ -30,6 +33,9 @@ from keyframe.gate.criterion import (
     judge,
     neighbourhood,
     paste,
+    plate_tolerance,
+    same_shape_samples,
+    to_work_size,
     unit,
     work_scale,
 )
@@ -85,24 +91,32 @@ def detail_bands(grey: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.n
     return (grey - blur1) ** 2, (blur3 - blur6) ** 2
 
 
-def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None, np.ndarray]:
-    """How much of its fine detail the edit keeps compared with a ring around it (1 = the same).
+def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None, np.ndarray, tuple[float, ...]]:
+    """How much of its fine detail the edit keeps compared with a ring around it, beyond the plate's own spread.
 
     Natural images lose detail with scale at about the same rate everywhere (their spectra fall
     as a power law), so the ratio of fine-scale to coarse-scale detail is close to the same for a
     brick wall and for a sky; a blurred or soft-filled patch has lost its fine scale but kept its
-    coarse shapes, and scores low. ``grey`` and ``mask`` are a crop around the edit; the ring is
-    as wide as half the edit's size (8 to 64 px); it starts, and the inside ends, 6 px from the
-    outline (2 px plus half the window local energy is averaged over), so the seam is not counted.
+    coarse shapes, and scores low. ``grey`` and ``mask`` are a crop around the edit, with room
+    beside it for untouched patches of its shape; the ring is as wide as half the edit's size
+    (8 to 64 px); it starts, and the inside ends, 6 px from the outline (2 px plus half the
+    window local energy is averaged over), so the seam is not counted. A patch of smooth sky
+    beside a launch tower reads below its ring all the same, so the same ratio is taken on the
+    nearest untouched patches of the edit's shape
+    (:func:`~keyframe.gate.criterion.same_shape_samples`), and the edit's is divided by the
+    least of theirs when that is below 1.
 
     Returns
     -------
     ratio : float or None
         sqrt of (fine detail inside / in the ring) over (coarse detail inside / in the ring,
         capped at 1), local energies capped as :func:`~keyframe.gate.criterion.energy_ratio`
-        does; None when the edit is under 16 px or leaves no ring around it.
+        does, over the least untouched patch's (at most 1); None when the edit is under 16 px or
+        leaves no ring around it.
     softness : ndarray of float32
         Inside the edit, 1 - the local ratio (capped at 1): where the patch is soft.
+    plate_ratios : tuple of float
+        The same ratio on each untouched patch.
     """
     ring_px = int(np.clip(0.5 * np.sqrt(mask.sum()), 8, 64))
     gap = 2 + _LOCAL_WINDOW // 2  # local energies are window means: keep the seam out of them
@@ -111,17 +125,25 @@ def relative_sharpness(grey: np.ndarray, mask: np.ndarray) -> tuple[float | None
     d_out = distance_to(mask)
     ring = (d_out > gap + 0.5) & (d_out <= gap + ring_px + 0.5)
     if ring.sum() < 16 or mask.sum() < 16:
-        return None, np.zeros(mask.shape, np.float32)
+        return None, np.zeros(mask.shape, np.float32), ()
     fine, coarse = detail_bands(grey)
     window = (_LOCAL_WINDOW, _LOCAL_WINDOW)
     fine, coarse = np.maximum(cv2.blur(fine, window), 0), np.maximum(cv2.blur(coarse, window), 0)
     local = (fine + _ENERGY_FLOOR) / (coarse + _ENERGY_FLOOR)
-    # an edit with more coarse structure than its ring (a galaxy in a starless patch of sky) is
-    # not expected to carry more fine detail than the ring: the prediction is capped at the ring's
-    ratio = energy_ratio(fine, inside, ring) / min(energy_ratio(coarse, inside, ring), 1.0)
-    ring_ratio = float(np.median(local[ring]))
+
+    both = np.stack([fine, coarse], axis=-1)
+
+    def kept(inner, outer) -> float:
+        # an edit with more coarse structure than its ring (a galaxy in a starless patch of sky) is
+        # not expected to carry more fine detail than the ring: the prediction is capped at the ring's
+        fine_ratio, coarse_ratio = energy_ratio(both, inner, outer)
+        return float(np.sqrt(fine_ratio / min(coarse_ratio, 1.0)))
+
+    samples = same_shape_samples(mask, inside, ring, 2 * gap + 1, outside=d_out)
+    plate_ratios = tuple(kept(*sample) for sample in samples)
+    ring_ratio = float(np.median(local[ring])) * plate_tolerance(list(plate_ratios)) ** 2
     softness = np.where(inside, 1.0 - np.sqrt(np.minimum(local / ring_ratio, 1.0)), 0.0)
-    return float(np.sqrt(ratio)), softness.astype(np.float32)
+    return kept(inside, ring) / plate_tolerance(list(plate_ratios)), softness.astype(np.float32), plate_ratios
 
 
 def _band_mean(values: np.ndarray, band: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -221,14 +243,22 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     box = neighbourhood(mask, max(80, 5 * cfg.band + 8))
     crop_rgb, crop_mask = rgb[box.slices], mask[box.slices]
     details = {"scope": "edit and its surroundings", "heatmap_shows": "soft areas inside the edit and halo along its outline"}
-    ratio, softness = relative_sharpness(grey[box.slices], crop_mask)
+    # measured at the working size (as texture is), with room for the ring and beside the edit for
+    # untouched patches of its shape
+    scale = work_scale(mask.shape)
+    wide = neighbourhood(mask, int(np.ceil(80 / scale)) + max(neighbourhood(mask, 0).shape))
+    ratio, softness, plate_ratios = relative_sharpness(*to_work_size(grey[wide.slices], mask[wide.slices], scale))
+    if scale < 1:
+        softness = cv2.resize(softness, wide.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    details["plate_relative_sharpness"] = [round(v, 4) for v in plate_ratios]
     if ratio is None:
         details["relative_sharpness"] = {"value": None, "why": "the edit is too small, or leaves no surroundings, to compare"}
     else:
         checks["relative_sharpness"] = Check(ratio, cfg.relative_sharpness_min, "min")
         reasons["relative_sharpness"] = (
-            f"the edited patch is softer than the picture around it ({ratio:.0%} of the surrounding detail, "
-            f"needs {cfg.relative_sharpness_min:.0%}): it will read as a smudge that swims in motion"
+            f"the edited patch is softer than the picture around it ({ratio:.0%} of the surrounding detail, beyond "
+            f"what untouched patches of its shape nearby lack; needs {cfg.relative_sharpness_min:.0%}): it will read "
+            "as a smudge that swims in motion"
         )
     overshoot, halo_map = halo(crop_rgb, crop_mask, cfg.band)
     if overshoot is None:
@@ -239,5 +269,5 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
             f"a halo or double edge runs along the edit's outline ({overshoot:.1f} L* beyond both sides, "
             f"limit {cfg.halo_max}): it will shimmer when the camera moves"
         )
-    heatmap = np.maximum(paste(softness, box, mask.shape), paste(unit(halo_map, 2 * cfg.halo_max), box, mask.shape))
+    heatmap = np.maximum(paste(softness, wide, mask.shape), paste(unit(halo_map, 2 * cfg.halo_max), box, mask.shape))
     return judge(NAME, checks, reasons, "sharp as its surroundings, with no halo along the edit's outline", heatmap, details)
