@@ -9,10 +9,11 @@ every failure is a false alarm. It prints the false-alarm rate per criterion and
 and lists the failures.
 
 Photos in :data:`gate_calibration.HELD_OUT` and :data:`UNSEEN` are reported apart and choose
-nothing. ``--casts`` also plants the calibration's four colour casts under every audit mask and
-prints how many the seam criterion catches per photo: the other side of the false-alarm rate.
+nothing. ``--casts`` also plants the calibration's four colour casts under every audit mask, and
+``--soft`` four of its soft fills (on photos with texture to lose), and prints how many the gate
+catches per photo and kind: the other side of the false-alarm rate.
 
-Run: ``PYTHONPATH=.:tests .venv/bin/python tests/gate_audit.py [--quick] [--held-out] [--casts]``.
+Run: ``PYTHONPATH=.:tests .venv/bin/python tests/gate_audit.py [--quick] [--held-out] [--casts] [--soft]``.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gate_calibration import HELD_OUT, SUBCHECKS, _blend, _photo, colour_shift
+from gate_calibration import HELD_OUT, SMOOTH, SOFT, SUBCHECKS, _blend, _photo, _telea, colour_shift, soft_grained
 from keyframe.config import GateConfig
 from keyframe.gate import run_gate
 from keyframe.io import to_float
-from keyframe.masks import feather
+from keyframe.masks import feather, grow
 
 #: every real photo skimage.data ships that loads without optional packages, plus Grace Hopper.
 #: Left out: synthetic drawings, binary masks, volumes, the 102 px microaneurysms crop, and two
@@ -168,17 +169,31 @@ def planted_casts(plate: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def report_casts(title: str, items: list[Untouched], cfg: GateConfig | None = None) -> None:
-    """Per photo, how many planted casts of each kind fail the seam criterion."""
+def planted_soft_fills(plate: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Four of the calibration's soft or wrongly grained fills under ``mask`` (seeded by the mask)."""
+    seed = zlib.crc32(np.packbits(mask).tobytes())
+    telea = _telea(plate, grow(mask, 2))
+    return {
+        "blurred": _blend(plate, cv2.GaussianBlur(plate, (0, 0), 2.5), feather(mask, 2)),
+        "telea": _blend(plate, telea, feather(grow(mask, 2), 2)),
+        "soft_grain": soft_grained(plate, cv2.GaussianBlur(plate, (0, 0), 2.0), mask, 1.0, seed),
+        "telea_grain": soft_grained(plate, telea, mask, 1.5, seed),
+    }
+
+
+def report_planted(title: str, items: list[Untouched], plant, criteria: tuple[str, ...],
+                   cfg: GateConfig | None = None) -> None:
+    """Per photo, how many edits ``plant(plate, mask)`` makes under the audit masks fail any of ``criteria``."""
     cfg = cfg or GateConfig()
     caught: Counter = Counter()
     total: Counter = Counter()
     for item in items:
-        for kind, image in planted_casts(item.plate, item.mask).items():
+        for kind, image in plant(item.plate, item.mask).items():
+            result = run_gate(image, item.mask, cfg)
             total[item.photo, kind] += 1
-            caught[item.photo, kind] += run_gate(image, item.mask, cfg).criteria["seam"].passed is False
-    kinds = ("colour_shift", "cast_green", "cast_blue", "shade")
-    print(f"== casts planted under the audit masks, {title}: caught by the seam criterion")
+            caught[item.photo, kind] += any(result.criteria[name].passed is False for name in criteria)
+    kinds = tuple(dict.fromkeys(kind for _, kind in total))
+    print(f"== {title}: caught by {' or '.join(criteria)}")
     print(f"  {'photo':22s}" + "".join(f"{k:>14s}" for k in kinds))
     for photo in dict.fromkeys(item.photo for item in items):
         print(f"  {photo:22s}" + "".join(f"{caught[photo, k]:>9d}/{total[photo, k]:<4d}" for k in kinds))
@@ -187,24 +202,35 @@ def report_casts(title: str, items: list[Untouched], cfg: GateConfig | None = No
     print()
 
 
+def textured(photos: tuple[str, ...], plant) -> tuple[str, ...]:
+    """Soft fills are planted only on photos with texture to lose (smoothing a smooth plate is no defect)."""
+    return tuple(photo for photo in photos if plant is not planted_soft_fills or photo not in SMOOTH)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="512x288 only")
     parser.add_argument("--held-out", action="store_true", help="also audit the held-out photos (reported apart)")
     parser.add_argument("--casts", action="store_true", help="also plant the four colour casts under every mask")
+    parser.add_argument("--soft", action="store_true", help="also plant four soft fills under every mask")
     args = parser.parse_args()
     sizes = SIZES[:1] if args.quick else SIZES
     report("untouched audit, calibration photos", audit(cases(sizes=sizes)))
+    planted = []
     if args.casts:
-        report_casts("calibration photos", cases(sizes=sizes))
+        planted.append(("casts planted under the audit masks", planted_casts, ("seam",)))
+    if args.soft:
+        planted.append(("soft fills planted under the audit masks", planted_soft_fills, SOFT))
+    for title, plant, criteria in planted:
+        report_planted(f"{title}, calibration photos", cases(textured(AUDIT_PHOTOS, plant), sizes), plant, criteria)
     soft = audit(cases(SOFT_PHOTOS, sizes=sizes))
     refused = sum("focal_sharpness" in r["failed_checks"] for r in soft)
     print(f"== photos soft by design ({', '.join(SOFT_PHOTOS)}): refused for focal sharpness {refused}/{len(soft)}\n")
     if args.held_out:
         unseen = (*HELD_OUT, *UNSEEN)
         report(f"untouched audit, held-out photos ({', '.join(unseen)}): chose nothing", audit(cases(unseen, sizes=sizes)))
-        if args.casts:
-            report_casts("held-out photos", cases(unseen, sizes=sizes))
+        for title, plant, criteria in planted:
+            report_planted(f"{title}, held-out photos", cases(textured(unseen, plant), sizes), plant, criteria)
 
 
 if __name__ == "__main__":
