@@ -186,7 +186,7 @@ class CheckConfig(Section):
     occluder_levels: float = Field(40.0, gt=0)
     float_px: float = Field(0.4, gt=0)
     float_ratio: float = Field(0.3, gt=0)
-    slip_px: float = Field(1.15, gt=0)
+    slip_size: float = Field(0.046, gt=0)
     slip_scene_px: float = Field(0.8, gt=0)
     register_unexplained: float = Field(0.1, gt=0)
     slip_ratio: float = Field(0.1, gt=0)

@@ -23,7 +23,9 @@ Frames that cannot be registered (the content itself changed) keep the last regi
 before any, the per-frame similarities summed stand in. ``slip_ratio`` divides the slip by how
 far the layer itself carried the outline since frame 0 (``travel``): a region following its layer
 at 80 % reads ~0.2 however the layer moves, while an untouched region's error does not grow with
-the layer's travel.
+the layer's travel. ``slip_size`` divides it by the region's size (the RMS distance of its outline
+from its centre): what remains of a subject's bend after the spline grows with the size of what
+bends, so on a subject slip is judged in that unit, the same on a face 60 px across or 150 px.
 """
 
 from __future__ import annotations
@@ -208,7 +210,8 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
     Returns
     -------
     rows : list of dict
-        ``attached``, ``float_px``, ``float_ratio``, ``slip_px``, ``slip_ratio``,
+        ``attached``, ``float_px``, ``float_ratio``, ``slip_px``, ``slip_ratio``, ``slip_size`` (the
+        slip over the region's size: the RMS distance of its outline from its centre),
         ``outline_discontinuity`` (fraction of judged sectors), ``region_dx/dy`` and
         ``ring_dx/dy`` (motion just inside the outline and of the judged surroundings); empty
         where nothing was judged.
@@ -247,6 +250,7 @@ def float_series(outlines: Sequence[Any], layer: str, *, tolerance_px: float, to
             "attached": judged.attached, "float_px": judged.float_px,
             "float_ratio": judged.float_px / max(judged.speed_px, speed_floor_px),
             "slip_px": slip_px, "slip_ratio": slip_px / max(travel, speed_floor_px),
+            "slip_size": slip_px / max(_rms(outline.outline - outline.outline.mean(0)), 1.0),
             "outline_discontinuity": float(judged.discontinuous.sum() / judged.judged.sum()),
             "region_dx": float(judged.region[0]), "region_dy": float(judged.region[1]),
             "ring_dx": float(judged.surroundings[0]), "ring_dy": float(judged.surroundings[1]),

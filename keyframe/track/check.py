@@ -275,6 +275,7 @@ def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, l
         "max_float_ratio": stat("float_ratio", max),
         "max_slip_px": stat("slip_px", max),
         "max_slip_ratio": stat("slip_ratio", max),
+        "max_slip_size": stat("slip_size", max),
         "min_visible": stat("visible", min),
         "vbench_flicker_region": vbench_flicker(column("flicker_region")),
         "vbench_flicker_ring": vbench_flicker(column("flicker_ring")),

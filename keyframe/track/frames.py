@@ -58,6 +58,7 @@ class FrameMetrics:
     float_ratio: float | None = None
     slip_px: float | None = None
     slip_ratio: float | None = None
+    slip_size: float | None = None  # slip_px over the region's size (RMS distance of its outline from its centre)
     # correlation of this frame with the previous one, motion-compensated (a hard cut is ~0)
     scene_similarity: float | None = None
 

@@ -45,7 +45,8 @@ background around it. The design, per frame ``t``:
    through its ring, placed from appearance patch by patch, so a turning head's bulge is the
    layer's own (:mod:`keyframe.metrics.register`). A persistent slow slip grows with the layer's
    travel, an untouched region's error does not: it is judged against how far the layer itself
-   carried the outline since frame 0 (``slip_ratio``), above an absolute floor. Sectors whose
+   carried the outline since frame 0 (``slip_ratio``), and on a subject against the region's own
+   size (``slip_size``: a bending layer's error grows with the size of what bends). Sectors whose
    outline is not the edit's own (something in front hides the region there), and a minority of
    sectors whose surroundings suddenly jump (an occluder sliding over the ring), are not judged.
 
