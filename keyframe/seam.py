@@ -3,7 +3,7 @@
 One definition, used by the inpaint stage (to show seam matching works) and by the gate's seam
 criterion (to refuse plates whose seams the video model would amplify).
 
-Three numbers, each computed from the image alone (no reference to the unedited plate):
+Four numbers, each computed from the image alone (no reference to the unedited plate):
 
 - ``color_step``: median over boundary pixels of the CIE76 ΔE between the mean Lab colour just
   inside and just outside the boundary, in a local window. A matched fill is ~1–3; a visibly
@@ -12,6 +12,10 @@ Three numbers, each computed from the image alone (no reference to the unedited 
   robust estimate on the grey image). 1 means matched; a clean patch on a grainy plate is < 0.5.
 - ``gradient_ridge``: mean gradient magnitude on the boundary over that in the bands beside it.
   ~1 when the boundary is invisible; a hard pasted edge makes a ridge that follows the contour.
+- ``colour_ridge``: the same in colour alone: median chroma gradient (a*, b*; ΔE per px, plus
+  half a ΔE, below which a colour edge cannot be seen) on the boundary over that beside it. A
+  hard-edged tint draws a colour outline even where its lightness does not change and the
+  texture around it is busy; an untouched boundary laid anywhere reads about 1.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from keyframe.masks import boundary_bands, contour, distance_to, grow, shrink
 
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 _EPS = 1e-6
+#: chroma gradient (ΔE per px) added to both sides of the colour ridge: a colour edge softer than
+#: half a ΔE per pixel is invisible, and grey plates (no chroma at all) must not divide by zero
+_CHROMA_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class SeamMeasure:
     color_step: float
     grain_ratio: float
     gradient_ridge: float
+    colour_ridge: float
     sigma_inside: float
     sigma_outside: float
     heatmap: np.ndarray
@@ -45,6 +53,7 @@ class SeamMeasure:
             "color_step": self.color_step,
             "grain_ratio": self.grain_ratio,
             "gradient_ridge": self.gradient_ridge,
+            "colour_ridge": self.colour_ridge,
             "sigma_inside": self.sigma_inside,
             "sigma_outside": self.sigma_outside,
         }
@@ -142,5 +151,10 @@ def measure_seam(image: np.ndarray, mask: np.ndarray, band: int = 6) -> SeamMeas
     on_seam = grow(edge, 1) & ~shrink(hard, 2)
     beside = (inner | outer) & ~grow(edge, 2)
     ridge = float(np.mean(magnitude[on_seam]) / (np.mean(magnitude[beside]) + _EPS)) if beside.any() else 1.0
-
-    return SeamMeasure(color_step, grain_ratio, ridge, sigma_in, sigma_out, heatmap)
+    colour_ridge = 1.0
+    if beside.any():
+        # Sobel's 3x3 kernels weigh a one-pixel step 4 times on each side: /8 gives ΔE per px
+        chroma = sum(cv2.Sobel(lab[..., c], cv2.CV_32F, dx, 1 - dx, ksize=3) ** 2 for c in (1, 2) for dx in (0, 1))
+        chroma = np.sqrt(chroma) / 8
+        colour_ridge = float((np.median(chroma[on_seam]) + _CHROMA_FLOOR) / (np.median(chroma[beside]) + _CHROMA_FLOOR))
+    return SeamMeasure(color_step, grain_ratio, ridge, colour_ridge, sigma_in, sigma_out, heatmap)
