@@ -65,6 +65,7 @@ class GateConfig(Section):
     halo_max: float = Field(3.1, gt=0)
     grain_mismatch_max: float = Field(1.3, ge=1)
     gradient_ridge_max: float = Field(1.78, gt=0)
+    colour_ridge_max: float = Field(1.52, gt=0)
     colour_cast_max: float = Field(7.3, gt=0)
     texture_detail_min: float = Field(0.68, ge=0)
     texture_grain_max: float = Field(1.55, ge=1)

@@ -1,5 +1,5 @@
 """The untouched audit's colour side as a guarantee: masks laid anywhere on untouched real photos
-raise no colour cast, and tints planted under the same masks are caught.
+raise no colour cast or colour ridge, and tints planted under the same masks are caught.
 
 A quick slice of ``tests/gate_audit.py`` (the calibration photos at 512x288, 10 masks each; the
 seam criterion only, ~10 s): the full audit with every criterion and both sizes is the script.
@@ -21,23 +21,26 @@ def untouched():
     return cases(AUDIT_PHOTOS, sizes=SIZES[:1])
 
 
-def _cast_score(plate, mask) -> float:
-    return seam.score(plate, mask, CFG).details["checks"]["colour_cast"]["value"]
+def _colour_checks(plate, mask) -> dict[str, float]:
+    checks = seam.score(plate, mask, CFG).details["checks"]
+    return {name: checks[name]["value"] / checks[name]["limit"] for name in ("colour_cast", "colour_ridge")}
 
 
-def test_no_colour_cast_on_untouched_photos_masked_anywhere(untouched):
-    scores = {item.name: _cast_score(item.plate, item.mask) for item in untouched}
-    assert len(scores) == 140
-    assert max(scores.values()) < CFG.colour_cast_max, max(scores.items(), key=lambda kv: kv[1])
+def test_no_colour_alarm_on_untouched_photos_masked_anywhere(untouched):
+    worst = {item.name: max(_colour_checks(item.plate, item.mask).values()) for item in untouched}
+    assert len(worst) == 140
+    assert max(worst.values()) < 1, max(worst.items(), key=lambda kv: kv[1])
 
 
-def test_tints_under_the_same_masks_are_caught(untouched):
-    tints = ("colour_shift", "cast_green", "cast_blue")
+@pytest.mark.parametrize(("tints", "share"), [(("colour_shift",), 0.95), (("cast_green", "cast_blue"), 0.75)])
+def test_tints_under_the_same_masks_are_caught(untouched, tints, share):
+    # hard-edged tints draw a colour outline (the ridge) even on busy texture; feathered ones are
+    # caught by the cast measure where the outline's own colour varies less than the tint
+    # (84 % at the calibration, both sizes: the misses are busy outlines and a white saucer's clipping)
     caught = [
-        _cast_score(image, item.mask) > CFG.colour_cast_max
+        max(_colour_checks(image, item.mask).values()) > 1
         for item in untouched
         for kind, image in planted_casts(item.plate, item.mask).items()
         if kind in tints
     ]
-    # 84 % at the calibration (both sizes); the misses are on busy outlines and a white saucer's clipping
-    assert sum(caught) >= 0.75 * len(caught), f"{sum(caught)}/{len(caught)}"
+    assert sum(caught) >= share * len(caught), f"{sum(caught)}/{len(caught)}"

@@ -21,6 +21,7 @@ LIMITS = {
     "halo": "halo_max",
     "grain_mismatch": "grain_mismatch_max",
     "gradient_ridge": "gradient_ridge_max",
+    "colour_ridge": "colour_ridge_max",
     "colour_cast": "colour_cast_max",
     "fine_detail": "texture_detail_min",
     "grain_level": "texture_grain_max",

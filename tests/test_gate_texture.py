@@ -152,3 +152,19 @@ def test_a_cast_is_judged_alike_at_twice_the_resolution():
     at_512 = seam.score(cast, mask, CFG).details["checks"]["colour_cast"]["value"]
     at_1024 = seam.score(big, big_mask, CFG).details["checks"]["colour_cast"]["value"]
     assert at_1024 == pytest.approx(at_512, rel=0.2) and at_512 > CFG.colour_cast_max
+
+
+def test_a_hard_edged_tint_on_a_face_draws_a_colour_ridge():
+    # a warm patch pasted hard over Grace Hopper's cheek: the face's own shading varies too much
+    # for the cast measure, but the tint's outline is a colour edge nothing else on the face has
+    from gate_audit import plate_at
+    from gate_calibration import colour_shift
+
+    plate = plate_at("grace_hopper", (512, 288))
+    mask = _ellipse(236, 93, 40, 30)
+    tinted = colour_shift(plate, mask.astype(np.float32))
+    found = seam.score(tinted, mask, CFG)
+    checks = found.details["checks"]
+    assert checks["colour_ridge"]["pass"] is False and "a colour edge follows the edit's outline" in found.reason
+    assert checks["colour_cast"]["pass"] is True  # ΔE 8.5 against the face's own variation: 4.4, limit 7.3
+    assert seam.score(plate, mask, CFG).passed is True

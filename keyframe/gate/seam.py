@@ -8,6 +8,9 @@ each checked against a limit from :class:`~keyframe.config.GateConfig`:
   each counted from one 8-bit level (finer grain is invisible), over the most the nearest
   untouched patches of the edit's shape are off (:func:`grain_mismatch`).
 - ``gradient_ridge``: gradient on the outline over gradient beside it (a hard pasted edge).
+- ``colour_ridge``: the same in colour alone (median chroma gradient, ΔE per px): a hard-edged
+  tint draws a colour outline even across busy texture, where the cast measure below lets it
+  pass as within the plate's own variation.
 - ``colour_cast``: :func:`keyframe.gate.colour.colour_cast`: the median CIELAB step across the
   outline in units of the steps' own variation, over the outline's independent looks, so a
   subtle cast shows on a flat wall, a lighting gradient cancels out, and busy texture's own
@@ -123,6 +126,7 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
     checks = {
         "grain_mismatch": Check(grain, cfg.grain_mismatch_max, "max"),
         "gradient_ridge": Check(seam.gradient_ridge, cfg.gradient_ridge_max, "max"),
+        "colour_ridge": Check(seam.colour_ridge, cfg.colour_ridge_max, "max"),
     }
     cast = colour_cast(*to_work_size(crop, crop_mask, scale), cfg.band)
     if cast is not None:
@@ -138,6 +142,8 @@ def score(plate: np.ndarray, mask: np.ndarray | None, cfg: GateConfig) -> Criter
         f"limit {cfg.colour_cast_max}): a colour cast that will show as a tinted blob",
         "gradient_ridge": f"a visible edge follows the edit's outline ({seam.gradient_ridge:.2f}x the gradient "
         f"beside it, limit {cfg.gradient_ridge_max}x): the video model will treat it as an object edge",
+        "colour_ridge": f"a colour edge follows the edit's outline ({seam.colour_ridge:.2f}x the colour change "
+        f"beside it, limit {cfg.colour_ridge_max}x): the patch will show as a tinted blob with a hard outline",
     }
     details = {"measure": finite(seam.as_dict()), "plate_grain_mismatch": round(own, 4),
                "heatmap_shows": "colour step across the outline (ΔE)"}
