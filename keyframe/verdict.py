@@ -69,8 +69,8 @@ class Rule:
 RULES = (
     Rule("float", "float_px", "float_px", True, "px/frame of motion against the layer it belongs to",
          ("float_ratio", "float_ratio")),
-    Rule("float", "slip_px", "slip_px", True, "px of accumulated slip against the moving subject it belongs to",
-         ("slip_ratio", "slip_ratio"), ("subject", "mixed")),
+    Rule("float", "slip_size", "slip_size", True, "of the region's size in accumulated slip against the moving subject it "
+         "belongs to", ("slip_ratio", "slip_ratio"), ("subject", "mixed")),
     Rule("float", "slip_px", "slip_scene_px", True, "px of accumulated slip against the scene it belongs to",
          ("slip_ratio", "slip_ratio"), ("scene",)),
     Rule("flicker", "flicker_excess", "flicker_levels", True, "grey levels more motion-compensated flicker than its surroundings"),

@@ -282,7 +282,7 @@ def _overlay(frame: np.ndarray, image: np.ndarray, alpha: np.ndarray, centre: np
     return frame * (1 - a) + _sample(image, mx, my) * a
 
 
-METRICS = ("float_px", "float_ratio", "slip_px", "slip_ratio", "flicker_excess", "warp_ratio", "drift_ssim",
+METRICS = ("float_px", "float_ratio", "slip_px", "slip_ratio", "slip_size", "flicker_excess", "warp_ratio", "drift_ssim",
            "drift_delta_e", "visible", "scene_similarity")
 
 
@@ -331,6 +331,7 @@ def calibration_table(n: int = 12) -> list[dict]:
 # metric -> the defects it is meant to catch (its "mildest defect" columns)
 TARGETS = {"float_px": ("pinned", "follow50", "follow80", "lag2"), "float_ratio": ("pinned", "follow50", "follow80", "lag2"),
            "slip_px": ("pinned", "follow50", "follow80", "lag2"), "slip_ratio": ("pinned", "follow50", "follow80", "lag2"),
+           "slip_size": ("pinned", "follow50", "follow80", "lag2"),
            "flicker_excess": ("flicker",), "warp_ratio": ("flicker",), "drift_ssim": ("morph",),
            "drift_delta_e": ("morph",), "visible": (), "scene_similarity": ("cut",)}
 

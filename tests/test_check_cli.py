@@ -50,7 +50,7 @@ def test_flagged_clip_exits_1_and_json_goes_to_stdout(cli, clips):
 
 
 def test_config_file_overrides_thresholds(cli, clips, tmp_path):
-    (tmp_path / "loose.yaml").write_text("check:\n  float_px: 50\n  slip_px: 500\n  slip_scene_px: 500\n")
+    (tmp_path / "loose.yaml").write_text("check:\n  float_px: 50\n  slip_size: 500\n  slip_scene_px: 500\n")
     assert cli(*_args(clips / "fixed.mp4"), "--config", tmp_path / "loose.yaml").code == 0
 
 

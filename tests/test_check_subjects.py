@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -189,7 +190,7 @@ def test_slow_follower_on_the_scene_floats_and_does_not_read_as_drift():
 
 
 def test_register_finds_a_shift_and_leaves_a_changed_region_unexplained():
-    from keyframe.metrics.float import PlateRegister
+    from keyframe.metrics.register import PlateRegister
 
     rng = np.random.default_rng(1)
     def texture(image):  # a photo-like texture: structure at several scales, full contrast
@@ -208,3 +209,76 @@ def test_register_finds_a_shift_and_leaves_a_changed_region_unexplained():
     changed = rng.random((120, 120)).astype(np.float32)  # other content altogether
     other = register(texture(changed), points, points, outline, np.eye(2))
     assert other is None or other.unexplained > CFG.register_unexplained
+
+
+def test_head_turn_follower_at_80_percent_floats_while_the_turning_face_passes():
+    """The head turn bulges the face out of its ring: one affine over the ring missed it by as much
+    as the 80 % follower slips (2.4 px), so both passed. The layer's thin-plate field carries the
+    bulge into the region: the untouched face passes and the follower is flagged float."""
+    n = 12
+    for region in ("face", "suit"):
+        clip = subject_clip("turn", region, "follow80", n)
+        follower = check_clip(clip.frames, clip.plate, clip.mask, CFG, fps=clip.fps, plate_to_frame0=np.eye(3))
+        assert [r.code for r in follower.reasons] == ["float"], (region, [r.message for r in follower.reasons])
+        assert follower.attachment.layer == "subject"
+        assert "slip" in follower.reasons[0].message
+        assert follower.summary["max_float_ratio"] < CFG.float_ratio  # too slow for the per-frame rule: slip's
+    clip = subject_clip("turn", "face", "natural", n)
+    natural = check_clip(clip.frames, clip.plate, clip.mask, CFG, fps=clip.fps, plate_to_frame0=np.eye(3))
+    assert natural.verdict == "pass", [r.message for r in natural.reasons]
+    assert natural.summary["max_slip_size"] < CFG.slip_size
+
+
+def test_layer_field_carries_a_bulge_into_the_region_where_one_affine_cuts_across_it():
+    from keyframe.metrics.register import fit_layer, fit_layer_field
+
+    angle, radius = np.meshgrid(np.linspace(0, 2 * np.pi, 90, endpoint=False), np.arange(24.0, 40.0, 2.0))
+    ring = np.stack([radius.ravel() * np.cos(angle.ravel()), radius.ravel() * np.sin(angle.ravel())], 1)
+    inside = np.stack(np.meshgrid(np.arange(-18.0, 19.0, 3.0), np.arange(-18.0, 19.0, 3.0)), -1).reshape(-1, 2)
+    inside = inside[np.hypot(*inside.T) < 20]
+
+    def turn(p):  # a head turn: content pushed sideways by a cosine bump, most at the middle
+        return p + np.stack([4.0 * np.cos(np.clip(p[:, 0] / 45.0, -1, 1) * np.pi / 2), np.zeros(len(p))], 1) + [3.0, -1.0]
+
+    noisy = turn(ring) + np.random.default_rng(0).normal(0.0, 0.2, ring.shape)  # flow noise
+    field = fit_layer_field(ring, noisy, smoothing=CFG.layer_smoothing)
+    affine = fit_layer(ring, noisy)
+    bent = np.hypot(*(field(inside) - turn(inside)).T).max()
+    flat = np.hypot(*(inside @ affine[:, :2].T + affine[:, 2] - turn(inside)).T).max()
+    assert bent < 0.3 < 1.0 < flat  # measured 0.21 and 1.18
+    assert fit_layer_field(ring, noisy, smoothing=None).spline is None  # rigid: the affine alone
+
+
+def test_ring_patches_are_placed_from_appearance_and_an_occluded_patch_is_left_out():
+    from keyframe.metrics.register import PlateRegister
+
+    rng = np.random.default_rng(3)
+    plate = cv2.GaussianBlur(rng.random((100, 160)).astype(np.float32), (0, 0), 2.0)
+    plate = (plate - plate.min()) / np.ptp(plate)
+    frame = plate.copy()
+    frame[:, 80:] = np.roll(plate, (1, 1), axis=(0, 1))[:, 80:]  # the right half sits 1 px right, 1 px down
+    frame[30:70, 20:60] = rng.random((40, 40))  # something else covers a patch on the left
+    ys, xs = np.mgrid[10:90:2, 10:150:2].reshape(2, -1)
+    covered = (xs >= 16) & (xs < 64) & (ys >= 26) & (ys < 74)  # with a margin: the blur spreads the edge
+    labels = np.where(covered, 2, np.where(xs < 76, 0, np.where(xs >= 84, 1, 3)))  # 3: astride the seam, unused
+    points = np.stack([xs, ys], 1).astype(np.float64)[labels < 3]
+    labels = labels[labels < 3]
+    register = PlateRegister(plate)
+    shift, held = register.patches(register.frame_levels(frame), points, points, labels, 3, limit_px=CFG.register_px,
+                                   unexplained=CFG.register_unexplained)
+    assert held.tolist() == [True, True, False]
+    assert np.allclose(shift[0], 0.0, atol=0.05) and np.allclose(shift[1], [-1.0, -1.0], atol=0.05)
+
+
+def test_slip_ratio_is_over_the_layers_own_travel_and_holds_where_nothing_registers():
+    from keyframe.metrics.float import LayerSlip, float_series
+
+    ring = np.stack([20 * np.cos(np.linspace(0, 6.2, 24)), 20 * np.sin(np.linspace(0, 6.2, 24))], 1) + 50
+    outline = SimpleNamespace(centres=ring, inside=np.tile([1.0, 0.0], (24, 1)), outside=np.stack([np.full((24, 2), np.nan), np.tile([1.0, 0.0], (24, 1))]),
+                              inside_at=ring, outside_at=np.stack([ring, ring]), camera=np.zeros((24, 2)), subject_share=1.0,
+                              outline=ring.astype(int), outline_sector=np.arange(24))
+    registered = [None, {"subject": LayerSlip(2.0, 10.0)}, {}, {"subject": LayerSlip(0.5, 20.0)}]
+    rows, _ = float_series([None, outline, outline, outline], "subject", tolerance_px=0.6, tolerance_rel=0.15,
+                           speed_floor_px=1.0, registered=registered)
+    assert [round(r["slip_px"], 3) for r in rows[1:]] == [2.0, 2.0, 0.5]  # frame 2: nothing registered, the slip holds
+    assert [round(r["slip_ratio"], 3) for r in rows[1:]] == [0.2, 0.2, 0.025]

@@ -17,7 +17,7 @@ from keyframe.io.images import to_float
 from keyframe.io.stream import FrameRange
 from keyframe.metrics import SIGNS, LpipsMetric, float_series, lpips_status, relative_drift, to_lab, vbench_flicker
 from keyframe.metrics.clip_qc import ClipMeasure, check_clip_qc
-from keyframe.metrics.float import PlateRegister
+from keyframe.metrics.register import PlateRegister
 from keyframe.registry import Progress
 from keyframe.track.align import Alignment, align_plate
 from keyframe.track.flow import make_flow
@@ -182,6 +182,7 @@ def check_clip(frames: np.ndarray | Iterable[np.ndarray], plate: np.ndarray, mas
     to_working = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
     plate_to_working = to_working @ alignment.matrix
     measure.plate_register = PlateRegister(measure.grey, 1.0 / np.sqrt(abs(np.linalg.det(plate_to_working[:2, :2]))))
+    measure.plate_to_frame0 = plate_to_working
 
     tracked = TrackedMasks(clip.first.shape[:2], clip.working)
     rows: list[dict[str, Any]] = []
@@ -274,6 +275,7 @@ def _summary(rows: list[FrameMetrics], alignment: Alignment, cfg: CheckConfig, l
         "max_float_ratio": stat("float_ratio", max),
         "max_slip_px": stat("slip_px", max),
         "max_slip_ratio": stat("slip_ratio", max),
+        "max_slip_size": stat("slip_size", max),
         "min_visible": stat("visible", min),
         "vbench_flicker_region": vbench_flicker(column("flicker_region")),
         "vbench_flicker_ring": vbench_flicker(column("flicker_ring")),

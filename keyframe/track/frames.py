@@ -49,7 +49,7 @@ class FrameMetrics:
     # motion (px/frame) just inside the region's outline and of the attached surroundings just
     # outside; float_px is their coherent difference (float_ratio: over the surroundings' speed),
     # slip_px the region's displacement against that layer since frame 0, registered from its
-    # appearance (slip_ratio: over the path the surroundings travelled)
+    # appearance (slip_ratio: over how far that layer itself carried the outline since frame 0)
     region_dx: float | None = None
     region_dy: float | None = None
     ring_dx: float | None = None
@@ -58,6 +58,7 @@ class FrameMetrics:
     float_ratio: float | None = None
     slip_px: float | None = None
     slip_ratio: float | None = None
+    slip_size: float | None = None  # slip_px over the region's size (RMS distance of its outline from its centre)
     # correlation of this frame with the previous one, motion-compensated (a hard cut is ~0)
     scene_similarity: float | None = None
 

@@ -40,10 +40,13 @@ background around it. The design, per frame ``t``:
    surroundings' own speed (``float_ratio``: a pasted layer reads ~1, a region following at half
    speed ~0.5, flow noise a small fraction), above an absolute floor, for ``min_run`` frames.
    The **slip** is the region's displacement since frame 0 against the attached layer, found by
-   registering its content with the plate as the layer's ring carries it (Lucas & Kanade 1981;
-   Baker & Matthews 2004), on a subject no more than the similarities summed over frames: a
-   persistent slow slip grows linearly, noise does not, and it is judged against the path the
-   surroundings travelled. Sectors whose
+   registering its content with the plate where the layer's field puts it (Lucas & Kanade 1981;
+   Baker & Matthews 2004): one affine for the scene, for a subject a smoothing thin-plate spline
+   through its ring, placed from appearance patch by patch, so a turning head's bulge is the
+   layer's own (:mod:`keyframe.metrics.register`). A persistent slow slip grows with the layer's
+   travel, an untouched region's error does not: it is judged against how far the layer itself
+   carried the outline since frame 0 (``slip_ratio``), and on a subject against the region's own
+   size (``slip_size``: a bending layer's error grows with the size of what bends). Sectors whose
    outline is not the edit's own (something in front hides the region there), and a minority of
    sectors whose surroundings suddenly jump (an occluder sliding over the ring), are not judged.
 

@@ -11,7 +11,8 @@ import numpy as np
 from keyframe.config import CheckConfig
 from keyframe.masks import bounding_box, distance_to
 from keyframe.metrics import LpipsMetric, delta_e_map, flicker_mae, ssim_map, to_lab, warping_error
-from keyframe.metrics.float import PlateRegister, fit_layer
+from keyframe.metrics.float import LayerSlip
+from keyframe.metrics.register import PlateRegister, fit_layer_field
 from keyframe.track.layers import OutlineMotion, SceneMotion, outline_motion
 from keyframe.track.propagate import Step
 
@@ -23,6 +24,12 @@ _REGISTER_POINTS = 2500  # pixels (of the region, of a ring layer) registered at
 
 def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
+
+
+def _affine(points: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The 2x3 least-squares affine ``points -> targets``."""
+    coef, *_ = np.linalg.lstsq(np.hstack([points, np.ones((len(points), 1))]), targets, rcond=None)
+    return coef.T
 
 
 class FrameMeasure:
@@ -37,6 +44,8 @@ class FrameMeasure:
         self.edit_distance: np.ndarray | None = None  # per plate pixel: px to the edit mask's outline (set by check_clip)
         self._register = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self.plate_register: PlateRegister | None = None  # set by check_clip, which knows the plate's scale in the frames
+        self.plate_to_frame0 = np.eye(3)  # plate px -> frame-0 (working) px, set by check_clip
+        self.subject_seen = False  # whether part of the ring has moved apart from the camera in a frame so far
 
     def ring(self, region: np.ndarray, inside_plate: np.ndarray) -> np.ndarray:
         """Background between ``ring_gap_px`` and ``ring_gap_px + ring_px`` from the region.
@@ -124,15 +133,46 @@ class FrameMeasure:
                                         float(delta_e_map(frame_lab[inside], ref_lab)[mine].mean()))
         return out
 
+    def _ring_patches(self, levels: list[np.ndarray], ring_xy: np.ndarray, targets: np.ndarray, origin: np.ndarray,
+                      away: np.ndarray, outline: OutlineMotion) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The ring's plate points found from its appearance, patch by patch (nearest outline sector x inner/outer half).
+
+        The tracker's flow, smoothed across the outline, drags the ring's inner pixels a little
+        along with whatever the region does; registered with the plate, each patch shows where it
+        really is, so the layer carried into the region does not lean towards a slipping region.
+        Patches that do not hold (an occluder, no texture) are left out; with too few holding,
+        the tracker's points stand. Returns the points, their plate points and whether they were placed.
+        """
+        sectors = self.cfg.outline_sectors
+        centres = outline.centres - origin  # the sectors' centres on the outline, box px
+        dx, dy = ring_xy[:, :1] - centres[:, 0], ring_xy[:, 1:] - centres[:, 1]
+        half = away > self.cfg.ring_gap_px + self.cfg.ring_px / 2
+        labels = np.argmin(dx * dx + dy * dy, axis=1) + sectors * half
+        shift, held = self.plate_register.patches(levels, ring_xy, targets, labels, 2 * sectors,
+                                                  limit_px=self.cfg.register_px, unexplained=self.cfg.register_unexplained)
+        keep = held[labels]
+        if held.sum() < sectors // 2 or keep.sum() < _LEAST_CORE:
+            return ring_xy, targets, False
+        return ring_xy[keep], targets[keep] + shift[labels[keep]], True
+
+    def _travel(self, plate: np.ndarray, at: np.ndarray) -> float:
+        """RMS distance (px) from the frame-0 place of ``plate`` points (N, 2) to where they are now, ``at``."""
+        then = cv2.perspectiveTransform(plate.reshape(-1, 1, 2), self.plate_to_frame0)[:, 0]
+        return float(np.sqrt(np.mean(np.sum((at - then) ** 2, axis=1))))
+
     def registered(self, step: Step, region: np.ndarray, ring: np.ndarray, inner: np.ndarray,
-                   outline: OutlineMotion) -> tuple[dict[str, float], np.ndarray | None]:
+                   outline: OutlineMotion) -> tuple[dict[str, LayerSlip], np.ndarray | None]:
         """The region's accumulated slip from appearance, against each layer of its ring (:class:`PlateRegister`).
 
-        Returns the slips, keyed ``scene``, ``subject`` (where that layer has ring pixels) and
-        ``ring`` (all of it, for a mixed attachment; RMS over the outline, working px), and the
-        2x3 affine box px -> plate px that shows the region's content where it was found (None
-        when it could not be registered). The region's core (deeper than ``ring_gap_px``, as the
-        ring starts that far out) is registered: its edge mixes both sides.
+        Returns the slips (:class:`LayerSlip`: RMS over the outline, working px, with how far the
+        layer itself carried the outline since frame 0), keyed ``scene``, ``subject`` (where that
+        layer has ring pixels) and ``ring`` (all of it: for a mixed attachment, and for a subject
+        in a frame where its ring moves with the camera), and the 2x3 affine box px -> plate px
+        that shows the region's content where it was found (None when it could not be
+        registered). The scene is one affine (the camera is rigid); a subject or the whole ring is
+        a :class:`LayerField` that bends with it, through ring points placed from appearance
+        (:meth:`_ring_patches`). The region's core (deeper than ``ring_gap_px``, as the ring
+        starts that far out) is registered: its edge mixes both sides.
         """
         depth = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
         core = inner & (depth > self.cfg.ring_gap_px)
@@ -143,38 +183,52 @@ class FrameMeasure:
         ys, xs = ys[::every], xs[::every]
         points = np.stack([xs, ys], 1).astype(np.float64)
         own = np.stack([step.map_x[ys, xs], step.map_y[ys, xs]], 1).astype(np.float64)
-        edge = (outline.outline - [step.box.x0, step.box.y0]).astype(np.float64)
+        origin = np.array([step.box.x0, step.box.y0], np.float64)
+        edge = outline.outline - origin
         ring = ring & (step.map_x > -1e5)
         levels = self.plate_register.frame_levels(step.grey)
+        away = distance_to(region)
+        # the whole ring as one deforming layer: for a region on a subject in a frame where no part
+        # of its ring moves apart from the camera (the head moves with it just then)
+        whole = self.cfg.attach == "subject" or (self.cfg.attach == "auto" and self.subject_seen)
         out, best = {}, None
         for name, pick in (("scene", ring & ~outline.subject_ring), ("subject", ring & outline.subject_ring), ("ring", ring)):
-            if name == "ring" and not (out.keys() >= {"scene", "subject"}):  # one layer only: the ring is that layer
+            if name == "ring" and len(out) < 2 and not ("scene" in out and whole):  # the ring is its one layer
                 out["ring"] = next(iter(out.values()), None)
                 break
             ry, rx = np.nonzero(pick)
-            if rx.size < _LEAST_CORE:
-                continue
+            if rx.size < _LEAST_CORE or (name == "subject" and outline.subject_share < self.cfg.attach_min_share):
+                continue  # too few pixels; or for a subject, a few scattered ones (check.attach_min_share)
             every = max(1, rx.size // _REGISTER_POINTS)
             ry, rx = ry[::every], rx[::every]
             ring_xy = np.stack([rx, ry], 1).astype(np.float64)
-            layer = fit_layer(ring_xy, np.stack([step.map_x[ry, rx], step.map_y[ry, rx]], 1))
+            targets = np.stack([step.map_x[ry, rx], step.map_y[ry, rx]], 1).astype(np.float64)
+            placed = False
+            if name == "scene":  # the camera is rigid: one affine
+                layer = fit_layer_field(ring_xy, targets, smoothing=None)
+            else:  # a subject (or a ring mixing both) bends: see LayerField, placed patch by patch
+                ring_xy, targets, placed = self._ring_patches(levels, ring_xy, targets, origin, away[ry, rx], outline)
+                layer = fit_layer_field(ring_xy, targets, smoothing=self.cfg.layer_smoothing)
             if layer is None:
                 continue
-            # the ring registered with the plate too: the layer's place no longer creeps with the
-            # tracker's composed flow, nor leans on a brightness that changes
-            ring_at = self.plate_register(levels, ring_xy, ring_xy @ layer[:, :2].T + layer[:, 2], ring_xy[:1], np.eye(2),
-                                    affine=True)
+            # the ring registered with the plate too (unless its patches were): the layer's place no
+            # longer creeps with the tracker's composed flow, nor leans on a brightness that changes
+            ring_at = None if placed else self.plate_register(levels, ring_xy, layer(ring_xy), ring_xy[:1], np.eye(2),
+                                                              affine=True)
+            linear = layer.affine[:, :2]
             if ring_at is not None and ring_at.unexplained <= self.cfg.register_unexplained:
-                layer = ring_at.carried(layer)
-            predicted = points @ layer[:, :2].T + layer[:, 2]
-            found = self.plate_register(levels, points, predicted, edge @ layer[:, :2].T + layer[:, 2],
-                                  np.linalg.inv(layer[:, :2]), start=np.median(own - predicted, axis=0))
+                place, linear = ring_at.moved, (np.eye(2) + ring_at.warp) @ linear
+            else:
+                place = lambda plate: plate  # noqa: E731
+            predicted, edge_at = place(layer(points)), place(layer(edge))
+            found = self.plate_register(levels, points, predicted, edge_at, np.linalg.inv(linear),
+                                        start=np.median(own - predicted, axis=0))
             # a slip moves the content as it is: where the registered plate leaves much of the
             # region's texture unexplained, the content itself changed (drift, a deforming subject)
             if found is not None and found.unexplained <= self.cfg.register_unexplained:
-                out[name] = float(np.sqrt(np.mean(found.slip_px**2)))
+                out[name] = LayerSlip(float(np.sqrt(np.mean(found.slip_px**2))), self._travel(edge_at, outline.outline))
                 if best is None or found.unexplained < best[0]:
-                    best = found.unexplained, found.carried(layer)
+                    best = found.unexplained, _affine(points, found.moved(predicted))
         return {k: v for k, v in out.items() if v is not None}, None if best is None else best[1]
 
     def __call__(self, step: Step, scene: SceneMotion | None) -> tuple[dict[str, Any], OutlineMotion | None]:
@@ -202,6 +256,7 @@ class FrameMeasure:
                                      scene, gap=cfg.ring_gap_px, width=cfg.ring_px, sectors=cfg.outline_sectors,
                                      layer_px=cfg.layer_px, layer_rel=cfg.layer_rel, edit_distance=edit_distance)
             row["subject_share"] = None if outline is None else outline.subject_share
+            self.subject_seen |= outline is not None and outline.subject_share >= cfg.attach_min_share
             if outline is not None:
                 row["registered"], carried = self.registered(step, region, ring & visible & step.shows_plate,
                                                              region & visible, outline)
