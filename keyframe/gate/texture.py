@@ -14,8 +14,9 @@ smear, a blur). Two sub-checks, each against a limit from :class:`~keyframe.conf
   measure (1 = as detailed as predicted). Added white grain lifts the finest band but not the
   next, so it does not hide a soft fill. Content is rarely the same all round an edit (a patch
   of sky beside a launch tower reads far below its ring), so the same measure is taken on the
-  eight nearest untouched patches of the edit's shape, and the score is the edit's measure
-  over the least of theirs (when below 1): how much softer the edit is than any patch of this
+  nearest untouched patches of the edit's shape (16, up to 64 for a small edit; the 3/4 with
+  the most alike surroundings), and the score is the edit's measure over the least of theirs
+  (when below 1): how much softer the edit is than any patch of this
   size around it. A small patch's measure strays more, and so do its neighbours'.
 - ``grain_level``: noise inside against noise in the ring, per opponent colour channel
   (lightness, red-green, yellow-blue; median absolute finest band, a robust noise level), as a
